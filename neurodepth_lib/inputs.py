@@ -1,0 +1,430 @@
+"""Presynaptic input: sparse events and the paper's "instantaneous-rate" generator.
+
+The container is :class:`InputEvents`: one event per (channel, whole millisecond), sorted by time and
+then channel. The generator (:func:`generate_inputs`) is defined further down.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class InputEvents:
+    """Presynaptic spikes of one trial as sparse events.
+
+    Attributes
+    ----------
+    channel : int32 array, shape (n_events,)
+        Input channel of each event, in ``[0, n_channels)``.
+    time_ms : int32 array, shape (n_events,)
+        Time of each event in whole milliseconds, in ``[0, duration_ms)``.
+    n_channels, duration_ms : int
+        Size of the dense view ``(n_channels, duration_ms)``.
+
+    Events are sorted by time, then channel, and at most one event falls in one (channel, ms) bin.
+    """
+
+    channel: np.ndarray
+    time_ms: np.ndarray
+    n_channels: int
+    duration_ms: int
+
+    def __post_init__(self):
+        channel = np.asarray(self.channel)
+        time_ms = np.asarray(self.time_ms)
+        if channel.ndim != 1 or time_ms.ndim != 1 or channel.shape != time_ms.shape:
+            raise ValueError(
+                f"channel and time_ms must be 1-D arrays of equal length, got shapes "
+                f"{channel.shape} and {time_ms.shape}")
+        for name, arr in (("channel", channel), ("time_ms", time_ms)):
+            if arr.size and not np.issubdtype(arr.dtype, np.integer):
+                if not np.all(np.mod(arr, 1) == 0):
+                    raise ValueError(f"{name} must hold whole numbers (times in whole ms)")
+        n_channels, duration_ms = int(self.n_channels), int(self.duration_ms)
+        if n_channels <= 0 or duration_ms <= 0:
+            raise ValueError(f"n_channels and duration_ms must be positive, got {n_channels}, {duration_ms}")
+        channel = channel.astype(np.int64)
+        time_ms = time_ms.astype(np.int64)
+        if channel.size:
+            if channel.min() < 0 or channel.max() >= n_channels:
+                bad = channel[(channel < 0) | (channel >= n_channels)][0]
+                raise ValueError(f"channel {bad} is out of range [0, {n_channels})")
+            if time_ms.min() < 0 or time_ms.max() >= duration_ms:
+                bad = time_ms[(time_ms < 0) | (time_ms >= duration_ms)][0]
+                raise ValueError(f"event time {bad} ms is outside the trial [0, {duration_ms}) ms")
+        key = time_ms * n_channels + channel
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        if key.size > 1 and np.any(key[1:] == key[:-1]):
+            raise ValueError("two events fall in the same (channel, ms) bin; at most one is allowed")
+        object.__setattr__(self, "channel", channel[order].astype(np.int32))
+        object.__setattr__(self, "time_ms", time_ms[order].astype(np.int32))
+        object.__setattr__(self, "n_channels", n_channels)
+        object.__setattr__(self, "duration_ms", duration_ms)
+
+    @property
+    def n_events(self) -> int:
+        return int(self.channel.size)
+
+    def __len__(self) -> int:
+        return self.n_events
+
+    def __repr__(self) -> str:
+        return (f"InputEvents(n_events={self.n_events}, n_channels={self.n_channels}, "
+                f"duration_ms={self.duration_ms})")
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, InputEvents):
+            return NotImplemented
+        return (self.n_channels == other.n_channels and self.duration_ms == other.duration_ms
+                and np.array_equal(self.channel, other.channel)
+                and np.array_equal(self.time_ms, other.time_ms))
+
+    @classmethod
+    def from_dense(cls, dense: np.ndarray) -> "InputEvents":
+        """Events from a binary array of shape ``(n_channels, duration_ms)``."""
+        dense = np.asarray(dense)
+        if dense.ndim != 2:
+            raise ValueError(f"dense input must have shape (channels, time), got {dense.shape}")
+        if dense.size and not np.isin(dense, (0, 1)).all():
+            raise ValueError("dense input must be binary (0/1): at most one event per channel and ms")
+        time_ms, channel = np.nonzero(dense.T)  # row-major over (time, channel): already sorted
+        return cls(channel=channel, time_ms=time_ms, n_channels=dense.shape[0],
+                   duration_ms=dense.shape[1])
+
+    def to_dense(self, dtype=np.uint8) -> np.ndarray:
+        """Binary array of shape ``(n_channels, duration_ms)``."""
+        dense = np.zeros((self.n_channels, self.duration_ms), dtype=dtype)
+        dense[self.channel, self.time_ms] = 1
+        return dense
+
+    def checksum(self) -> str:
+        """sha256 of the events (little-endian int32 channels, then times, then the two sizes).
+
+        Stable across platforms and numpy versions; a dataset stores it next to an input's recipe so any
+        drift of the random streams becomes a loud error.
+        """
+        h = hashlib.sha256()
+        h.update(np.asarray([self.n_channels, self.duration_ms], dtype="<i8").tobytes())
+        h.update(self.channel.astype("<i4").tobytes())
+        h.update(self.time_ms.astype("<i4").tobytes())
+        return h.hexdigest()
+
+    def crop(self, start_ms: int, stop_ms: int) -> "InputEvents":
+        """Events in ``[start_ms, stop_ms)``, shifted so that ``start_ms`` becomes 0."""
+        if not 0 <= start_ms < stop_ms <= self.duration_ms:
+            raise ValueError(f"crop window [{start_ms}, {stop_ms}) is not inside [0, {self.duration_ms})")
+        keep = (self.time_ms >= start_ms) & (self.time_ms < stop_ms)
+        return InputEvents(self.channel[keep], self.time_ms[keep] - start_ms, self.n_channels,
+                           stop_ms - start_ms)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The instantaneous-rate generator (paper_facts 1.3 for the L5PC, 1.8 for the I&F neuron)
+# ----------------------------------------------------------------------------------------------------
+
+# The L5PC dataset's choices of rate-change interval and smoothing width (ms), before the +-20 ms jitter.
+L5PC_INTERVAL_CHOICES_MS = (25, 30, 35, 40, 45, 55, 60, 65, 70, 75, 80, 85, 90, 100, 150, 200, 300, 450)
+L5PC_SIGMA_CHOICES_MS = (25, 30, 35, 40, 50, 60, 80, 100, 150, 200, 300, 400, 500, 600)
+# The integrate-and-fire variant's choices (paper Fig. 1).
+IAF_INTERVAL_CHOICES_MS = (25, 30, 35, 40, 50, 60, 70, 80, 90, 100)
+IAF_SIGMA_CHOICES_MS = (40, 60, 80, 100)
+
+# Coarse rate ranges per tree, in spikes per tree per 100 ms: (excitation range, inhibition-minus-excitation range).
+L5PC_RATE_RANGES_PER_100MS = {
+    "NMDA": {"basal": ((0.0, 800.0), (-600.0, 200.0)), "apical": ((0.0, 800.0), (-600.0, 200.0))},
+    "AMPA": {"basal": ((0.0, 1900.0), (-1650.0, 150.0)), "apical": ((0.0, 2000.0), (-1650.0, 150.0))},
+    "AMPA_SK": {"basal": ((0.0, 1900.0), (-1500.0, 300.0)), "apical": ((0.0, 2000.0), (-1500.0, 300.0))},
+}
+
+
+def _as_pair(value, name: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a (low, high) pair of numbers, got {value!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi < lo:
+        raise ValueError(f"{name} must satisfy low <= high (finite), got ({lo}, {hi})")
+    return lo, hi
+
+
+@dataclass(frozen=True)
+class InputGroup:
+    """Synapses whose coarse rates are drawn together: a dendritic subtree, or all inputs of a point neuron.
+
+    Per rate interval, the group draws a total excitatory rate ``E ~ U(exc_total_per_100ms)`` and a total
+    inhibitory rate ``I ~ U(max(0, E + lo), E + hi)`` with ``(lo, hi) = inh_minus_exc_per_100ms`` (a
+    negative draw becomes ``min_total_per_100ms``). Totals are in spikes per group per 100 ms and are
+    shared among the channels in proportion to their ``sizes`` (the L5PC uses segment length + 10 um),
+    each channel times its own ``U(noise_range)`` factor per interval.
+    """
+
+    name: str
+    exc_channels: tuple[int, ...]
+    inh_channels: tuple[int, ...]
+    exc_total_per_100ms: tuple[float, float]
+    inh_minus_exc_per_100ms: tuple[float, float]
+    exc_sizes: tuple[float, ...] | None = None
+    inh_sizes: tuple[float, ...] | None = None
+    min_total_per_100ms: float = 1e-4
+
+    def __post_init__(self):
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass normalisation
+        for kind in ("exc", "inh"):
+            channels = tuple(int(c) for c in getattr(self, f"{kind}_channels"))
+            set_(f"{kind}_channels", channels)
+            sizes = getattr(self, f"{kind}_sizes")
+            if sizes is not None:
+                sizes = tuple(float(s) for s in sizes)
+                if len(sizes) != len(channels):
+                    raise ValueError(f"group {self.name!r}: {kind}_sizes has {len(sizes)} entries for "
+                                     f"{len(channels)} {kind}_channels")
+                if any(not np.isfinite(s) or s <= 0 for s in sizes):
+                    raise ValueError(f"group {self.name!r}: {kind}_sizes must be positive")
+                set_(f"{kind}_sizes", sizes)
+        if not self.exc_channels and not self.inh_channels:
+            raise ValueError(f"group {self.name!r} has no channels")
+        exc = _as_pair(self.exc_total_per_100ms, f"group {self.name!r}: exc_total_per_100ms")
+        if exc[0] < 0:
+            raise ValueError(f"group {self.name!r}: excitatory rates must be non-negative, got range {exc}")
+        set_("exc_total_per_100ms", exc)
+        set_("inh_minus_exc_per_100ms",
+             _as_pair(self.inh_minus_exc_per_100ms, f"group {self.name!r}: inh_minus_exc_per_100ms"))
+        if self.min_total_per_100ms < 0:
+            raise ValueError(f"group {self.name!r}: min_total_per_100ms must be >= 0")
+
+    def shares(self, kind: str) -> np.ndarray:
+        """Fraction of the group's total rate that each channel of ``kind`` ('exc' or 'inh') receives."""
+        channels = getattr(self, f"{kind}_channels")
+        sizes = getattr(self, f"{kind}_sizes")
+        sizes = np.ones(len(channels)) if sizes is None else np.asarray(sizes)
+        return sizes / sizes.sum() if len(channels) else sizes
+
+
+@dataclass(frozen=True)
+class InputSettings:
+    """Everything the instantaneous-rate generator needs besides a duration and a seed.
+
+    The defaults of the jitter and noise are the paper's; ``interval_choices_ms`` and
+    ``sigma_choices_ms`` differ between the L5PC and the I&F datasets (see the module constants).
+    """
+
+    n_channels: int
+    groups: tuple[InputGroup, ...]
+    interval_choices_ms: tuple[int, ...] = L5PC_INTERVAL_CHOICES_MS
+    sigma_choices_ms: tuple[int, ...] = L5PC_SIGMA_CHOICES_MS
+    jitter_ms: tuple[int, int] = (-20, 20)  # integer jitter in [low, high)
+    noise_range: tuple[float, float] = (0.5, 1.5)
+    gaussian_length_in_sigmas: int = 7  # window of 1 + 7 sigma samples
+
+    def __post_init__(self):
+        if int(self.n_channels) <= 0:
+            raise ValueError(f"n_channels must be positive, got {self.n_channels}")
+        object.__setattr__(self, "n_channels", int(self.n_channels))
+        groups = tuple(self.groups)
+        if not groups or not all(isinstance(g, InputGroup) for g in groups):
+            raise ValueError("groups must be a non-empty sequence of InputGroup")
+        object.__setattr__(self, "groups", groups)
+        seen = np.zeros(self.n_channels, dtype=int)
+        for g in groups:
+            for c in g.exc_channels + g.inh_channels:
+                if not 0 <= c < self.n_channels:
+                    raise ValueError(f"group {g.name!r}: channel {c} is out of range [0, {self.n_channels})")
+                seen[c] += 1
+        if (seen > 1).any():
+            raise ValueError(f"channel {int(np.argmax(seen > 1))} belongs to more than one group")
+        jitter = tuple(int(j) for j in self.jitter_ms)
+        if len(jitter) != 2 or jitter[1] <= jitter[0]:
+            raise ValueError(f"jitter_ms must be (low, high) with low < high, got {self.jitter_ms}")
+        object.__setattr__(self, "jitter_ms", jitter)
+        for name in ("interval_choices_ms", "sigma_choices_ms"):
+            choices = tuple(int(c) for c in getattr(self, name))
+            if not choices or min(choices) + jitter[0] < 1:
+                raise ValueError(f"{name} must be non-empty and stay >= 1 ms after jitter, got {choices}")
+            object.__setattr__(self, name, choices)
+        lo, hi = _as_pair(self.noise_range, "noise_range")
+        if lo < 0:
+            raise ValueError(f"noise_range must be non-negative, got {self.noise_range}")
+        object.__setattr__(self, "noise_range", (lo, hi))
+
+    def to_dict(self) -> dict:
+        """A JSON-able description (the 'recipe' a dataset stores instead of the events)."""
+        return {
+            "n_channels": self.n_channels,
+            "groups": [
+                {"name": g.name, "exc_channels": list(g.exc_channels), "inh_channels": list(g.inh_channels),
+                 "exc_total_per_100ms": list(g.exc_total_per_100ms),
+                 "inh_minus_exc_per_100ms": list(g.inh_minus_exc_per_100ms),
+                 "exc_sizes": None if g.exc_sizes is None else list(g.exc_sizes),
+                 "inh_sizes": None if g.inh_sizes is None else list(g.inh_sizes),
+                 "min_total_per_100ms": g.min_total_per_100ms}
+                for g in self.groups],
+            "interval_choices_ms": list(self.interval_choices_ms),
+            "sigma_choices_ms": list(self.sigma_choices_ms),
+            "jitter_ms": list(self.jitter_ms),
+            "noise_range": list(self.noise_range),
+            "gaussian_length_in_sigmas": self.gaussian_length_in_sigmas,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "InputSettings":
+        data = dict(data)
+        data["groups"] = tuple(InputGroup(**g) for g in data["groups"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class InputDetails:
+    """What the generator drew on the way to the events (for teaching plots and checks)."""
+
+    interval_ms: int
+    sigma_ms: int
+    coarse_totals_per_100ms: dict  # group name -> (exc totals, inh totals), one value per interval
+    rate_per_ms: np.ndarray  # (n_channels, duration_ms): smoothed expected spikes per ms
+
+
+def iaf_input_settings(n_exc: int = 80, n_inh: int = 20) -> InputSettings:
+    """The integrate-and-fire dataset's inputs (paper_facts 1.8): channels ``0..n_exc-1`` excitatory,
+    then ``n_inh`` inhibitory; E ~ U(0, 50) spikes per 100 ms, I ~ U(max(0, E - 50), E - 15)."""
+    if n_exc < 1 or n_inh < 0:
+        raise ValueError(f"need n_exc >= 1 and n_inh >= 0, got {n_exc}, {n_inh}")
+    group = InputGroup("all", exc_channels=tuple(range(n_exc)),
+                       inh_channels=tuple(range(n_exc, n_exc + n_inh)),
+                       exc_total_per_100ms=(0.0, 50.0), inh_minus_exc_per_100ms=(-50.0, -15.0))
+    return InputSettings(n_channels=n_exc + n_inh, groups=(group,),
+                         interval_choices_ms=IAF_INTERVAL_CHOICES_MS, sigma_choices_ms=IAF_SIGMA_CHOICES_MS)
+
+
+def tree_input_settings(trees: dict, condition: str = "NMDA", *, n_segments: int | None = None,
+                        rate_ranges: dict | None = None) -> InputSettings:
+    """Inputs for a cell with one excitatory and one inhibitory synapse per dendritic segment.
+
+    Parameters
+    ----------
+    trees : dict
+        ``{"basal": (segment_indices, adjusted_lengths_um), "apical": (...)}``: which segments belong to
+        each subtree and their sizes (the paper uses segment length + 10 um). Excitatory channel ``k`` is
+        segment ``k``; inhibitory channel ``n_segments + k`` is the inhibitory synapse on segment ``k``.
+    condition : str
+        Picks the paper's rate ranges (``NMDA``, ``AMPA``, ``AMPA_SK``) unless ``rate_ranges`` is given.
+    n_segments : int, optional
+        Total number of segments (default: all segments named in ``trees``).
+    rate_ranges : dict, optional
+        ``{tree: ((exc_lo, exc_hi), (inh_minus_exc_lo, inh_minus_exc_hi))}`` in spikes per tree per 100 ms.
+    """
+    if rate_ranges is None:
+        if condition not in L5PC_RATE_RANGES_PER_100MS:
+            raise ValueError(f"unknown condition {condition!r}: choose one of "
+                             f"{', '.join(L5PC_RATE_RANGES_PER_100MS)} or pass rate_ranges")
+        rate_ranges = L5PC_RATE_RANGES_PER_100MS[condition]
+    segments = {name: np.asarray(seg, dtype=int) for name, (seg, _) in trees.items()}
+    if n_segments is None:
+        n_segments = int(max(s.max() for s in segments.values())) + 1
+    groups = []
+    for name, (seg, sizes) in trees.items():
+        if name not in rate_ranges:
+            raise ValueError(f"no rate range for tree {name!r}; rate_ranges has {sorted(rate_ranges)}")
+        exc_range, diff_range = rate_ranges[name]
+        seg = tuple(int(s) for s in seg)
+        groups.append(InputGroup(name, exc_channels=seg, inh_channels=tuple(n_segments + s for s in seg),
+                                 exc_total_per_100ms=exc_range, inh_minus_exc_per_100ms=diff_range,
+                                 exc_sizes=tuple(sizes), inh_sizes=tuple(sizes)))
+    return InputSettings(n_channels=2 * n_segments, groups=tuple(groups))
+
+
+def _gaussian_window(sigma_ms: int, length_in_sigmas: int) -> np.ndarray:
+    n = 1 + length_in_sigmas * sigma_ms
+    t = np.arange(n) - (n - 1) / 2.0
+    window = np.exp(-0.5 * (t / sigma_ms) ** 2)
+    return window / window.sum()
+
+
+def generate_inputs(settings: InputSettings, duration_ms: int, seed: int, *,
+                    return_details: bool = False):
+    """Draw one trial of the paper's instantaneous-rate inputs.
+
+    Steps (paper_facts 1.3): draw a rate-change interval and a smoothing width (each a choice plus an
+    integer jitter); per group and interval, draw total excitatory and inhibitory rates; share them among
+    the group's channels in proportion to their sizes with a ``U(0.5, 1.5)`` factor per channel and
+    interval; hold each rate for its interval in 1-ms bins; smooth with a normalised Gaussian
+    ('same'-size, zero padded, so rates halve at the trial edges); then sample doubly stochastically: per
+    channel and ms, ``p ~ Exponential(mean = rate)`` and a spike when ``U(0, 1) < p``.
+
+    The stream is ``numpy.random.default_rng(seed)``, so the same settings, duration and seed give the
+    same events on the same numpy; :meth:`InputEvents.checksum` detects any drift.
+
+    Returns
+    -------
+    InputEvents, or ``(InputEvents, InputDetails)`` when ``return_details`` is true.
+    """
+    if not isinstance(settings, InputSettings):
+        raise TypeError(f"settings must be InputSettings, got {type(settings).__name__}")
+    if int(duration_ms) != duration_ms or duration_ms < 1:
+        raise ValueError(f"duration_ms must be a positive whole number, got {duration_ms!r}")
+    duration_ms = int(duration_ms)
+    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    rng = np.random.default_rng(int(seed))
+
+    jlo, jhi = settings.jitter_ms
+    interval_ms = int(rng.choice(settings.interval_choices_ms)) + int(rng.integers(jlo, jhi))
+    sigma_ms = int(rng.choice(settings.sigma_choices_ms)) + int(rng.integers(jlo, jhi))
+    n_intervals = -(-duration_ms // interval_ms)
+
+    coarse = np.zeros((settings.n_channels, n_intervals))
+    totals = {}
+    nlo, nhi = settings.noise_range
+    for group in settings.groups:
+        e_lo, e_hi = group.exc_total_per_100ms
+        d_lo, d_hi = group.inh_minus_exc_per_100ms
+        exc_total = rng.uniform(e_lo, e_hi, size=n_intervals)
+        inh_low = np.maximum(0.0, exc_total + d_lo)
+        inh_total = inh_low + (exc_total + d_hi - inh_low) * rng.uniform(size=n_intervals)
+        inh_total = np.where(inh_total < 0, group.min_total_per_100ms, inh_total)
+        totals[group.name] = (exc_total, inh_total)
+        for kind, total in (("exc", exc_total), ("inh", inh_total)):
+            channels = np.asarray(getattr(group, f"{kind}_channels"), dtype=int)
+            if channels.size == 0:
+                continue
+            noise = rng.uniform(nlo, nhi, size=(channels.size, n_intervals))
+            # spikes per group per 100 ms -> expected spikes per channel per ms
+            coarse[channels] = group.shares(kind)[:, None] * (total[None, :] / 100.0) * noise
+
+    held = np.repeat(coarse, interval_ms, axis=1)[:, :duration_ms]
+    window = _gaussian_window(sigma_ms, settings.gaussian_length_in_sigmas)
+    from scipy.signal import oaconvolve  # local import: scipy is only needed here
+
+    rate = oaconvolve(held, window[None, :], mode="same", axes=1)
+    rate = np.clip(rate, 0.0, None)  # FFT round-off can leave tiny negatives
+
+    p = rng.exponential(size=rate.shape) * rate
+    spikes = rng.uniform(size=rate.shape) < p
+    channel, time_ms = np.nonzero(spikes)
+    events = InputEvents(channel=channel, time_ms=time_ms, n_channels=settings.n_channels,
+                         duration_ms=duration_ms)
+    if return_details:
+        details = InputDetails(interval_ms=interval_ms, sigma_ms=sigma_ms,
+                               coarse_totals_per_100ms=totals, rate_per_ms=rate.astype(np.float32))
+        return events, details
+    return events
+
+
+def generate_many(settings: InputSettings, duration_ms: int, seeds) -> list[InputEvents]:
+    """One trial per seed (see :func:`generate_inputs`)."""
+    return [generate_inputs(settings, duration_ms, int(s)) for s in seeds]
+
+
+def stack_dense(events: list[InputEvents], dtype=np.uint8) -> np.ndarray:
+    """Dense array ``(n_trials, n_channels, duration_ms)`` from trials of equal size."""
+    if not events:
+        raise ValueError("no trials to stack")
+    shape = {(e.n_channels, e.duration_ms) for e in events}
+    if len(shape) != 1:
+        raise ValueError(f"trials differ in (n_channels, duration_ms): {sorted(shape)}")
+    out = np.zeros((len(events), *shape.pop()), dtype=dtype)
+    for i, e in enumerate(events):
+        out[i, e.channel, e.time_ms] = 1
+    return out

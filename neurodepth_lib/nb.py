@@ -1,0 +1,260 @@
+"""Notebook plumbing: set-up, visible self-checks, receipts, and headless batch runs.
+
+Every notebook starts with::
+
+    ctx = nd.nb.setup("01_integrate_and_fire", scale=SCALE, seed=SEED)
+
+which resolves the scale (:mod:`neurodepth_lib.scales`), seeds ``random``, numpy and torch, sets the
+thread count, and prints the versions that matter. Results a test should check are written with
+``ctx.write_receipt(...)``: a small JSON named ``<notebook>.receipt.json`` in ``$NEURODEPTH_RECEIPT_DIR``
+or, when that is unset, the kernel's working directory (papermill runs put it beside the executed notebook).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .scales import by_scale, resolve_scale
+
+REPO_URL = "https://github.com/neurodepth/neurodepth"
+RECEIPT_DIR_ENV = "NEURODEPTH_RECEIPT_DIR"
+RECEIPT_SUFFIX = ".receipt.json"
+
+
+def versions() -> dict:
+    """Versions of Python and of the libraries the collection uses (``None`` when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"neurodepth": __version__, "python": platform.python_version()}
+    # read from the installed metadata: importing NEURON or torch just for a version would be slow
+    for dist in ("numpy", "torch", "neuron", "matplotlib", "h5py", "dask", "scikit-learn"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def hardware() -> dict:
+    """CPU cores and GPU (if torch sees one)."""
+    info = {"cpu_cores": os.cpu_count(), "gpu": None}
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+    except Exception:  # noqa: BLE001
+        pass
+    return info
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same directory and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None  # JSON has no NaN/inf
+    return value
+
+
+def receipt_path(name: str, directory: str | os.PathLike | None = None) -> Path:
+    directory = directory or os.environ.get(RECEIPT_DIR_ENV) or os.getcwd()
+    return Path(directory) / f"{name}{RECEIPT_SUFFIX}"
+
+
+@dataclass
+class NotebookContext:
+    """What :func:`setup` resolved; ``ctx.by_scale(quick=..., lab=..., paper=...)`` picks sizes."""
+
+    name: str
+    scale: str
+    seed: int
+    rng: np.random.Generator
+    started: float = field(default_factory=time.perf_counter)
+    checks: list = field(default_factory=list)
+
+    def by_scale(self, *, quick, lab, paper):
+        return by_scale(self.scale, quick=quick, lab=lab, paper=paper)
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self.started
+
+    def check(self, description: str, condition: bool, detail: str = "") -> bool:
+        """A visible self-check (see :func:`check`), also recorded in the receipt."""
+        ok = check(description, condition, detail)
+        self.checks.append({"check": description, "passed": ok})
+        return ok
+
+    def write_receipt(self, directory: str | os.PathLike | None = None, **numbers) -> Path:
+        """Write the numbers a test should check, plus scale, seed, versions and elapsed time."""
+        receipt = {"notebook": self.name, "scale": self.scale, "seed": self.seed,
+                   "elapsed_s": round(self.elapsed_s, 2), "versions": versions(),
+                   "checks": self.checks, "results": _jsonable(numbers)}
+        path = atomic_write_text(receipt_path(self.name, directory), json.dumps(receipt, indent=2) + "\n")
+        print(f"receipt written: {path.name}")
+        return path
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, numpy's global generator and torch (when installed)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:
+        pass
+
+
+def setup(name: str, scale: str | None = None, seed: int = 0, threads: int | None = None,
+          quiet: bool = False) -> NotebookContext:
+    """Prepare a notebook: resolve the scale, seed every generator, set threads, print versions.
+
+    Parameters
+    ----------
+    name : the notebook's file name without extension (names its receipt).
+    scale : the parameters cell's ``SCALE`` (see :func:`neurodepth_lib.scales.resolve_scale`).
+    seed : seeds ``random``, numpy and torch; ``ctx.rng`` is a fresh ``numpy.random.Generator(seed)``.
+    threads : torch intra-op threads (default: all cores).
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    resolved = resolve_scale(scale)
+    seed_everything(int(seed))
+    try:
+        import torch
+
+        torch.set_num_threads(int(threads or os.cpu_count() or 1))
+    except ImportError:
+        pass
+    try:
+        import matplotlib as mpl
+
+        mpl.rcParams.update({"figure.dpi": 100, "axes.spines.top": False, "axes.spines.right": False,
+                             "figure.figsize": (8, 3.2)})
+    except ImportError:
+        pass
+    ctx = NotebookContext(name=name, scale=resolved, seed=int(seed), rng=np.random.default_rng(int(seed)))
+    if not quiet:
+        v, hw = versions(), hardware()
+        libs = ", ".join(f"{k} {v[k]}" for k in ("numpy", "torch", "neuron") if v.get(k))
+        print(f"neurodepth {v['neurodepth']} | notebook {name} | scale {resolved!r} | seed {seed}")
+        print(f"Python {v['python']} | {libs} | {hw['cpu_cores']} CPU cores | GPU: {hw['gpu'] or 'none'}")
+    return ctx
+
+
+def check(description: str, condition: bool, detail: str = "") -> bool:
+    """Print a visible pass/fail line for a student's self-check and return whether it passed."""
+    ok = bool(condition)
+    mark = "PASS" if ok else "CHECK FAILED"
+    print(f"[{mark}] {description}" + (f"  ({detail})" if detail else ""))
+    return ok
+
+
+# ----------------------------------------------------------------------------------------------------
+# Batch runs (the README's main job and the test-suite's papermill runs)
+# ----------------------------------------------------------------------------------------------------
+
+def notebooks_dir() -> Path:
+    """The ``notebooks/`` folder of a source checkout."""
+    here = Path(__file__).resolve().parent.parent / "notebooks"
+    if not here.is_dir():
+        raise FileNotFoundError(f"no notebooks folder at {here}: batch runs need a source checkout")
+    return here
+
+
+def list_notebooks(directory: str | os.PathLike | None = None) -> list[Path]:
+    directory = Path(directory) if directory else notebooks_dir()
+    return sorted(p for p in directory.glob("[0-9][0-9]_*.ipynb"))
+
+
+def run_notebook(notebook: str | os.PathLike, out_dir: str | os.PathLike, scale: str = "lab",
+                 parameters: dict | None = None, kernel_name: str | None = None,
+                 timeout_s: int | None = None) -> dict:
+    """Execute one notebook headless with papermill into ``out_dir``; return its receipt (or ``{}``).
+
+    The executed copy and the receipt land in ``out_dir``; the notebook's own folder is untouched.
+    """
+    import papermill as pm
+
+    notebook, out_dir = Path(notebook), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = notebook.stem
+    receipt = receipt_path(stem, out_dir)
+    receipt.unlink(missing_ok=True)
+    params = {"SCALE": scale, **(parameters or {})}
+    old = os.environ.get(RECEIPT_DIR_ENV)
+    os.environ[RECEIPT_DIR_ENV] = str(out_dir.resolve())  # the kernel inherits it
+    try:
+        pm.execute_notebook(str(notebook), str(out_dir / notebook.name), parameters=params,
+                            cwd=str(out_dir), kernel_name=kernel_name or "python3",
+                            progress_bar=False, execution_timeout=timeout_s)
+    finally:
+        if old is None:
+            os.environ.pop(RECEIPT_DIR_ENV, None)
+        else:
+            os.environ[RECEIPT_DIR_ENV] = old
+    return json.loads(receipt.read_text()) if receipt.exists() else {}
+
+
+def summarize_receipt(receipt: dict) -> str:
+    """One line per receipt: notebook, scale, time, checks passed, headline numbers."""
+    if not receipt:
+        return "(no receipt)"
+    checks = receipt.get("checks", [])
+    passed = sum(c["passed"] for c in checks)
+    numbers = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in receipt.get("results", {}).items()
+                        if isinstance(v, (int, float)) and not isinstance(v, bool))
+    return (f"{receipt['notebook']:<36} {receipt['scale']:<5} {receipt['elapsed_s']:>7.1f} s  "
+            f"checks {passed}/{len(checks)}  {numbers}")
+
+
+def run_all(out_dir: str | os.PathLike = "outputs", scale: str | None = None,
+            notebooks: list | None = None) -> list[dict]:
+    """Execute every numbered notebook at ``scale`` into ``out_dir`` and print each receipt's summary."""
+    resolved = resolve_scale(scale)
+    receipts = []
+    for nb_path in notebooks or list_notebooks():
+        t0 = time.perf_counter()
+        print(f"running {Path(nb_path).name} at scale {resolved!r} ...", flush=True)
+        receipt = run_notebook(nb_path, out_dir, scale=resolved)
+        receipts.append(receipt)
+        print(f"  done in {time.perf_counter() - t0:.1f} s: {summarize_receipt(receipt)}", flush=True)
+    print("\nSummary")
+    for r in receipts:
+        print("  " + summarize_receipt(r))
+    sys.stdout.flush()
+    return receipts
