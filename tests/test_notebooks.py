@@ -1,0 +1,146 @@
+"""Notebooks as tests: hygiene and skeleton (DESIGN.md section 8), papermill runs at quick scale whose
+receipts are asserted, and each notebook's quick-scale time budget.
+
+nbval executes every notebook a second time (``pytest notebooks --nbval-lax``, see the Makefile); here
+papermill runs them with ``-p SCALE quick`` so the receipts can be read back.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from neurodepth_lib import nb
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+IDS = [p.stem for p in NOTEBOOKS]
+
+
+def load(path: Path):
+    return nbformat.read(path, as_version=4)
+
+
+def tags(cell) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def test_the_series_is_there():
+    assert {"00_welcome", "01_integrate_and_fire"} <= set(IDS)
+
+
+# ---------------------------------------------------------------- hygiene and skeleton
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_committed_without_outputs(path):
+    for cell in load(path).cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, f"{path.name}: clear outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_one_parameters_cell_of_literals(path):
+    cells = [c for c in load(path).cells if "parameters" in tags(c)]
+    assert len(cells) == 1, f"{path.name}: exactly one cell tagged 'parameters'"
+    tree = ast.parse(cells[0].source)
+    for node in tree.body:
+        assert isinstance(node, ast.Assign), f"{path.name}: parameters cell holds assignments only"
+        ast.literal_eval(node.value)  # raises unless a literal
+    names = {t.id for node in tree.body for t in node.targets}
+    assert "SCALE" in names
+    assert re.search(r'^SCALE\s*=\s*"lab"', cells[0].source, re.M), "SCALE defaults to \"lab\""
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_skeleton(path):
+    notebook = load(path)
+    md = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+    code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+    first = notebook.cells[0].source
+    assert "colab.research.google.com" in first and "mybinder.org" in first, "badges first"
+    assert re.search(r"^# ", first, re.M), "a title"
+    assert "Learning objectives" in md
+    assert re.search(r"quick.*lab", md, re.S | re.I), "expected time at each scale"
+    assert re.search(r"nd\.nb\.setup\(\s*\"" + path.stem + "\"", code), "setup names the notebook"
+    assert re.search(r"^## 1\b", md, re.M), "numbered sections"
+    assert "## Summary" in md and "## What's next" in md
+    assert "write_receipt(" in code
+    budget = notebook.metadata.get("neurodepth", {}).get("quick_budget_s")
+    assert isinstance(budget, (int, float)) and budget > 0, "metadata.neurodepth.quick_budget_s"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_exercises_have_stubs_and_solutions(path):
+    cells = load(path).cells
+    stubs = [i for i, c in enumerate(cells) if "exercise" in tags(c)]
+    if path.stem != "00_welcome":
+        assert len(stubs) >= 2, f"{path.name}: at least two exercises"
+    for i in stubs:
+        stub = cells[i]
+        # a stub must not raise when run top to bottom (papermill fails on any error output): it
+        # defines functions whose bodies end in `raise NotImplementedError(...)`
+        assert "raises-exception" not in tags(stub)
+        stub_defs = {n.name: n for n in ast.parse(stub.source).body if isinstance(n, ast.FunctionDef)}
+        assert stub_defs, f"{path.name}: an exercise stub defines the function to write"
+        for fn in stub_defs.values():
+            last = fn.body[-1]
+            assert isinstance(last, ast.Raise) and "NotImplementedError" in ast.unparse(last)
+        following = [c for c in cells[i + 1:] if c.cell_type == "code"]
+        assert following and "solution" in tags(following[0]), f"{path.name}: solution after stub"
+        solution_defs = {n.name for n in ast.parse(following[0].source).body
+                         if isinstance(n, ast.FunctionDef)}
+        assert set(stub_defs) <= solution_defs, f"{path.name}: the solution defines {set(stub_defs)}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_no_absolute_paths_or_chdir(path):
+    for cell in load(path).cells:
+        if cell.cell_type != "code":
+            continue
+        assert "os.chdir" not in cell.source and "%cd" not in cell.source
+        assert not re.search(r"['\"](/work|/home|/root|/tmp|/Users|[A-Z]:\\\\)", cell.source)
+
+
+# ---------------------------------------------------------------- papermill runs and receipts
+
+def receipt_checks(stem: str, r: dict) -> None:
+    """What each notebook's quick-scale receipt must show (the chapter's claims, at tiny sizes)."""
+    res = r["results"]
+    if stem == "00_welcome":
+        assert res["environment_ok"] is True
+    elif stem == "01_integrate_and_fire":
+        assert res["spike_auc"] >= 0.97            # the issue's quick-scale bar
+        assert res["soma_explained_variance"] > 0.5
+        assert res["kernel_correlation"] > 0.8
+        assert 0 < res["train_output_rate_hz"] < 20
+    else:
+        pytest.fail(f"no receipt expectations written for {stem}: add them here")
+    assert all(c["passed"] for c in r["checks"]), [c for c in r["checks"] if not c["passed"]]
+
+
+@pytest.fixture(scope="session")
+def quick_runs(tmp_path_factory):
+    return tmp_path_factory.mktemp("papermill")
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_papermill_quick_run(path, quick_runs):
+    budget = load(path).metadata["neurodepth"]["quick_budget_s"]
+    t0 = time.perf_counter()
+    receipt = nb.run_notebook(path, quick_runs, scale="quick")
+    elapsed = time.perf_counter() - t0
+    assert receipt, f"{path.name} wrote no receipt"
+    assert receipt["scale"] == "quick"
+    receipt_checks(path.stem, receipt)
+    executed = nbformat.read(quick_runs / path.name, as_version=4)
+    errors = [o for c in executed.cells if c.cell_type == "code"
+              for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    assert elapsed <= budget, f"{path.name} took {elapsed:.0f} s at quick scale; budget {budget} s"
+    (quick_runs / f"{path.stem}.timing.json").write_text(json.dumps({"elapsed_s": elapsed}))
