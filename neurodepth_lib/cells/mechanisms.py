@@ -1,0 +1,239 @@
+"""Make the package's NEURON mechanisms (``cells/mod/*.mod``) available in this process.
+
+One public function, :func:`ensure_mechanisms`, does everything:
+
+1. returns at once when our mechanisms are already loaded in this process;
+2. hashes the ``.mod`` sources together with the NEURON version and the platform;
+3. compiles them with ``nrnivmodl`` into a per-user cache directory named after that hash
+   (``$NEURODEPTH_CACHE/mechanisms/<hash>`` or ``~/.cache/neurodepth/mechanisms/<hash>``), under a file
+   lock so that many worker processes starting together compile once and never see a half-built library;
+4. loads the compiled library explicitly by its full path (never through a ``./x86_64`` that happens to
+   be in the working directory, which papermill, nbval and worker pools do not agree on);
+5. raises :class:`RuntimeError` with the compiler's output when anything fails, and with the fix when
+   ``nrnivmodl`` or a C++ compiler is missing.
+
+Importing this module sets ``NEURON_MODULE_OPTIONS=-nogui`` (unless already set) so that NEURON, when it is
+first imported, does not look for a display.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+
+os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
+
+import platform  # noqa: E402  (the environment must be set before anything imports neuron)
+import re  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+__all__ = ["MOD_DIR", "ensure_mechanisms", "mechanism_names", "mechanisms_hash", "cache_root"]
+
+MOD_DIR = Path(__file__).resolve().parent / "mod"
+# A name only our own files define: if it exists in NEURON, our library is loaded.
+_SENTINEL = "SynAmpaNmda"
+_LOCK_TIMEOUT_S = 900.0
+_loaded_from: Path | None = None
+
+
+def _mod_files(mod_dir: Path = MOD_DIR) -> list[Path]:
+    files = sorted(mod_dir.glob("*.mod"))
+    if not files:
+        raise RuntimeError(f"no .mod files found in {mod_dir}; the package data is incomplete")
+    return files
+
+
+def mechanism_names(mod_dir: Path = MOD_DIR) -> list[str]:
+    """The SUFFIX / POINT_PROCESS names declared by the package's ``.mod`` files."""
+    names = []
+    pattern = re.compile(r"^\s*(SUFFIX|POINT_PROCESS|ARTIFICIAL_CELL)\s+(\w+)", re.MULTILINE)
+    for path in _mod_files(mod_dir):
+        names += [m.group(2) for m in pattern.finditer(path.read_text())]
+    return names
+
+
+def mechanisms_hash(mod_dir: Path = MOD_DIR) -> str:
+    """A short hash of the ``.mod`` sources, the NEURON version and the platform (the cache key)."""
+    import neuron
+
+    h = hashlib.sha256()
+    for part in (neuron.__version__, sys.platform, platform.machine()):
+        h.update(part.encode() + b"\0")
+    for path in _mod_files(mod_dir):
+        h.update(path.name.encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def cache_root() -> Path:
+    """``$NEURODEPTH_CACHE/mechanisms``, else ``$XDG_CACHE_HOME/neurodepth/mechanisms``, else
+    ``~/.cache/neurodepth/mechanisms``."""
+    if os.environ.get("NEURODEPTH_CACHE"):
+        return Path(os.environ["NEURODEPTH_CACHE"]).expanduser() / "mechanisms"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "neurodepth" / "mechanisms"
+
+
+def _loaded_names(names) -> set[str]:
+    """Which of ``names`` NEURON already knows as density or point-process mechanisms."""
+    from neuron import h
+
+    known = set()
+    for kind in (0, 1):  # 0: density mechanisms, 1: point processes / artificial cells
+        mt = h.MechanismType(kind)
+        name = h.ref("")
+        for i in range(int(mt.count())):
+            mt.select(i)
+            mt.selected(name)
+            known.add(name[0])
+    return known & set(names)
+
+
+def _find_library(build_dir: Path) -> Path | None:
+    for pattern in ("*/libnrnmech.so", "*/libnrnmech.dylib", "*/.libs/libnrnmech.so", "nrnmech.dll",
+                    "*/nrnmech.dll"):
+        found = sorted(build_dir.glob(pattern))
+        if found:
+            return found[0]
+    return None
+
+
+def _find_nrnivmodl() -> str:
+    # The venv's bin directory first: a venv used without activation is not on PATH.
+    beside_python = Path(sys.executable).parent / ("nrnivmodl.bat" if os.name == "nt" else "nrnivmodl")
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("nrnivmodl")
+    if found:
+        return found
+    raise RuntimeError(
+        "cannot compile the NEURON mechanisms: the 'nrnivmodl' command was not found (looked next to "
+        f"{sys.executable} and on PATH). Fix: install NEURON into this Python environment with "
+        "'python -m pip install neuron' (it ships nrnivmodl), or activate the environment that has it.")
+
+
+def _check_compiler() -> None:
+    candidates = [os.environ["CXX"].split()[0]] if os.environ.get("CXX") else ["c++", "g++", "clang++"]
+    if not any(shutil.which(c) for c in candidates):
+        raise RuntimeError(
+            "cannot compile the NEURON mechanisms: no C++ compiler found (looked for "
+            f"{', '.join(candidates)} on PATH). Fix: install one, e.g. 'sudo apt-get install build-essential' "
+            "(Debian/Ubuntu), 'xcode-select --install' (macOS) or 'conda install -c conda-forge cxx-compiler', "
+            "then call ensure_mechanisms() again.")
+    if os.name != "nt" and not shutil.which("make"):
+        raise RuntimeError(
+            "cannot compile the NEURON mechanisms: 'make' was not found on PATH. Fix: install it, e.g. "
+            "'sudo apt-get install build-essential' (Debian/Ubuntu) or 'xcode-select --install' (macOS).")
+
+
+def _compile(mod_files: list[Path], target: Path) -> None:
+    """Compile into a temporary sibling of ``target``, then rename it into place (atomic)."""
+    nrnivmodl = _find_nrnivmodl()
+    _check_compiler()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent))
+    try:
+        src = tmp / "mod"
+        src.mkdir()
+        for f in mod_files:
+            shutil.copy2(f, src / f.name)
+        env = dict(os.environ)
+        env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+        try:
+            proc = subprocess.run([nrnivmodl, "mod"], cwd=tmp, env=env, capture_output=True, text=True,
+                                  timeout=_LOCK_TIMEOUT_S)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise RuntimeError(f"running {nrnivmodl} failed: {exc}") from exc
+        library = _find_library(tmp)
+        if proc.returncode != 0 or library is None:
+            output = (proc.stdout + "\n" + proc.stderr).strip()
+            raise RuntimeError(
+                f"nrnivmodl failed to compile the mechanisms in {MOD_DIR} (exit code {proc.returncode}"
+                f"{'' if library else ', no library produced'}). Compiler output (last 6000 characters):\n"
+                f"{output[-6000:]}")
+        (tmp / "build.log").write_text(proc.stdout + "\n" + proc.stderr)
+        (tmp / "COMPLETE").write_text("built by neurodepth_lib.cells.mechanisms\n")
+        if target.exists():  # a stale, incomplete directory left by a crashed run
+            shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def ensure_mechanisms(cache_dir: str | os.PathLike | None = None, *, verbose: bool = False) -> Path:
+    """Compile (once per machine and NEURON version) and load the package's mechanisms.
+
+    Safe to call from many processes at once and many times in one process; after the first success in a
+    process it returns immediately.
+
+    Parameters
+    ----------
+    cache_dir : path, optional
+        Where compiled libraries are kept (default :func:`cache_root`).
+    verbose : bool
+        Print what is being done (compiling takes 20-60 s the first time).
+
+    Returns
+    -------
+    Path
+        The directory whose library is loaded.
+
+    Raises
+    ------
+    RuntimeError
+        When compilation or loading fails (with the compiler's output), when ``nrnivmodl`` or a compiler
+        is missing (with the fix), or when other mechanisms with the same names are already loaded.
+    """
+    global _loaded_from
+    from neuron import h
+
+    names = mechanism_names()
+    present = _loaded_names(names)
+    if _SENTINEL in present:
+        if _loaded_from is None:  # loaded by someone else (e.g. nrnivmodl run by hand on our mod/ dir)
+            _loaded_from = Path("<loaded before neurodepth asked>")
+        return _loaded_from
+    if present:
+        raise RuntimeError(
+            f"NEURON already has mechanisms named {sorted(present)} that are not neurodepth's (were other "
+            "mechanisms loaded, e.g. an 'x86_64' directory found in the working directory at import?). "
+            "Their equations may differ from ours, and NEURON cannot load two mechanisms with one name. "
+            "Start a fresh Python process in a directory without compiled mechanisms.")
+
+    root = Path(cache_dir).expanduser() if cache_dir is not None else cache_root()
+    digest = mechanisms_hash()
+    target = root / digest
+    library = _find_library(target) if (target / "COMPLETE").exists() else None
+    if library is None:
+        from filelock import FileLock, Timeout
+
+        root.mkdir(parents=True, exist_ok=True)
+        try:
+            with FileLock(str(root / f"{digest}.lock"), timeout=_LOCK_TIMEOUT_S):
+                library = _find_library(target) if (target / "COMPLETE").exists() else None
+                if library is None:  # we hold the lock and nobody built it: build it
+                    if verbose:
+                        print(f"compiling {len(_mod_files())} NEURON mechanisms into {target} ...", flush=True)
+                    _compile(_mod_files(), target)
+                    library = _find_library(target)
+        except Timeout as exc:
+            raise RuntimeError(f"timed out after {_LOCK_TIMEOUT_S:.0f} s waiting for another process to "
+                               f"compile the mechanisms (lock {root / (digest + '.lock')})") from exc
+    if library is None:
+        raise RuntimeError(f"compiled mechanisms in {target} have no library file; delete {target} and retry")
+    if verbose:
+        print(f"loading NEURON mechanisms from {library}", flush=True)
+    try:
+        ok = h.nrn_load_dll(str(library))
+    except RuntimeError as exc:
+        raise RuntimeError(f"NEURON could not load {library}: {exc}") from exc
+    missing = set(names) - _loaded_names(names)
+    if not ok or missing:
+        raise RuntimeError(f"loading {library} did not define the mechanisms {sorted(missing) or names}; "
+                           f"delete {target} to force a rebuild")
+    _loaded_from = target
+    return target
