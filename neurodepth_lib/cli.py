@@ -1,0 +1,111 @@
+"""The ``neurodepth`` command: one sub-command per job.
+
+    neurodepth generate --cell l5pc --condition NMDA --trials 64 --duration-ms 6000 --seed 1 --out data/nmda
+
+Each sub-command lives in a ``_add_<name>(subparsers)`` function that registers its arguments and sets
+``func`` (a function of the parsed arguments returning an exit code); :data:`SUBCOMMANDS` lists them. To add
+one, write ``_add_<name>`` and append it there. Heavy modules are imported inside the sub-command, so
+``neurodepth --help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+# ----------------------------------------------------------------------------------------------------
+# neurodepth generate
+# ----------------------------------------------------------------------------------------------------
+
+def _add_generate(subparsers) -> None:
+    p = subparsers.add_parser(
+        "generate", help="simulate a dataset of trials (resumable; local processes or Dask)",
+        description="Simulate trials of a cell driven by the paper's random inputs into a dataset "
+                    "directory (manifest.json + HDF5 shards). Rerunning the same command resumes an "
+                    "interrupted run; finished shards are skipped.")
+    p.add_argument("--cell", default="l5pc", help="registered cell: l5pc (default) or iaf")
+    p.add_argument("--condition", default=None,
+                   help="L5PC condition: NMDA (default), AMPA or AMPA_SK; none for the I&F")
+    p.add_argument("--trials", type=int, required=True, help="number of trials")
+    p.add_argument("--duration-ms", type=int, default=6000, help="trial length in ms (default 6000)")
+    p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+    p.add_argument("--out", required=True, help="dataset directory (created)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local worker processes (default: all cores; 0 = in this process)")
+    p.add_argument("--trials-per-shard", type=int, default=None,
+                   help="trials per shard and task (default: 8 for the L5PC, 100 for the I&F)")
+    p.add_argument("--scheduler", default=None,
+                   help="address of a Dask scheduler (e.g. tcp://host:8786) to run the tasks on")
+    p.add_argument("--record-dendrites", action="store_true",
+                   help="also store every dendritic segment's voltage (float16; large)")
+    p.add_argument("--record-soma-0125ms", action="store_true", help="also store the 0.125-ms soma trace")
+    p.add_argument("--dt-ms", type=float, default=None, help="fixed integration step of NEURON cells")
+    p.add_argument("--cvode", action="store_true", help="integrate NEURON cells with CVODE (the authors' way)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_generate)
+
+
+def _run_generate(args) -> int:
+    from . import generation
+
+    simulation = {}
+    if args.dt_ms is not None:
+        simulation["dt_ms"] = args.dt_ms
+    if args.cvode:
+        simulation["use_cvode"] = True
+    client = None
+    if args.scheduler:
+        from distributed import Client
+
+        client = Client(args.scheduler)
+    try:
+        report = generation.generate_dataset(
+            args.out, cell=args.cell, condition=args.condition, n_trials=args.trials,
+            duration_ms=args.duration_ms, seed=args.seed, trials_per_shard=args.trials_per_shard,
+            workers=args.workers, client=client, record_dendrites=args.record_dendrites,
+            record_soma_0125ms=args.record_soma_0125ms, simulation=simulation or None,
+            progress=not args.no_progress)
+    finally:
+        if client is not None:
+            client.close()
+    with report.open() as ds:
+        print(generation.format_summary(ds.summary(), report))
+    return 0
+
+
+SUBCOMMANDS = [_add_generate]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neurodepth",
+        description="Reproduce Beniaguev, Segev & London (2021): single cortical neurons as deep networks.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"neurodepth {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in SUBCOMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``neurodepth`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        # bad arguments: one clear line, not a traceback
+        print(f"neurodepth {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"neurodepth {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
