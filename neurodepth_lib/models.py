@@ -1,0 +1,713 @@
+"""The TCN family of the paper (paper_facts 2.1): causal convolutions from synaptic inputs to output spikes,
+somatic voltage and (optionally) dendritic components, one prediction per millisecond.
+
+Architecture
+------------
+Input ``x`` of shape ``(batch, n_inputs, time)``: 1 where a synapse received a spike in that 1-ms bin.
+Each hidden layer ``k`` is a causal 1-D convolution (``kernel_sizes[k]`` taps, ``widths[k]`` filters,
+stride 1, no dilation, ``kernel - 1`` zeros padded on the left) followed by the activation and then
+BatchNorm: conv -> ReLU -> BN, the order of the paper's Keras code (ReLU inside the conv layer). Three
+1x1 convolutions ("heads") read the last hidden layer:
+
+- spike head, 1 channel. :class:`TCN` returns its *logit*; ``sigmoid(logit)`` is the spike probability
+  (train with ``BCEWithLogits``, which is the numerically stable form of the paper's sigmoid + BCE);
+- soma head, 1 channel, linear: the clipped and shifted somatic voltage (mV);
+- dendritic head, ``n_dendritic`` channels, linear: whitened PCA components of the dendritic voltages
+  (absent when ``n_dendritic == 0``).
+
+The temporal receptive field is ``T = sum_k (kernel_k - 1) + 1`` ms: the output at time ``t`` depends on
+inputs at ``t - T + 1 .. t`` and never on the future.
+
+The one-unit linear network of the paper's Figure 1 is the same class with
+:func:`one_unit_config`; :func:`paper_configs` holds the architectures named in the paper's code.
+
+Model files
+-----------
+:func:`save_model` writes ``<path>.pt`` (a ``state_dict``: tensors only) and ``<path>.json`` (a model
+card: the :class:`TCNConfig`, the parameter count, the sha256 of the ``.pt`` file, and whatever the caller
+adds). :func:`load_model` rebuilds the network from the card and loads the weights with
+``torch.load(..., weights_only=True)``: nothing is unpickled.
+
+Arrays are torch ``(batch, channels, time)``; the prediction helpers also take numpy ``(channels, time)``.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = [
+    "TCNConfig", "TCN", "TCNOutput", "Prediction", "one_unit_config", "paper_configs",
+    "count_parameters", "macs_per_ms", "spike_probability", "save_model", "load_model",
+    "read_model_card", "predict_full_trace", "predict_overlapping_windows", "paper_overlap_ms",
+    "resolve_device",
+]
+
+ACTIVATIONS = ("relu", "linear")
+CARD_FORMAT = "neurodepth-model"
+CARD_FORMAT_VERSION = 1
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _non_negative_float(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not \
+            math.isfinite(float(value)) or float(value) < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _finite_float(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not \
+            math.isfinite(float(value)):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class TCNConfig:
+    """Everything that defines a TCN: layer sizes, activation, BatchNorm, heads and initialisation.
+
+    The defaults are the depth-3 network of the paper's ``fit_CNN.py`` (kernels 54, 24, 24; 64 filters;
+    T = 100 ms) on the L5PC's 1,278 inputs, with the paper's initialisations.
+
+    Parameters
+    ----------
+    n_inputs : number of input channels (synapses).
+    kernel_sizes : temporal kernel of each hidden layer, in ms (1-ms bins); its length is the depth.
+    widths : number of filters of each hidden layer; one int means the same width for every layer.
+    activation : ``"relu"`` (the TCNs) or ``"linear"`` (the one-unit I&F network).
+    batch_norm : BatchNorm after each hidden layer's activation (conv -> ReLU -> BN, as in the paper).
+    n_dendritic : channels of the dendritic head (20 for NMDA, 30 for AMPA in the paper); 0 = no head.
+    hidden_init_std, hidden_bias_init : hidden kernels ~ truncated normal(0, std), cut at
+        ``init_truncation_std`` standard deviations (Keras' TruncatedNormal); biases constant.
+    spike_init_std, spike_bias_init : spike head (paper: std 0.001, bias -2.0, i.e. p ~ 0.12 at start).
+    soma_init_std, soma_bias_init : soma head (paper: std 0.03, bias 0).
+    dendritic_init_std : dendritic head (paper: std 0.05, bias 0).
+    bn_momentum, bn_eps : BatchNorm running-statistics momentum (PyTorch convention: weight of the new
+        batch) and epsilon. Keras used momentum 0.01 in this convention and eps 1e-3; we keep Keras' eps
+        and PyTorch's 0.1 momentum so that short teaching runs end with usable running statistics.
+    """
+
+    n_inputs: int = 1278
+    kernel_sizes: tuple[int, ...] = (54, 24, 24)
+    widths: tuple[int, ...] | int = 64
+    activation: str = "relu"
+    batch_norm: bool = True
+    n_dendritic: int = 0
+    hidden_init_std: float = 0.002
+    hidden_bias_init: float = 0.0
+    init_truncation_std: float = 2.0
+    spike_init_std: float = 0.001
+    spike_bias_init: float = -2.0
+    soma_init_std: float = 0.03
+    soma_bias_init: float = 0.0
+    dendritic_init_std: float = 0.05
+    bn_momentum: float = 0.1
+    bn_eps: float = 1e-3
+
+    def __post_init__(self):
+        _positive_int(self.n_inputs, "n_inputs")
+        object.__setattr__(self, "n_inputs", int(self.n_inputs))
+        kernels = self.kernel_sizes
+        if isinstance(kernels, (int, np.integer)) and not isinstance(kernels, bool):
+            kernels = (kernels,)
+        try:
+            kernels = tuple(kernels)
+        except TypeError:
+            raise ValueError(f"kernel_sizes must be a sequence of positive integers, got {self.kernel_sizes!r}") \
+                from None
+        if not kernels:
+            raise ValueError("kernel_sizes must hold at least one layer, got ()")
+        for i, k in enumerate(kernels):
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or int(k) < 1:
+                raise ValueError(f"kernel_sizes[{i}] must be an integer >= 1 (ms), got {k!r}")
+        kernels = tuple(int(k) for k in kernels)
+        object.__setattr__(self, "kernel_sizes", kernels)
+
+        widths = self.widths
+        if isinstance(widths, (int, np.integer)) and not isinstance(widths, bool):
+            widths = (int(widths),) * len(kernels)
+        try:
+            widths = tuple(widths)
+        except TypeError:
+            raise ValueError(f"widths must be an int or a sequence of ints, got {self.widths!r}") from None
+        if len(widths) != len(kernels):
+            raise ValueError(f"widths has {len(widths)} entries but kernel_sizes has {len(kernels)}: "
+                             f"give one width per layer (or a single int), got widths={self.widths!r}")
+        for i, w in enumerate(widths):
+            if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or int(w) < 1:
+                raise ValueError(f"widths[{i}] must be an integer >= 1, got {w!r}")
+        object.__setattr__(self, "widths", tuple(int(w) for w in widths))
+
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        if not isinstance(self.batch_norm, (bool, np.bool_)):
+            raise ValueError(f"batch_norm must be True or False, got {self.batch_norm!r}")
+        object.__setattr__(self, "batch_norm", bool(self.batch_norm))
+        if isinstance(self.n_dendritic, bool) or not isinstance(self.n_dendritic, (int, np.integer)) \
+                or self.n_dendritic < 0:
+            raise ValueError(f"n_dendritic must be an integer >= 0, got {self.n_dendritic!r}")
+        object.__setattr__(self, "n_dendritic", int(self.n_dendritic))
+        for name in ("hidden_init_std", "spike_init_std", "soma_init_std", "dendritic_init_std"):
+            object.__setattr__(self, name, _non_negative_float(getattr(self, name), name))
+        for name in ("hidden_bias_init", "spike_bias_init", "soma_bias_init"):
+            object.__setattr__(self, name, _finite_float(getattr(self, name), name))
+        if _finite_float(self.init_truncation_std, "init_truncation_std") <= 0:
+            raise ValueError(f"init_truncation_std must be positive, got {self.init_truncation_std!r}")
+        object.__setattr__(self, "init_truncation_std", float(self.init_truncation_std))
+        if not 0.0 <= _finite_float(self.bn_momentum, "bn_momentum") <= 1.0:
+            raise ValueError(f"bn_momentum must lie in [0, 1], got {self.bn_momentum!r}")
+        if _finite_float(self.bn_eps, "bn_eps") <= 0:
+            raise ValueError(f"bn_eps must be positive, got {self.bn_eps!r}")
+        object.__setattr__(self, "bn_momentum", float(self.bn_momentum))
+        object.__setattr__(self, "bn_eps", float(self.bn_eps))
+
+    # ---- derived properties -------------------------------------------------------------------------
+    @property
+    def depth(self) -> int:
+        """Number of hidden layers."""
+        return len(self.kernel_sizes)
+
+    @property
+    def receptive_field_ms(self) -> int:
+        """``T = sum_k (kernel_k - 1) + 1``: how many ms of input one output sees."""
+        return sum(k - 1 for k in self.kernel_sizes) + 1
+
+    @property
+    def mean_width(self) -> int:
+        """Mean number of filters per hidden layer, rounded (the "W" of the paper's model names)."""
+        return int(round(sum(self.widths) / len(self.widths)))
+
+    @property
+    def is_fcn(self) -> bool:
+        """True when the temporal filtering all happens in the first layer (depth 1, or every later kernel
+        is 1): the paper calls these "FCN"; the rest of the stack is then pointwise."""
+        return self.depth == 1 or all(k == 1 for k in self.kernel_sizes[1:])
+
+    @property
+    def name(self) -> str:
+        """The paper's model name without the condition prefix, e.g. ``"TCN__DxWxT_7x128x153"``."""
+        kind = "FCN" if self.is_fcn else "TCN"
+        return f"{kind}__DxWxT_{self.depth}x{self.mean_width}x{self.receptive_field_ms}"
+
+    # ---- serialisation ------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """A JSON-able dict (tuples become lists) that :meth:`from_dict` turns back into this config."""
+        d = asdict(self)
+        d["kernel_sizes"] = list(self.kernel_sizes)
+        d["widths"] = list(self.widths)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TCNConfig":
+        """Rebuild a config from :meth:`to_dict`'s output; unknown keys are an error (a typo or a card
+        written by a newer version should not be silently ignored)."""
+        if not isinstance(data, dict):
+            raise TypeError(f"TCNConfig.from_dict needs a dict, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown TCNConfig field(s) {unknown}; known fields: {sorted(known)}")
+        kwargs = dict(data)
+        for key in ("kernel_sizes", "widths"):
+            if isinstance(kwargs.get(key), list):
+                kwargs[key] = tuple(kwargs[key])
+        return cls(**kwargs)
+
+    def replace(self, **changes) -> "TCNConfig":
+        """A copy with some fields changed (validated again)."""
+        return type(self).from_dict({**self.to_dict(), **changes})
+
+
+def one_unit_config(n_inputs: int = 100, kernel_ms: int = 80) -> TCNConfig:
+    """The paper's Figure-1 network for the integrate-and-fire neuron (paper_facts 1.8).
+
+    One causal convolution with a single filter of ``kernel_ms`` ms, linear, no BatchNorm; kernel
+    initialised from a truncated normal with std 0.25, bias 0.1; spike head bias -2.5.
+    """
+    return TCNConfig(n_inputs=n_inputs, kernel_sizes=(kernel_ms,), widths=1, activation="linear",
+                     batch_norm=False, n_dendritic=0, hidden_init_std=0.25, hidden_bias_init=0.1,
+                     spike_bias_init=-2.5)
+
+
+def paper_configs(n_inputs: int = 1278, n_dendritic: int = 0) -> dict[str, TCNConfig]:
+    """Architectures named in the paper's code (paper_facts 2.1), keyed by a short name.
+
+    - ``"large"``: ``TCN__DxWxT_7x128x153``, the large NMDA model of the figures. Its per-layer kernels
+      are not in the code; we use 45 then six of 19 (one of the two splits that give T = 153).
+    - ``"small"``: ``FCN__DxWxT_1x128x43``, the small models (one layer, 128 filters of 43 ms).
+    - ``"fit_cnn"``: ``TCN__DxWxT_3x64x100``, the default of ``fit_CNN.py`` (kernels 54, 24, 24).
+
+    ``n_dendritic``: channels of the dendritic head (paper: 20 for NMDA, 30 for AMPA; 0 = no head).
+    """
+    common = dict(n_inputs=n_inputs, n_dendritic=n_dendritic)
+    return {
+        "large": TCNConfig(kernel_sizes=(45,) + (19,) * 6, widths=128, **common),
+        "small": TCNConfig(kernel_sizes=(43,), widths=128, **common),
+        "fit_cnn": TCNConfig(kernel_sizes=(54, 24, 24), widths=64, **common),
+    }
+
+
+# ---- the network ------------------------------------------------------------------------------------
+class TCNOutput(NamedTuple):
+    """What :class:`TCN` returns: ``spike_logit`` (B, T), ``soma`` (B, T), ``dendritic`` (B, K, T) or None."""
+
+    spike_logit: torch.Tensor
+    soma: torch.Tensor
+    dendritic: torch.Tensor | None
+
+
+def spike_probability(spike_logit: torch.Tensor) -> torch.Tensor:
+    """Spike probability per ms from the spike head's logit: ``sigmoid(logit)``."""
+    return torch.sigmoid(spike_logit)
+
+
+class _CausalBlock(nn.Module):
+    """conv (left zero padding) -> activation -> optional BatchNorm."""
+
+    def __init__(self, n_in: int, n_out: int, kernel_ms: int, activation: str, batch_norm: bool,
+                 bn_momentum: float, bn_eps: float):
+        super().__init__()
+        self.kernel_ms = int(kernel_ms)
+        self.conv = nn.Conv1d(n_in, n_out, kernel_size=self.kernel_ms)
+        self.activation = activation
+        self.bn = nn.BatchNorm1d(n_out, momentum=bn_momentum, eps=bn_eps) if batch_norm else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # left padding only: output t sees inputs t - k + 1 .. t (causal), and keeps the length
+        h = self.conv(F.pad(x, (self.kernel_ms - 1, 0)))
+        if self.activation == "relu":
+            h = torch.relu(h)
+        if self.bn is not None:
+            h = self.bn(h)
+        return h
+
+
+class TCN(nn.Module):
+    """Causal temporal convolutional network with spike, soma and optional dendritic heads.
+
+    Parameters
+    ----------
+    config : the architecture; default :class:`TCNConfig` ().
+
+    ``forward(x)`` takes ``x`` of shape ``(batch, n_inputs, time)`` (any numeric or bool dtype; cast to the
+    weights' dtype) and returns a :class:`TCNOutput` with ``spike_logit`` (B, T), ``soma`` (B, T) and
+    ``dendritic`` (B, K, T) or None. The output at time ``t`` depends only on inputs at times ``<= t``.
+    """
+
+    def __init__(self, config: TCNConfig | None = None):
+        super().__init__()
+        config = TCNConfig() if config is None else config
+        if not isinstance(config, TCNConfig):
+            raise TypeError(f"config must be a TCNConfig, got {type(config).__name__}")
+        self.config = config
+        blocks = []
+        n_in = config.n_inputs
+        for k, w in zip(config.kernel_sizes, config.widths):
+            blocks.append(_CausalBlock(n_in, w, k, config.activation, config.batch_norm,
+                                       config.bn_momentum, config.bn_eps))
+            n_in = w
+        self.hidden = nn.ModuleList(blocks)
+        self.spike_head = nn.Conv1d(n_in, 1, kernel_size=1)
+        self.soma_head = nn.Conv1d(n_in, 1, kernel_size=1)
+        self.dendritic_head = nn.Conv1d(n_in, config.n_dendritic, kernel_size=1) \
+            if config.n_dendritic > 0 else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """(Re-)initialise every weight as the paper does; draws from torch's global RNG."""
+        c = self.config
+
+        def trunc(weight, std):
+            if std == 0:
+                nn.init.zeros_(weight)
+            else:
+                cut = c.init_truncation_std * std
+                nn.init.trunc_normal_(weight, mean=0.0, std=std, a=-cut, b=cut)
+
+        for block in self.hidden:
+            trunc(block.conv.weight, c.hidden_init_std)
+            nn.init.constant_(block.conv.bias, c.hidden_bias_init)
+            if block.bn is not None:
+                block.bn.reset_parameters()
+        trunc(self.spike_head.weight, c.spike_init_std)
+        nn.init.constant_(self.spike_head.bias, c.spike_bias_init)
+        trunc(self.soma_head.weight, c.soma_init_std)
+        nn.init.constant_(self.soma_head.bias, c.soma_bias_init)
+        if self.dendritic_head is not None:
+            trunc(self.dendritic_head.weight, c.dendritic_init_std)
+            nn.init.zeros_(self.dendritic_head.bias)
+
+    def l2_weights(self) -> list[torch.Tensor]:
+        """The kernels the paper's L2 penalty (1e-8 per layer) applies to: every hidden convolution and
+        the spike head. Biases, BatchNorm and the soma/dendritic heads carry no penalty in the paper."""
+        return [b.conv.weight for b in self.hidden] + [self.spike_head.weight]
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``x`` is ``(batch, n_inputs, time)`` with time >= 1."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor of shape (batch, {self.config.n_inputs}, time), "
+                            f"got {type(x).__name__}")
+        if x.dim() != 3:
+            raise ValueError(f"x must have shape (batch, channels, time), got shape {tuple(x.shape)}")
+        if x.shape[1] != self.config.n_inputs:
+            raise ValueError(f"x has {x.shape[1]} channels but the model expects "
+                             f"n_inputs={self.config.n_inputs} (shape {tuple(x.shape)}; is the time axis last?)")
+        if x.shape[2] < 1 or x.shape[0] < 1:
+            raise ValueError(f"x must hold at least one trial and one ms, got shape {tuple(x.shape)}")
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer, ``(batch, widths[-1], time)``."""
+        self.check_input(x)
+        h = x.to(self.spike_head.weight.dtype)
+        for block in self.hidden:
+            h = block(h)
+        return h
+
+    def forward(self, x: torch.Tensor) -> TCNOutput:
+        h = self.features(x)
+        dend = self.dendritic_head(h) if self.dendritic_head is not None else None
+        return TCNOutput(self.spike_head(h)[:, 0], self.soma_head(h)[:, 0], dend)
+
+    def extra_repr(self) -> str:
+        return f"name={self.config.name}, receptive_field_ms={self.config.receptive_field_ms}"
+
+
+# ---- counting ---------------------------------------------------------------------------------------
+def count_parameters(model_or_config: nn.Module | TCNConfig, trainable_only: bool = True) -> int:
+    """Number of parameters of a model, or of the model a config would build.
+
+    For a config the formula is (paper_facts 2.1): per hidden layer ``n_in * width * kernel + width``
+    (biases) ``+ 2 * width`` with BatchNorm (scale and shift; running statistics are buffers, not
+    parameters), plus the heads ``(width_last + 1) * (2 + n_dendritic)``.
+    """
+    if isinstance(model_or_config, TCNConfig):
+        c = model_or_config
+        total, n_in = 0, c.n_inputs
+        for k, w in zip(c.kernel_sizes, c.widths):
+            total += n_in * w * k + w + (2 * w if c.batch_norm else 0)
+            n_in = w
+        return total + (n_in + 1) * (2 + c.n_dendritic)
+    if isinstance(model_or_config, nn.Module):
+        return sum(p.numel() for p in model_or_config.parameters() if p.requires_grad or not trainable_only)
+    raise TypeError(f"count_parameters needs a TCNConfig or an nn.Module, got {type(model_or_config).__name__}")
+
+
+def macs_per_ms(config: TCNConfig | nn.Module) -> int:
+    """Multiply-accumulates needed for one 1-ms output step: ``sum_k n_in * width * kernel`` over the hidden
+    layers plus ``width_last * (2 + n_dendritic)`` for the heads (biases, ReLU and BatchNorm, which cost
+    one operation per channel, are left out). About 9.23 M for the 7x128x153 model, 80 % of it in the
+    dense 1,278-input first layer."""
+    c = config.config if isinstance(config, TCN) else config
+    if not isinstance(c, TCNConfig):
+        raise TypeError(f"macs_per_ms needs a TCNConfig or a TCN, got {type(config).__name__}")
+    total, n_in = 0, c.n_inputs
+    for k, w in zip(c.kernel_sizes, c.widths):
+        total += n_in * w * k
+        n_in = w
+    return total + n_in * (2 + c.n_dendritic)
+
+
+# ---- model files ------------------------------------------------------------------------------------
+def _model_paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    p = Path(path)
+    if p.suffix in (".pt", ".json"):
+        p = p.with_suffix("")
+    return p.with_name(p.name + ".pt"), p.with_name(p.name + ".json")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _state_dict_bytes(model: nn.Module) -> bytes:
+    buf = io.BytesIO()
+    # a plain dict of CPU tensors, so that weights_only loading works and files move between devices
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
+    return buf.getvalue()
+
+
+_RESERVED_CARD_KEYS = ("format", "format_version", "config", "name", "n_parameters", "receptive_field_ms",
+                       "macs_per_ms", "weights_file", "weights_sha256")
+
+
+def save_model(path: str | os.PathLike, model: TCN, card: dict | None = None) -> tuple[Path, Path]:
+    """Write ``<path>.pt`` (the ``state_dict``) and ``<path>.json`` (the model card), each atomically.
+
+    Parameters
+    ----------
+    path : file name without suffix (a trailing ``.pt`` or ``.json`` is dropped).
+    model : a :class:`TCN`.
+    card : JSON-able extra information (dataset manifest hash, training schedule, metrics...). It may not
+        use the reserved keys the card already holds: ``format``, ``config``, ``n_parameters``, ...
+
+    Returns
+    -------
+    (weights_path, card_path)
+    """
+    if not isinstance(model, TCN):
+        raise TypeError(f"save_model needs a TCN, got {type(model).__name__}")
+    card = {} if card is None else card
+    if not isinstance(card, dict):
+        raise TypeError(f"card must be a dict, got {type(card).__name__}")
+    clash = sorted(set(card) & set(_RESERVED_CARD_KEYS))
+    if clash:
+        raise ValueError(f"card keys {clash} are reserved (the card fills them in itself)")
+    weights_path, card_path = _model_paths(path)
+    data = _state_dict_bytes(model)
+    full = {
+        "format": CARD_FORMAT, "format_version": CARD_FORMAT_VERSION,
+        "name": model.config.name, "config": model.config.to_dict(),
+        "n_parameters": count_parameters(model), "receptive_field_ms": model.config.receptive_field_ms,
+        "macs_per_ms": macs_per_ms(model.config),
+        "weights_file": weights_path.name, "weights_sha256": hashlib.sha256(data).hexdigest(),
+        **card,
+    }
+    try:
+        text = json.dumps(full, indent=2, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"the model card must be JSON-able (plain numbers, strings, lists, dicts; no NaN): {err}") \
+            from None
+    # weights first: a card never points to weights that are not there yet
+    _atomic_write(weights_path, data)
+    _atomic_write(card_path, (text + "\n").encode())
+    return weights_path, card_path
+
+
+def read_model_card(path: str | os.PathLike) -> dict:
+    """The JSON model card written by :func:`save_model` (``path`` with or without suffix)."""
+    _, card_path = _model_paths(path)
+    if not card_path.exists():
+        raise FileNotFoundError(f"no model card {card_path} (save_model writes <path>.pt and <path>.json)")
+    try:
+        card = json.loads(card_path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"model card {card_path} is not valid JSON: {err}") from None
+    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
+        raise ValueError(f"{card_path} is not a neurodepth model card (format != {CARD_FORMAT!r})")
+    if card.get("format_version") != CARD_FORMAT_VERSION:
+        raise ValueError(f"{card_path} has format_version {card.get('format_version')!r}; this library "
+                         f"reads version {CARD_FORMAT_VERSION}")
+    return card
+
+
+def load_model(path: str | os.PathLike, map_location: str | torch.device | None = "cpu") -> TCN:
+    """Rebuild a :class:`TCN` from ``<path>.json`` and load ``<path>.pt`` with ``weights_only=True``.
+
+    The model is returned in eval mode; its card is available as ``model.card``. Raises
+    ``FileNotFoundError`` when a file is missing and ``ValueError`` when the weights do not belong to the
+    card (checksum or parameter names/shapes differ).
+    """
+    weights_path, card_path = _model_paths(path)
+    card = read_model_card(path)
+    if not weights_path.exists():
+        raise FileNotFoundError(f"model card {card_path} found but its weights {weights_path} are missing")
+    data = weights_path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if card.get("weights_sha256") not in (None, digest):
+        raise ValueError(f"{weights_path} does not match its card {card_path}: sha256 {digest[:12]}... != "
+                         f"{str(card['weights_sha256'])[:12]}... (files from different saves?)")
+    config = TCNConfig.from_dict(card["config"])
+    model = TCN(config)
+    state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise ValueError(f"weights {weights_path} do not fit the architecture in {card_path} "
+                         f"({config.name}): {err}") from None
+    if map_location is not None:
+        model.to(map_location)
+    model.card = card
+    return model.eval()
+
+
+# ---- inference over whole traces --------------------------------------------------------------------
+class Prediction(NamedTuple):
+    """Numpy predictions: ``spike_probability`` and ``soma`` of shape (T,) or (B, T), ``dendritic``
+    (K, T) or (B, K, T) or None. ``soma`` is in the units of the training target (mV after the shift)."""
+
+    spike_probability: np.ndarray
+    soma: np.ndarray
+    dendritic: np.ndarray | None
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"`` / None -> ``cuda`` when available, else ``cpu``; anything else is passed to torch."""
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or a torch.device, got {device!r}") from None
+
+
+def _as_batch(model: TCN, inputs) -> tuple[torch.Tensor, bool]:
+    """(C, T) or (B, C, T) numpy/torch -> (B, C, T) tensor, and whether a batch axis was added."""
+    if not isinstance(model, TCN):
+        raise TypeError(f"model must be a TCN, got {type(model).__name__}")
+    x = inputs if isinstance(inputs, torch.Tensor) else torch.as_tensor(np.asarray(inputs))
+    squeeze = x.dim() == 2
+    if squeeze:
+        x = x.unsqueeze(0)
+    if x.dim() != 3:
+        raise ValueError(f"inputs must have shape (channels, time) or (batch, channels, time), "
+                         f"got shape {tuple(x.shape)}")
+    model.check_input(x)
+    return x, squeeze
+
+
+def _model_device(model: nn.Module, device) -> torch.device:
+    if device is None:
+        p = next(model.parameters(), None)
+        return p.device if p is not None else torch.device("cpu")
+    return resolve_device(device)
+
+
+def _to_numpy(out: TCNOutput, squeeze: bool) -> Prediction:
+    p = spike_probability(out.spike_logit).cpu().numpy()
+    soma = out.soma.cpu().numpy()
+    dend = out.dendritic.cpu().numpy() if out.dendritic is not None else None
+    if squeeze:
+        p, soma = p[0], soma[0]
+        dend = dend[0] if dend is not None else None
+    return Prediction(p, soma, dend)
+
+
+def _cat(outputs: list[TCNOutput]) -> TCNOutput:
+    dend = None if outputs[0].dendritic is None else torch.cat([o.dendritic for o in outputs], dim=-1)
+    return TCNOutput(torch.cat([o.spike_logit for o in outputs], dim=-1),
+                     torch.cat([o.soma for o in outputs], dim=-1), dend)
+
+
+def predict_full_trace(model: TCN, inputs, chunk_ms: int | None = None,
+                       device: str | torch.device | None = None) -> Prediction:
+    """Run the causal network over whole trials in one pass (eval mode, no gradients).
+
+    Parameters
+    ----------
+    model : a :class:`TCN` (put in eval mode; BatchNorm uses its running statistics).
+    inputs : ``(channels, time)`` or ``(batch, channels, time)``, numpy or torch, 0/1 or float.
+    chunk_ms : None for one pass; otherwise compute the output ``chunk_ms`` ms at a time, each chunk
+        preceded by ``T - 1`` ms of input context so that the result is the same as one pass (bounds the
+        memory for very long traces).
+    device : where to compute; None = where the model is.
+
+    Returns
+    -------
+    :class:`Prediction` with numpy arrays shaped like the input without its channel axis.
+
+    Notes
+    -----
+    The first ``T - 1`` ms of a trace (``T`` = receptive field) are an edge: their receptive field
+    reaches before time 0, where the network sees zeros ("no input"), while the simulated neuron started
+    from its resting state. The paper's evaluation starts at 500 ms, past this edge for any ``T <= 501``.
+    """
+    x, squeeze = _as_batch(model, inputs)
+    dev = _model_device(model, device)
+    model.to(dev).eval()
+    n_time = x.shape[-1]
+    with torch.no_grad():
+        if chunk_ms is None or int(chunk_ms) >= n_time:
+            if chunk_ms is not None:
+                _positive_int(chunk_ms, "chunk_ms")
+            return _to_numpy(model(x.to(dev)), squeeze)
+        chunk_ms = _positive_int(chunk_ms, "chunk_ms")
+        context = model.config.receptive_field_ms - 1
+        parts = []
+        for start in range(0, n_time, chunk_ms):
+            lo = max(0, start - context)
+            out = model(x[..., lo:start + chunk_ms].to(dev))
+            keep = start - lo  # drop the context's outputs
+            parts.append(TCNOutput(out.spike_logit[..., keep:], out.soma[..., keep:],
+                                   None if out.dendritic is None else out.dendritic[..., keep:]))
+        return _to_numpy(_cat(parts), squeeze)
+
+
+def paper_overlap_ms(receptive_field_ms: int, window_ms: int = 400) -> int:
+    """The paper's overlap between consecutive inference windows (paper_facts 2.3):
+    ``min(max(T + 1, min(150, W - 50)), 250)``; 154 ms for T = 153 and W = 400."""
+    t, w = int(receptive_field_ms), int(window_ms)
+    return min(max(t + 1, min(150, w - 50)), 250)
+
+
+def predict_overlapping_windows(model: TCN, inputs, window_ms: int = 400, overlap_ms: int | None = None,
+                                device: str | torch.device | None = None) -> Prediction:
+    """The paper's inference (paper_facts 2.3): slide a ``window_ms`` window with ``overlap_ms`` overlap,
+    keep the first window whole and, from each later window, only the outputs after the overlap; the last
+    window is zero-padded on the right.
+
+    With the default overlap (``> T``) every kept output has its whole receptive field inside its window,
+    so the result equals :func:`predict_full_trace` at every time step, including the first ``T - 1`` ms
+    (both see zeros before time 0; see that function's notes). An overlap shorter than ``T - 1`` ms
+    makes the outputs right after each window's start differ: they see zeros where the trace had input.
+    :func:`predict_full_trace` is the way to predict; this function exists to show the equivalence.
+
+    Parameters
+    ----------
+    window_ms : window length (paper: 400 ms); must exceed the overlap.
+    overlap_ms : None = :func:`paper_overlap_ms` of the model's receptive field.
+    """
+    x, squeeze = _as_batch(model, inputs)
+    window_ms = _positive_int(window_ms, "window_ms")
+    t_rf = model.config.receptive_field_ms
+    overlap_ms = paper_overlap_ms(t_rf, window_ms) if overlap_ms is None else overlap_ms
+    if isinstance(overlap_ms, bool) or not isinstance(overlap_ms, (int, np.integer)) or overlap_ms < 0:
+        raise ValueError(f"overlap_ms must be an integer >= 0, got {overlap_ms!r}")
+    overlap_ms = int(overlap_ms)
+    if window_ms < t_rf:
+        raise ValueError(f"window_ms={window_ms} is shorter than the model's receptive field ({t_rf} ms): "
+                         f"no output would see its whole input; use window_ms > {t_rf}")
+    if overlap_ms >= window_ms:
+        raise ValueError(f"overlap_ms={overlap_ms} must be shorter than window_ms={window_ms} "
+                         f"(the receptive field is {t_rf} ms; the paper's overlap for it is "
+                         f"{paper_overlap_ms(t_rf, window_ms)} ms, so use a longer window)")
+    dev = _model_device(model, device)
+    model.to(dev).eval()
+    n_time = x.shape[-1]
+    step = window_ms - overlap_ms
+    parts, start = [], 0
+    with torch.no_grad():
+        while True:
+            xw = x[..., start:start + window_ms]
+            if xw.shape[-1] < window_ms:  # the last window: zero-pad on the right, as the paper does
+                xw = F.pad(xw, (0, window_ms - xw.shape[-1]))
+            out = model(xw.to(dev))
+            keep = 0 if start == 0 else overlap_ms
+            parts.append(TCNOutput(out.spike_logit[..., keep:], out.soma[..., keep:],
+                                   None if out.dendritic is None else out.dendritic[..., keep:]))
+            if start + window_ms >= n_time:
+                break
+            start += step
+    out = _cat(parts)
+    out = TCNOutput(out.spike_logit[..., :n_time], out.soma[..., :n_time],
+                    None if out.dendritic is None else out.dendritic[..., :n_time])
+    return _to_numpy(out, squeeze)
