@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .mechanisms import ensure_mechanisms
-from .morphology import DEFAULT_MORPHOLOGY, load_morphology
+from .morphology import DEFAULT_MORPHOLOGY, READERS, load_morphology
 
 __all__ = ["CONDITIONS", "L5PC", "L5PCParams", "SegmentTable"]
 
@@ -146,6 +146,10 @@ class L5PCParams:
         lo, hi = self.ca_lva_hot_zone_um
         if not lo < hi:
             raise ValueError(f"L5PCParams.ca_lva_hot_zone_um must be (low, high), got {self.ca_lva_hot_zone_um}")
+        suffix = Path(self.morphology).suffix.lower()
+        if suffix not in READERS:
+            raise ValueError(f"L5PCParams.morphology {self.morphology!r}: unknown extension {suffix!r}; "
+                             f"supported: {', '.join(sorted(READERS))}")
         if not 0 <= self.distribution_origin_soma_x <= 1 or not 0 <= self.nexus_x <= 1:
             raise ValueError("L5PCParams: distribution_origin_soma_x and nexus_x must lie in [0, 1]")
 
@@ -219,6 +223,8 @@ class L5PC:
             params = L5PCParams()
         if not isinstance(params, L5PCParams):
             raise TypeError(f"params must be L5PCParams, got {type(params).__name__}")
+        if not Path(params.morphology).is_file():
+            raise ValueError(f"morphology file {params.morphology!r} does not exist")
         ensure_mechanisms()
         previous = _current_cell() if _current_cell is not None else None
         if previous is not None:
