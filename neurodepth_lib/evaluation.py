@@ -1,0 +1,531 @@
+"""The paper's evaluation protocol (paper_facts 3.1), in numpy.
+
+Given, for held-out trials, the predicted spike probability and somatic voltage and the simulated truth
+(all ``(n_trials, time)`` at 1 ms), :func:`evaluate`
+
+1. keeps the trials whose number of true spikes lies in ``spike_count_range`` (0-24 in the paper),
+   counting spikes over the *whole* trial, warm-up included, as the authors' code does;
+2. drops the warm-up, ``t < start_ms`` (500 ms);
+3. pools every remaining (trial, ms) bin and scores the spike prediction: ROC AUC, the true-positive
+   rate at given false-positive rates (the ROC point whose FPR is closest, as the paper reads it), the
+   partial AUC up to 1 % FP (mean TPR over FPR in [0, 0.01]) and D' = sqrt(2) Phi^-1(AUC);
+4. scores the somatic voltage twice: as predicted ("raw"), and after the paper's post-hoc z-score
+   calibration (the prediction rescaled to the truth's mean and standard deviation; like the authors,
+   the statistics are taken over every trial and ms passed in, before the filters): explained variance
+   (%; 1 - Var(residual) / Var(truth), scikit-learn's ``explained_variance_score``), RMSE and MAE (mV);
+5. puts error bars on AUC and explained variance: the standard deviation over ``n_subsets`` random
+   subsets of ``subset_fraction`` of the kept trials (12 x 67 % in the paper).
+
+The ROC curve is computed here (:func:`roc_curve`, ties handled like scikit-learn, including its
+``drop_intermediate`` thinning, which the authors' code used); tests check it against scikit-learn.
+:func:`temporal_precision_histogram` makes the paper's temporal-precision plot.
+
+No torch here: predictions come from :func:`neurodepth_lib.models.predict_full_trace` as numpy arrays.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "EvaluationConfig", "EvaluationResult", "TemporalPrecision", "roc_curve", "auc_from_curve", "roc_auc",
+    "tp_at_fp", "partial_auc", "d_prime", "explained_variance", "rmse", "mae", "zscore_calibrate",
+    "evaluate", "temporal_precision_histogram",
+]
+
+
+# ---- configuration ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """The paper's evaluation settings.
+
+    Parameters
+    ----------
+    start_ms : bins before this time are excluded (warm-up; paper 500 ms).
+    spike_count_range : keep trials whose total number of true spikes lies in this inclusive range
+        (paper (0, 24)); None keeps every trial.
+    fp_rates : false-positive rates at which the true-positive rate is reported (paper 0.1 % and 0.25 %).
+    partial_auc_max_fpr : upper FPR of the partial AUC (paper 1 %).
+    n_subsets, subset_fraction : error bars from this many random subsets of this fraction of the kept
+        trials (paper 12 x 0.67); ``n_subsets = 0`` skips them.
+    seed : seeds the subset draws.
+    """
+
+    start_ms: int = 500
+    spike_count_range: tuple[int, int] | None = (0, 24)
+    fp_rates: tuple[float, ...] = (0.001, 0.0025)
+    partial_auc_max_fpr: float = 0.01
+    n_subsets: int = 12
+    subset_fraction: float = 0.67
+    seed: int = 0
+
+    def __post_init__(self):
+        if isinstance(self.start_ms, bool) or int(self.start_ms) != self.start_ms or self.start_ms < 0:
+            raise ValueError(f"start_ms must be an integer >= 0, got {self.start_ms!r}")
+        object.__setattr__(self, "start_ms", int(self.start_ms))
+        if self.spike_count_range is not None:
+            try:
+                lo, hi = self.spike_count_range
+            except (TypeError, ValueError):
+                raise ValueError(f"spike_count_range must be (low, high) or None, got {self.spike_count_range!r}") \
+                    from None
+            if int(lo) != lo or int(hi) != hi or lo < 0 or hi < lo:
+                raise ValueError(f"spike_count_range must be two integers 0 <= low <= high, got {self.spike_count_range!r}")
+            object.__setattr__(self, "spike_count_range", (int(lo), int(hi)))
+        rates = tuple(float(x) for x in self.fp_rates)
+        if not all(0.0 <= x <= 1.0 for x in rates):
+            raise ValueError(f"fp_rates must lie in [0, 1], got {self.fp_rates!r}")
+        object.__setattr__(self, "fp_rates", rates)
+        if not 0.0 < float(self.partial_auc_max_fpr) <= 1.0:
+            raise ValueError(f"partial_auc_max_fpr must lie in (0, 1], got {self.partial_auc_max_fpr!r}")
+        object.__setattr__(self, "partial_auc_max_fpr", float(self.partial_auc_max_fpr))
+        if isinstance(self.n_subsets, bool) or int(self.n_subsets) != self.n_subsets or self.n_subsets < 0:
+            raise ValueError(f"n_subsets must be an integer >= 0, got {self.n_subsets!r}")
+        object.__setattr__(self, "n_subsets", int(self.n_subsets))
+        if not 0.0 < float(self.subset_fraction) <= 1.0:
+            raise ValueError(f"subset_fraction must lie in (0, 1], got {self.subset_fraction!r}")
+        object.__setattr__(self, "subset_fraction", float(self.subset_fraction))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["spike_count_range"] = None if self.spike_count_range is None else list(self.spike_count_range)
+        d["fp_rates"] = list(self.fp_rates)
+        return d
+
+    @property
+    def filter_name(self) -> str:
+        """The authors' key for this filter, e.g. ``starting_at_500ms_spikes_in_[0,24]_range``."""
+        if self.spike_count_range is None:
+            return f"starting_at_{self.start_ms}ms_all_simulations"
+        lo, hi = self.spike_count_range
+        return f"starting_at_{self.start_ms}ms_spikes_in_[{lo},{hi}]_range"
+
+
+# ---- checks -----------------------------------------------------------------------------------------
+def _array(a, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(a)
+    except Exception as err:  # pragma: no cover - exotic inputs
+        raise TypeError(f"{name} must be array-like: {err}") from None
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if arr.dtype != np.bool_ and not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or inf ({int((~np.isfinite(arr)).sum())} values)")
+    return arr
+
+
+def _binary(a, name: str) -> np.ndarray:
+    arr = _array(a, name)
+    if arr.dtype != np.bool_ and not np.isin(arr, (0, 1)).all():
+        bad = np.unique(arr[~np.isin(arr, (0, 1))])[:5]
+        raise ValueError(f"{name} must hold only 0 and 1 (spike or no spike per ms), found {bad.tolist()}")
+    return arr.astype(np.int8, copy=False)
+
+
+def _same_shape(**arrays) -> None:
+    shapes = {k: v.shape for k, v in arrays.items()}
+    if len(set(shapes.values())) != 1:
+        raise ValueError(f"shapes differ: {', '.join(f'{k} {s}' for k, s in shapes.items())}")
+
+
+# ---- ROC --------------------------------------------------------------------------------------------
+def roc_curve(scores, labels, drop_intermediate: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pooled ROC curve: ``(fpr, tpr, thresholds)``; a bin is called positive when ``score >= threshold``.
+
+    Bins with equal scores move together (one point per distinct score), so ties give diagonal
+    segments. The first point is ``(0, 0)`` at threshold ``+inf``. ``drop_intermediate`` removes points
+    whose step from the previous point equals the step to the next one (they lie on a straight run and
+    change neither the area nor the interpolation); scikit-learn's default, used by the authors.
+    Raises ``ValueError`` when only one class is present.
+    """
+    s = _array(scores, "scores").ravel()
+    y = _binary(labels, "labels").ravel()
+    if s.shape != y.shape:
+        raise ValueError(f"scores ({s.size} values) and labels ({y.size} values) differ in size")
+    if s.size == 0:
+        raise ValueError("no bins to score")
+    n_pos = int(y.sum())
+    if n_pos == 0 or n_pos == y.size:
+        raise ValueError(f"only one class present ({'no' if n_pos == 0 else 'only'} spikes in "
+                         f"{y.size} bins): the ROC curve is undefined")
+    order = np.argsort(s, kind="stable")[::-1]  # descending score
+    s_sorted = s[order].astype(np.float64, copy=False)
+    cum_pos = np.cumsum(y[order], dtype=np.int64)
+    # last index of each group of equal scores
+    ends = np.r_[np.flatnonzero(np.diff(s_sorted)), s_sorted.size - 1]
+    tps = cum_pos[ends]
+    fps = ends + 1 - tps
+    thresholds = s_sorted[ends]
+    if drop_intermediate and tps.size > 2:
+        keep = np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True]
+        tps, fps, thresholds = tps[keep], fps[keep], thresholds[keep]
+    tps = np.r_[0, tps]
+    fps = np.r_[0, fps]
+    thresholds = np.r_[np.inf, thresholds]
+    return fps / fps[-1], tps / tps[-1], thresholds
+
+
+def auc_from_curve(fpr, tpr) -> float:
+    """Area under a curve by the trapezoid rule (``fpr`` non-decreasing)."""
+    fpr, tpr = np.asarray(fpr, dtype=float), np.asarray(tpr, dtype=float)
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+
+
+def roc_auc(scores, labels) -> float:
+    """Area under the pooled ROC curve (ties count one half, as in the Mann-Whitney statistic)."""
+    fpr, tpr, _ = roc_curve(scores, labels)
+    return auc_from_curve(fpr, tpr)
+
+
+def _closest_index(fpr, x: float) -> int:
+    return int(np.argmin(np.abs(np.asarray(fpr) - float(x))))
+
+
+def tp_at_fp(fpr, tpr, x: float) -> float:
+    """The TPR at the ROC point whose FPR is closest to ``x`` (the first such point), as the paper reads
+    "TP @ x FP"; no interpolation. On a thinned curve (:func:`roc_curve`'s default, the paper's) the
+    nearest point can be the bottom of a vertical step some way left of ``x``, which reads a slightly
+    lower TPR than the full curve would: kept for fidelity to the paper's numbers."""
+    return float(np.asarray(tpr)[_closest_index(fpr, x)])
+
+
+def partial_auc(fpr, tpr, max_fpr: float = 0.01, n_grid: int = 20000) -> float:
+    """Mean TPR over FPR in ``[0, max_fpr]``: the ROC curve linearly interpolated on ``n_grid`` evenly
+    spaced FPR values (the paper's "AUC @ 1 % FP"; 1 for a perfect predictor, ``max_fpr / 2`` for chance).
+    Between two points the curve is the straight segment joining them; where it is vertical (several
+    TPRs at one FPR) the highest TPR is used at exactly that FPR."""
+    fpr, tpr = np.asarray(fpr, dtype=float), np.asarray(tpr, dtype=float)
+    if not 0 < max_fpr <= 1:
+        raise ValueError(f"max_fpr must lie in (0, 1], got {max_fpr!r}")
+    if fpr.shape != tpr.shape or fpr.ndim != 1 or fpr.size == 0 or np.any(np.diff(fpr) < 0):
+        raise ValueError("fpr and tpr must be 1-D curves of equal length with fpr non-decreasing")
+    grid = np.linspace(0.0, max_fpr, int(n_grid))
+    # the last curve point at or left of each grid value (the top of a vertical run), and the next one,
+    # which then lies strictly to the right: no division by zero
+    j = np.searchsorted(fpr, grid, side="right") - 1
+    j = np.clip(j, 0, fpr.size - 1)
+    k = np.minimum(j + 1, fpr.size - 1)
+    dx = fpr[k] - fpr[j]
+    frac = np.where(dx > 0, (grid - fpr[j]) / np.where(dx > 0, dx, 1.0), 0.0)
+    return float(np.mean(tpr[j] + frac * (tpr[k] - tpr[j])))
+
+
+def d_prime(auc: float) -> float:
+    """Discriminability ``D' = sqrt(2) * Phi^-1(AUC)`` (equal-variance Gaussian model); inf for AUC 1."""
+    from scipy.stats import norm
+
+    if not 0.0 <= auc <= 1.0:
+        raise ValueError(f"auc must lie in [0, 1], got {auc!r}")
+    return float(math.sqrt(2.0) * norm.ppf(auc))
+
+
+# ---- soma metrics -----------------------------------------------------------------------------------
+def _pair(pred, true) -> tuple[np.ndarray, np.ndarray]:
+    p = _array(pred, "prediction").astype(np.float64).ravel()
+    t = _array(true, "truth").astype(np.float64).ravel()
+    if p.shape != t.shape:
+        raise ValueError(f"prediction ({p.size} values) and truth ({t.size} values) differ in size")
+    if p.size == 0:
+        raise ValueError("no samples to score")
+    return p, t
+
+
+def explained_variance(pred, true) -> float:
+    """``1 - Var(true - pred) / Var(true)`` (a fraction; 1 = perfect, 0 = as good as a constant). A
+    constant offset of the prediction is not penalised (it is by :func:`rmse`)."""
+    p, t = _pair(pred, true)
+    var_t = np.var(t)
+    if var_t == 0:
+        raise ValueError("the truth is constant: explained variance is undefined")
+    return float(1.0 - np.var(t - p) / var_t)
+
+
+def rmse(pred, true) -> float:
+    """Root mean squared error, in the units of the inputs (mV for voltages)."""
+    p, t = _pair(pred, true)
+    return float(np.sqrt(np.mean((p - t) ** 2)))
+
+
+def mae(pred, true) -> float:
+    """Mean absolute error, in the units of the inputs."""
+    p, t = _pair(pred, true)
+    return float(np.mean(np.abs(p - t)))
+
+
+def _calibration(pred: np.ndarray, true: np.ndarray) -> tuple[float, float]:
+    """``(scale, offset)`` with ``scale * pred + offset`` having the truth's mean and std."""
+    sd_p = float(np.std(pred))
+    scale = float(np.std(true)) / sd_p if sd_p > 0 else 0.0
+    return scale, float(np.mean(true)) - scale * float(np.mean(pred))
+
+
+def zscore_calibrate(pred, true) -> np.ndarray:
+    """The paper's post-hoc calibration: z-score the prediction and rescale it to the truth's mean and
+    standard deviation (over all samples given). A constant prediction becomes the truth's mean.
+    Returns an array shaped like ``pred``."""
+    p, t = _pair(pred, true)
+    scale, offset = _calibration(p, t)
+    return (scale * p + offset).reshape(np.shape(pred))
+
+
+# ---- the protocol -----------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class EvaluationResult:
+    """What :func:`evaluate` measured. Fractions are in [0, 1] except the explained variances (%);
+    voltages are in mV. ``*_std`` are the subset error bars (None without subsets). ``roc_fpr``,
+    ``roc_tpr``, ``roc_thresholds`` hold the (thinned) pooled ROC curve for plotting."""
+
+    config: EvaluationConfig
+    n_trials: int
+    n_trials_kept: int
+    kept_trials: tuple[int, ...] = field(repr=False)
+    n_bins: int
+    n_spikes: int
+    auc: float
+    auc_std: float | None
+    d_prime: float
+    tp_at_fp: dict
+    fp_at_fp: dict
+    partial_auc: float
+    soma_explained_variance_pct: float
+    soma_explained_variance_pct_std: float | None
+    soma_rmse_mV: float
+    soma_mae_mV: float
+    soma_calibrated_explained_variance_pct: float
+    soma_calibrated_explained_variance_pct_std: float | None
+    soma_calibrated_rmse_mV: float
+    soma_calibrated_mae_mV: float
+    calibration_scale: float
+    calibration_offset_mV: float
+    roc_fpr: np.ndarray = field(repr=False)
+    roc_tpr: np.ndarray = field(repr=False)
+    roc_thresholds: np.ndarray = field(repr=False)
+
+    @property
+    def filter_name(self) -> str:
+        return self.config.filter_name
+
+    def to_dict(self, include_roc: bool = False) -> dict:
+        """A JSON-able dict (``tp_at_fp`` keyed by the FP rate as a string; inf D' becomes None)."""
+        d = {
+            "filter": self.filter_name, "config": self.config.to_dict(),
+            "n_trials": self.n_trials, "n_trials_kept": self.n_trials_kept,
+            "kept_trials": list(self.kept_trials), "n_bins": self.n_bins, "n_spikes": self.n_spikes,
+            "auc": self.auc, "auc_std": self.auc_std,
+            "d_prime": self.d_prime if math.isfinite(self.d_prime) else None,
+            "tp_at_fp": {f"{k:g}": v for k, v in self.tp_at_fp.items()},
+            "fp_at_fp": {f"{k:g}": v for k, v in self.fp_at_fp.items()},
+            "partial_auc": self.partial_auc,
+            "partial_auc_max_fpr": self.config.partial_auc_max_fpr,
+        }
+        for name in ("soma_explained_variance_pct", "soma_explained_variance_pct_std", "soma_rmse_mV",
+                     "soma_mae_mV", "soma_calibrated_explained_variance_pct",
+                     "soma_calibrated_explained_variance_pct_std", "soma_calibrated_rmse_mV",
+                     "soma_calibrated_mae_mV", "calibration_scale", "calibration_offset_mV"):
+            d[name] = getattr(self, name)
+        if include_roc:
+            d["roc"] = {"fpr": self.roc_fpr.tolist(), "tpr": self.roc_tpr.tolist(),
+                        "thresholds": [None if not math.isfinite(x) else float(x) for x in self.roc_thresholds]}
+        return d
+
+    def table(self) -> str:
+        """The results as a plain text table."""
+
+        def pm(value, std, fmt):
+            return format(value, fmt) + ("" if std is None else " +- " + format(std, fmt))
+
+        c = self.config
+        rng = "all trials" if c.spike_count_range is None else \
+            f"trials with {c.spike_count_range[0]}-{c.spike_count_range[1]} spikes"
+        lines = [
+            f"evaluation ({self.filter_name})",
+            f"  {self.n_trials_kept} of {self.n_trials} trials kept ({rng}), t >= {c.start_ms} ms: "
+            f"{self.n_bins:,} bins, {self.n_spikes:,} spikes",
+            f"  error bars: std over {c.n_subsets} random {100 * c.subset_fraction:.0f} % subsets of trials"
+            if c.n_subsets else "  no error bars (n_subsets = 0)",
+            "spikes",
+            f"  {'ROC AUC':<34}{pm(self.auc, self.auc_std, '.4f')}",
+            f"  {'D prime':<34}{self.d_prime:.3f}",
+        ]
+        for x, tpr in self.tp_at_fp.items():
+            lines.append(f"  {f'TP @ {100 * x:g} % FP':<34}{tpr:.4f}  (at FP {100 * self.fp_at_fp[x]:.3g} %)")
+        lines.append(f"  {f'AUC @ {100 * c.partial_auc_max_fpr:g} % FP (mean TPR)':<34}{self.partial_auc:.4f}")
+        lines += [
+            f"soma{'':<32}{'raw':<20}z-score calibrated",
+            f"  {'explained variance (%)':<34}"
+            f"{pm(self.soma_explained_variance_pct, self.soma_explained_variance_pct_std, '.2f'):<20}"
+            f"{pm(self.soma_calibrated_explained_variance_pct, self.soma_calibrated_explained_variance_pct_std, '.2f')}",
+            f"  {'RMSE (mV)':<34}{self.soma_rmse_mV:<20.3f}{self.soma_calibrated_rmse_mV:.3f}",
+            f"  {'MAE (mV)':<34}{self.soma_mae_mV:<20.3f}{self.soma_calibrated_mae_mV:.3f}",
+        ]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def _trial_arrays(spike_probability, spike_true, soma_pred, soma_true) -> tuple[np.ndarray, ...]:
+    p = _array(spike_probability, "spike_probability")
+    y = _binary(spike_true, "spike_true")
+    vp = _array(soma_pred, "soma_pred")
+    vt = _array(soma_true, "soma_true")
+    _same_shape(spike_probability=p, spike_true=y, soma_pred=vp, soma_true=vt)
+    if p.ndim != 2:
+        raise ValueError(f"arrays must have shape (n_trials, time), got {p.shape} "
+                         f"(add a trial axis with x[None] for a single trial)")
+    return p, y, vp.astype(np.float64), vt.astype(np.float64)
+
+
+def evaluate(spike_probability, spike_true, soma_pred, soma_true,
+             config: EvaluationConfig | None = None) -> EvaluationResult:
+    """Score predictions with the paper's protocol (see the module docstring).
+
+    Parameters
+    ----------
+    spike_probability : (n_trials, time) predicted spike probability per ms (any score works: only its
+        order matters).
+    spike_true : (n_trials, time) 0/1 true spikes per ms.
+    soma_pred, soma_true : (n_trials, time) predicted and true somatic voltage, mV (the clipped target;
+        a constant shift common to both, like the training bias, changes nothing).
+    config : :class:`EvaluationConfig`; default the paper's.
+    """
+    config = EvaluationConfig() if config is None else config
+    if not isinstance(config, EvaluationConfig):
+        raise TypeError(f"config must be an EvaluationConfig, got {type(config).__name__}")
+    p, y, vp, vt = _trial_arrays(spike_probability, spike_true, soma_pred, soma_true)
+    n_trials, n_time = p.shape
+    if config.start_ms >= n_time:
+        raise ValueError(f"start_ms={config.start_ms} leaves nothing of {n_time}-ms trials to evaluate")
+
+    counts = y.sum(axis=1)  # over the whole trial, warm-up included (the authors' filter)
+    if config.spike_count_range is None:
+        kept = np.arange(n_trials)
+    else:
+        lo, hi = config.spike_count_range
+        kept = np.flatnonzero((counts >= lo) & (counts <= hi))
+    if kept.size == 0:
+        raise ValueError(f"no trial has a spike count in {config.spike_count_range} (counts range "
+                         f"{int(counts.min())}-{int(counts.max())}); widen spike_count_range or pass None")
+
+    # the calibration uses every trial and ms given, as the authors did (before the filters)
+    scale, offset = _calibration(vp.ravel(), vt.ravel())
+    vc = scale * vp + offset
+
+    s = config.start_ms
+    p_k, y_k = p[kept, s:], y[kept, s:]
+    n_pos = int(y_k.sum())
+    if n_pos == 0 or n_pos == y_k.size:
+        raise ValueError(f"only one class present after filtering: {n_pos} spikes in {y_k.size} bins of "
+                         f"{kept.size} trials (t >= {s} ms); AUC is undefined")
+    # the paper reads its operating points on scikit-learn's thinned curve; so do we. Where the curve has
+    # a long horizontal run the nearest point can sit at an FPR some way from the requested one (reported
+    # as fp_at_fp); the AUC and the partial AUC are unaffected by the thinning
+    fpr, tpr, thr = roc_curve(p_k, y_k)
+    auc = auc_from_curve(fpr, tpr)
+    closest = {x: _closest_index(fpr, x) for x in config.fp_rates}
+    tps = {x: float(tpr[i]) for x, i in closest.items()}
+    fps = {x: float(fpr[i]) for x, i in closest.items()}
+    p_auc = partial_auc(fpr, tpr, config.partial_auc_max_fpr)
+
+    def soma_metrics(pred):
+        a, b = pred[kept, s:], vt[kept, s:]
+        return 100.0 * explained_variance(a, b), rmse(a, b), mae(a, b)
+
+    ev_raw, rmse_raw, mae_raw = soma_metrics(vp)
+    ev_cal, rmse_cal, mae_cal = soma_metrics(vc)
+
+    auc_std = ev_raw_std = ev_cal_std = None
+    if config.n_subsets > 0:
+        rng = np.random.default_rng(config.seed)
+        size = max(1, int(round(config.subset_fraction * kept.size)))
+        aucs, evs_raw, evs_cal = [], [], []
+        for _ in range(config.n_subsets):
+            sub = np.sort(rng.choice(kept, size=size, replace=False))
+            ys = y[sub, s:]
+            n = int(ys.sum())
+            aucs.append(roc_auc(p[sub, s:], ys) if 0 < n < ys.size else np.nan)
+            truth = vt[sub, s:]
+            if np.var(truth) > 0:
+                evs_raw.append(100.0 * explained_variance(vp[sub, s:], truth))
+                evs_cal.append(100.0 * explained_variance(vc[sub, s:], truth))
+        aucs = np.asarray(aucs)
+        auc_std = float(np.std(aucs[np.isfinite(aucs)])) if np.isfinite(aucs).any() else None
+        ev_raw_std = float(np.std(evs_raw)) if evs_raw else None
+        ev_cal_std = float(np.std(evs_cal)) if evs_cal else None
+
+    return EvaluationResult(
+        config=config, n_trials=int(n_trials), n_trials_kept=int(kept.size),
+        kept_trials=tuple(int(i) for i in kept), n_bins=int(y_k.size), n_spikes=n_pos,
+        auc=auc, auc_std=auc_std, d_prime=d_prime(auc), tp_at_fp=tps, fp_at_fp=fps,
+        partial_auc=p_auc,
+        soma_explained_variance_pct=ev_raw, soma_explained_variance_pct_std=ev_raw_std,
+        soma_rmse_mV=rmse_raw, soma_mae_mV=mae_raw,
+        soma_calibrated_explained_variance_pct=ev_cal, soma_calibrated_explained_variance_pct_std=ev_cal_std,
+        soma_calibrated_rmse_mV=rmse_cal, soma_calibrated_mae_mV=mae_cal,
+        calibration_scale=scale, calibration_offset_mV=offset,
+        roc_fpr=fpr, roc_tpr=tpr, roc_thresholds=thr,
+    )
+
+
+# ---- temporal precision -----------------------------------------------------------------------------
+class TemporalPrecision(NamedTuple):
+    """:func:`temporal_precision_histogram`'s result. ``rate_hz``: rate of predicted spikes at each lag
+    from a true spike (smoothed), ``rate_hz_raw`` before smoothing; ``threshold`` the spike-probability
+    threshold used and ``fpr``/``tpr`` its ROC point."""
+
+    lags_ms: np.ndarray
+    rate_hz: np.ndarray
+    rate_hz_raw: np.ndarray
+    threshold: float
+    fpr: float
+    tpr: float
+    n_true_spikes: int
+
+
+def temporal_precision_histogram(spike_probability, spike_true, target_fpr: float = 0.002,
+                                 half_window_ms: int = 50, start_ms: int = 500) -> TemporalPrecision:
+    """The paper's temporal-precision plot (paper_facts 3.1).
+
+    The spike probability is thresholded at the pooled ROC point (bins ``t >= start_ms``) whose FPR is
+    closest to ``target_fpr``; every bin at or above the threshold is a predicted spike. For each true
+    spike at ``t >= start_ms`` the predicted spikes at ``t + lag``, ``|lag| <= half_window_ms``, are
+    counted; the count per true spike and per 1-ms bin, times 1000, is a rate in Hz (lags falling outside
+    the trial are left out of that lag's average). The histogram is smoothed with a 2-tap moving average,
+    ``(r[i - 1] + r[i]) / 2`` (the first bin is kept), as in the paper.
+
+    Parameters
+    ----------
+    spike_probability, spike_true : (n_trials, time) arrays (filter trials beforehand if you wish).
+    """
+    p = _array(spike_probability, "spike_probability")
+    y = _binary(spike_true, "spike_true")
+    _same_shape(spike_probability=p, spike_true=y)
+    if p.ndim != 2:
+        raise ValueError(f"arrays must have shape (n_trials, time), got {p.shape}")
+    if isinstance(half_window_ms, bool) or int(half_window_ms) != half_window_ms or half_window_ms < 0:
+        raise ValueError(f"half_window_ms must be an integer >= 0, got {half_window_ms!r}")
+    if not 0.0 <= target_fpr <= 1.0:
+        raise ValueError(f"target_fpr must lie in [0, 1], got {target_fpr!r}")
+    if isinstance(start_ms, bool) or int(start_ms) != start_ms or not 0 <= start_ms < p.shape[1]:
+        raise ValueError(f"start_ms must be an integer in [0, {p.shape[1]}), got {start_ms!r}")
+    fpr, tpr, thr = roc_curve(p[:, start_ms:], y[:, start_ms:])
+    i = _closest_index(fpr, target_fpr)
+    threshold = float(thr[i])
+    predicted = p >= threshold
+    trial_idx, time_idx = np.nonzero(y[:, start_ms:])
+    time_idx = time_idx + start_ms
+    h = int(half_window_ms)
+    lags = np.arange(-h, h + 1)
+    raw = np.zeros(lags.size)
+    n_time = p.shape[1]
+    for j, lag in enumerate(lags):
+        t = time_idx + lag
+        ok = (t >= 0) & (t < n_time)
+        if ok.any():
+            raw[j] = 1000.0 * predicted[trial_idx[ok], t[ok]].mean()
+    smooth = raw.copy()
+    smooth[1:] = 0.5 * (raw[1:] + raw[:-1])
+    return TemporalPrecision(lags, smooth, raw, threshold, float(fpr[i]), float(tpr[i]), int(time_idx.size))
