@@ -122,3 +122,122 @@ def plot_training_history(history, ax=None, title="training"):
     ax.set_title(title)
     ax.legend(frameon=False, fontsize=8)
     return ax
+
+
+# ---------------------------------------------------------------- the detailed L5 pyramidal cell (ch. 02)
+
+REGION_COLOURS = {"soma": "k", "axon": "0.5", "basal": "tab:blue", "oblique": "tab:green", "tuft": "tab:purple"}
+
+
+def plot_morphology(points, ax=None, colours=None, marks=None, title=None, width_scale=0.6):
+    """Draw a neuron from its 3-D points, projected on the x-y plane, coloured by region.
+
+    ``points`` is a list of ``(section_name, region, xyz (n, 3) um, diam (n,) um)`` as returned by
+    ``L5PC.morphology_points()``. ``marks`` maps a label to an ``(x, y)`` position in um (e.g. the nexus).
+    """
+    from matplotlib.collections import LineCollection
+
+    ax = _axes(ax, figsize=(4.5, 7))
+    colours = {**REGION_COLOURS, **(colours or {})}
+    seen = set()
+    for _, region, xyz, diam in points:
+        if len(xyz) < 2:
+            continue
+        segs = np.stack([xyz[:-1, :2], xyz[1:, :2]], axis=1)
+        widths = np.clip(width_scale * 0.5 * (diam[:-1] + diam[1:]), 0.3, 6 if region == "soma" else 3)
+        ax.add_collection(LineCollection(segs, colors=colours.get(region, "0.3"), linewidths=widths,
+                                         capstyle="round"))
+        if region not in seen:
+            ax.plot([], [], color=colours.get(region, "0.3"), lw=2, label=region)
+            seen.add(region)
+    for label, (x, y) in (marks or {}).items():
+        ax.plot(x, y, "o", ms=7, mfc="none", mec="tab:red", mew=1.5, label=label)
+    ax.autoscale_view()
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (µm)")
+    ax.set_ylabel("y (µm)")
+    ax.legend(frameon=False, fontsize=8, loc="upper left")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_density_vs_distance(distance_um, density_S_cm2, regions, ax=None, title=None, log=False,
+                             ylabel="conductance density (S/cm²)"):
+    """One dot per dendritic segment: a channel's density against path distance from the soma."""
+    ax = _axes(ax, figsize=(5, 3.2))
+    distance_um, density_S_cm2, regions = (np.asarray(a) for a in (distance_um, density_S_cm2, regions))
+    for region in dict.fromkeys(regions.tolist()):
+        keep = regions == region
+        ax.plot(distance_um[keep], density_S_cm2[keep], "o", ms=2.5, color=REGION_COLOURS.get(region, "0.3"),
+                label=region)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("path distance from the soma (µm)")
+    ax.set_ylabel(ylabel)
+    ax.legend(frameon=False, fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_dendritic_map(v_dend_mV, regions, ax=None, t0_ms=0, vmin=-85, vmax=-10, title=None):
+    """Voltage of every dendritic segment (rows, in channel order) against time, region bands on the left."""
+    ax = _axes(ax, figsize=(9, 3.5))
+    v = np.asarray(v_dend_mV)
+    n, T = v.shape
+    im = ax.imshow(v, aspect="auto", cmap="magma", vmin=vmin, vmax=vmax, interpolation="nearest",
+                   extent=(t0_ms - 0.5, t0_ms + T - 0.5, n - 0.5, -0.5))
+    regions = np.asarray(regions)
+    start = 0
+    for k in range(1, n + 1):  # label each contiguous block of one region
+        if k == n or regions[k] != regions[start]:
+            ax.axhline(k - 0.5, color="w", lw=0.4)
+            ax.text(t0_ms + 0.005 * T, (start + k) / 2, regions[start], color="w", fontsize=7, va="center")
+            start = k
+    ax.set_xlabel("time (ms)")
+    ax.set_ylabel("dendritic segment")
+    ax.figure.colorbar(im, ax=ax, label="voltage (mV)")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_l5pc_trial(result, dend_rows=(), dend_labels=None, axes=None, title=None, t_window_ms=None):
+    """Soma (with spikes), nexus and a few dendritic voltages of one simulated trial, stacked.
+
+    ``result`` has ``v_soma_1ms``, ``v_soma_0125ms``, ``v_nexus_1ms``, ``spike_times_ms`` and, when
+    ``dend_rows`` are given, ``v_dend_1ms`` (a ``TrialResult`` from ``neurodepth_lib.simulation``).
+    """
+    import matplotlib.pyplot as plt
+
+    dend_rows = list(dend_rows)
+    n = 2 + (1 if dend_rows else 0)
+    if axes is None:
+        _, axes = plt.subplots(n, 1, figsize=(9, 1.9 * n + 0.4), sharex=True)
+    axes = np.atleast_1d(axes)
+    lo, hi = t_window_ms or (0, len(result.v_soma_1ms))
+    t_hi = np.arange(len(result.v_soma_0125ms)) / 8.0
+    keep = (t_hi >= lo) & (t_hi < hi)
+    axes[0].plot(t_hi[keep], result.v_soma_0125ms[keep], color="k", lw=0.7)
+    spikes = result.spike_times_ms[(result.spike_times_ms >= lo) & (result.spike_times_ms < hi)]
+    axes[0].plot(spikes, np.full(spikes.shape, 40.0), "v", color="tab:red", ms=4,
+                 label=f"{len(spikes)} spikes")
+    axes[0].set_ylabel("soma (mV)")
+    axes[0].legend(frameon=False, fontsize=8, loc="upper right")
+    t = np.arange(len(result.v_nexus_1ms))
+    keep1 = (t >= lo) & (t < hi)
+    axes[1].plot(t[keep1], result.v_nexus_1ms[keep1], color="tab:purple", lw=0.8)
+    axes[1].set_ylabel("nexus (mV)")
+    if dend_rows:
+        labels = dend_labels or [f"segment {r}" for r in dend_rows]
+        for row, label in zip(dend_rows, labels):
+            axes[2].plot(t[keep1], result.v_dend_1ms[row][keep1], lw=0.8, label=label)
+        axes[2].axhline(-40, color="0.6", ls=":", lw=0.8)
+        axes[2].set_ylabel("dendrite (mV)")
+        axes[2].legend(frameon=False, fontsize=7, loc="upper right", ncol=2)
+    axes[-1].set_xlabel("time (ms)")
+    axes[-1].set_xlim(lo, hi)
+    if title:
+        axes[0].set_title(title)
+    return axes

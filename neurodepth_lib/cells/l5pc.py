@@ -557,6 +557,15 @@ class L5PC:
             out.append((name, region_of.get(name, "soma"), xyz, diam))
         return out
 
+    def location_xyz_um(self, seg) -> np.ndarray:
+        """3-D position (um) of a segment or any ``section(x)`` location, interpolated along its section."""
+        self._check_alive()
+        sec = seg.sec
+        n = int(sec.n3d())
+        arc = np.array([sec.arc3d(i) for i in range(n)])
+        xyz = np.array([[sec.x3d(i), sec.y3d(i), sec.z3d(i)] for i in range(n)])
+        return np.array([np.interp(seg.x * sec.L, arc, xyz[:, j]) for j in range(3)])
+
     def destroy(self) -> None:
         """Delete this cell's NetCons, synapses and sections from NEURON (idempotent)."""
         from neuron import h
