@@ -565,9 +565,12 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if device is None or (isinstance(device, str) and device == "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        dev = torch.device(device)
     except (RuntimeError, TypeError):
         raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or a torch.device, got {device!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available here; use 'auto' or 'cpu'")
+    return dev
 
 
 def _as_batch(model: TCN, inputs) -> tuple[torch.Tensor, bool]:

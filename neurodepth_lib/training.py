@@ -267,7 +267,15 @@ class TrainingConfig:
             raise ValueError(f"grad_clip_norm must be None or a positive number, got {self.grad_clip_norm!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
-        resolve_device(self.device)
+        # only the spelling here: a config written on a GPU machine must still load on a CPU one
+        # (availability is checked when training starts)
+        if not isinstance(self.device, str):
+            raise ValueError(f"device must be a string ('auto', 'cpu', 'cuda', 'cuda:1'...), got {self.device!r}")
+        if self.device != "auto":
+            try:
+                torch.device(self.device)
+            except (RuntimeError, TypeError):
+                raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:1'..., got {self.device!r}") from None
 
     @classmethod
     def for_scale(cls, scale: str, **overrides) -> "TrainingConfig":
@@ -670,7 +678,8 @@ def train(model: TCN, train_sampler, valid_sampler=None, config: TrainingConfig 
     Returns
     -------
     :class:`TrainingHistory`. Arguments are checked (including one probe batch from each sampler)
-    before the first step.
+    before the first step. The model is left in eval mode on ``config.device``, with the last weights
+    (or the best ones when ``config.restore_best``). A fresh run calls ``torch.manual_seed(config.seed)``.
     """
     config = TrainingConfig() if config is None else config
     _validate_arguments(model, train_sampler, valid_sampler, config)

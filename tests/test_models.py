@@ -280,3 +280,7 @@ def test_inference_errors():
         m.predict_overlapping_windows(net, np.zeros((12, 40)), window_ms=20, overlap_ms=20)
     with pytest.raises(ValueError, match="device"):
         m.resolve_device(3.5)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            m.resolve_device("cuda")
+    assert m.resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
