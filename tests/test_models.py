@@ -247,6 +247,10 @@ def test_full_trace_matches_batch_forward_and_chunking():
     chunked = m.predict_full_trace(net, x, chunk_ms=37)
     for a, b in zip(full, chunked):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    batched = m.predict_full_trace(net, x, batch_size=2, device="cpu")
+    assert batched.dendritic.shape == (3, 3, 230)
+    for a, b in zip(full, batched):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_overlapping_windows_agree_with_full_trace():
