@@ -1,6 +1,7 @@
 """The ``neurodepth`` command: one sub-command per job.
 
     neurodepth generate --cell l5pc --condition NMDA --trials 64 --duration-ms 6000 --seed 1 --out data/nmda
+    neurodepth notebooks --scale quick --out outputs
 
 Each sub-command lives in a ``_add_<name>(subparsers)`` function that registers its arguments and sets
 ``func`` (a function of the parsed arguments returning an exit code); :data:`SUBCOMMANDS` lists them. To add
@@ -39,7 +40,10 @@ def _add_generate(subparsers) -> None:
     p.add_argument("--record-dendrites", action="store_true",
                    help="also store every dendritic segment's voltage (float16; large)")
     p.add_argument("--record-soma-0125ms", action="store_true", help="also store the 0.125-ms soma trace")
-    p.add_argument("--dt-ms", type=float, default=None, help="fixed integration step of NEURON cells")
+    p.add_argument("--dt-ms", type=float, default=None,
+                   help="fixed integration step of NEURON cells (the pipeline uses 0.05 ms)")
+    p.add_argument("--secondorder", type=int, choices=(0, 1, 2), default=None,
+                   help="NEURON's secondorder (the pipeline uses 2, Crank-Nicolson; 0 is backward Euler)")
     p.add_argument("--cvode", action="store_true", help="integrate NEURON cells with CVODE (the authors' way)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_generate)
@@ -51,6 +55,8 @@ def _run_generate(args) -> int:
     simulation = {}
     if args.dt_ms is not None:
         simulation["dt_ms"] = args.dt_ms
+    if args.secondorder is not None:
+        simulation["secondorder"] = args.secondorder
     if args.cvode:
         simulation["use_cvode"] = True
     client = None
@@ -73,7 +79,43 @@ def _run_generate(args) -> int:
     return 0
 
 
-SUBCOMMANDS = [_add_generate]
+# ----------------------------------------------------------------------------------------------------
+# neurodepth notebooks
+# ----------------------------------------------------------------------------------------------------
+
+def _add_notebooks(subparsers) -> None:
+    p = subparsers.add_parser(
+        "notebooks", help="run every notebook headless (papermill) and summarise their receipts",
+        description="Execute the numbered notebooks of a source checkout with papermill at one scale, "
+                    "writing the executed copies and their JSON receipts into --out, then print one "
+                    "summary line per notebook. Exits non-zero when a notebook fails or a self-check "
+                    "in a receipt did not pass.")
+    p.add_argument("--scale", default=None,
+                   help="quick, lab or paper (default: $NEURODEPTH_SCALE, else lab)")
+    p.add_argument("--out", default="outputs", help="folder for executed notebooks and receipts")
+    p.add_argument("--only", nargs="*", default=None,
+                   help="notebook name prefixes to run (e.g. 00 01); default all")
+    p.set_defaults(func=_run_notebooks)
+
+
+def _run_notebooks(args) -> int:
+    from . import nb
+
+    notebooks = nb.list_notebooks()
+    if args.only:
+        notebooks = [p for p in notebooks if any(p.stem.startswith(o) for o in args.only)]
+        if not notebooks:
+            raise ValueError(f"no notebook matches {args.only}")
+    receipts = nb.run_all(args.out, scale=args.scale, notebooks=notebooks)
+    failed = [r.get("notebook", "?") for r in receipts
+              if not r or not all(c["passed"] for c in r.get("checks", []))]
+    if failed:
+        print(f"self-checks failed or no receipt: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+SUBCOMMANDS = [_add_generate, _add_notebooks]
 
 
 def build_parser() -> argparse.ArgumentParser:

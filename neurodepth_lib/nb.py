@@ -233,6 +233,8 @@ def summarize_receipt(receipt: dict) -> str:
     """One line per receipt: notebook, scale, time, checks passed, headline numbers."""
     if not receipt:
         return "(no receipt)"
+    if "error" in receipt:
+        return f"{receipt['notebook']:<36} FAILED: {receipt['error']}"
     checks = receipt.get("checks", [])
     passed = sum(c["passed"] for c in checks)
     numbers = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
@@ -250,7 +252,11 @@ def run_all(out_dir: str | os.PathLike = "outputs", scale: str | None = None,
     for nb_path in notebooks or list_notebooks():
         t0 = time.perf_counter()
         print(f"running {Path(nb_path).name} at scale {resolved!r} ...", flush=True)
-        receipt = run_notebook(nb_path, out_dir, scale=resolved)
+        try:
+            receipt = run_notebook(nb_path, out_dir, scale=resolved)
+        except Exception as err:  # noqa: BLE001 - report the failure and go on with the next notebook
+            first_line = (str(err).strip().splitlines() or [type(err).__name__])[-1]
+            receipt = {"notebook": Path(nb_path).stem, "error": first_line}
         receipts.append(receipt)
         print(f"  done in {time.perf_counter() - t0:.1f} s: {summarize_receipt(receipt)}", flush=True)
     print("\nSummary")
