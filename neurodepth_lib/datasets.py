@@ -718,7 +718,8 @@ class TargetTransform:
     - spike target: 1 in bin ``int(t - spike_bin_offset_ms)`` for each spike time ``t`` (the authors'
       ``int(t - 0.5)`` for the L5PC, whose spike times are peaks of the 8-kHz trace; 0 for the I&F, whose
       spikes are emitted on the 1-ms grid).
-    - windows end in ``[warmup_ms, duration)``: the first 500 ms are never a window's last sample.
+    - a window ``[t_end - W, t_end)`` has ``t_end`` in ``[max(warmup_ms, W), duration)`` (the paper:
+      ``[500, 6000)``), so no window ends inside the first 500 ms.
     - dendritic target: voltages clipped at ``dend_clip_mV``, projected on ``n_dend_components`` whitened
       principal components (fitted on training trials), clipped to ``+-pca_clip``.
     """
@@ -929,10 +930,11 @@ class WindowSampler:
     map-style dataset protocol (``len`` and ``[i]``, usable with ``torch.utils.data.DataLoader``), and
     serves full trials for evaluation (:meth:`full_trial`).
 
-    A window of ``W`` ms is ``[last - W + 1, last]`` with ``last`` drawn uniformly from
-    ``[max(warmup_ms, W - 1), duration - 1]``. Targets: ``spikes[b] = 1`` where a spike's
-    ``int(t - offset)`` falls; ``soma = min(v, clip) - bias``; optionally ``dendritic``: whitened PCA
-    components of the clipped dendritic voltages.
+    As in the authors' training code (paper_facts 2.2), each batch item picks a trial at random (with
+    replacement) and a window end ``t_end`` uniformly from ``[max(warmup_ms, W), duration)`` (without
+    replacement within the batch); the window covers ``[t_end - W, t_end)``. Targets: ``spikes = 1`` in the
+    bin ``int(t - offset)`` of each spike time ``t``; ``soma = min(v, clip) - bias``; optionally
+    ``dendritic``: whitened PCA components of the clipped dendritic voltages.
 
     Parameters
     ----------
@@ -996,7 +998,7 @@ class WindowSampler:
         transform = transform or self.transform
         if isinstance(window_ms, bool) or int(window_ms) != window_ms or window_ms < 1:
             raise ValueError(f"window_ms must be a positive whole number, got {window_ms!r}")
-        if max(transform.warmup_ms, int(window_ms) - 1) > self.duration_ms - 1:
+        if max(transform.warmup_ms, int(window_ms)) >= self.duration_ms:
             raise ValueError(f"window_ms={window_ms} with warm-up {transform.warmup_ms} ms does not fit "
                              f"trials of {self.duration_ms} ms")
         return int(window_ms)
@@ -1005,27 +1007,31 @@ class WindowSampler:
     def n_dendritic(self) -> int:
         return 0 if self.pca is None else self.pca.n_components
 
-    def last_sample_range(self, window_ms: int) -> tuple[int, int]:
-        """Inclusive range ``(lo, hi)`` of a window's last sample."""
-        return max(self.transform.warmup_ms, window_ms - 1), self.duration_ms - 1
+    def end_range(self, window_ms: int) -> tuple[int, int]:
+        """Half-open range ``[lo, hi)`` of window ends ``t_end`` (a window is ``[t_end - W, t_end)``)."""
+        return max(self.transform.warmup_ms, window_ms), self.duration_ms
 
     # ------------------------------------------------------------------ numpy core
-    def windows(self, rows: np.ndarray, last_ms: np.ndarray, window_ms: int) -> dict:
-        """Numpy windows for sampler rows ``rows`` (positions in ``self.trials``) ending at ``last_ms``."""
-        window_ms = self._check_window(window_ms)
-        rows, last_ms = np.asarray(rows, int), np.asarray(last_ms, int)
+    def windows(self, rows: np.ndarray, end_ms: np.ndarray, window_ms: int) -> dict:
+        """Numpy windows ``[end - W, end)`` of sampler rows ``rows`` (positions in ``self.trials``)."""
+        if isinstance(window_ms, bool) or int(window_ms) != window_ms or window_ms < 1:
+            raise ValueError(f"window_ms must be a positive whole number, got {window_ms!r}")
+        window_ms = int(window_ms)
+        rows, end_ms = np.asarray(rows, int), np.asarray(end_ms, int)
+        if end_ms.size and (end_ms.min() < window_ms or end_ms.max() > self.duration_ms):
+            raise ValueError(f"window ends must lie in [{window_ms}, {self.duration_ms}]")
         b = len(rows)
         x = np.zeros((b, self.n_channels, window_ms), dtype=np.float32)
         spikes = np.empty((b, window_ms), dtype=np.float32)
         soma = np.empty((b, window_ms), dtype=np.float32)
         dend = np.empty((b, self.n_dendritic, window_ms), np.float32) if self.pca is not None else None
-        for k, (r, last) in enumerate(zip(rows, last_ms)):
-            start = last - window_ms + 1
-            self._events.window(r, start, last + 1, x[k])
-            spikes[k] = self.spikes[r, start:last + 1]
-            soma[k] = self.soma[r, start:last + 1]
+        for k, (r, end) in enumerate(zip(rows, end_ms)):
+            start = end - window_ms
+            self._events.window(r, start, end, x[k])
+            spikes[k] = self.spikes[r, start:end]
+            soma[k] = self.soma[r, start:end]
             if dend is not None:
-                dend[k] = self.dendritic[r, :, start:last + 1]
+                dend[k] = self.dendritic[r, :, start:end]
         out = {"x": x, "spikes": spikes, "soma": soma}
         if dend is not None:
             out["dendritic"] = dend
@@ -1042,19 +1048,20 @@ class WindowSampler:
         """A random batch: ``x`` (B, C, W) float32, ``spikes`` (B, W), ``soma`` (B, W) and, when dendritic
         targets are on, ``dendritic`` (B, K, W), as torch tensors. ``rng``: a numpy Generator or a seed."""
         window_ms = self.window_ms if window_ms is None else self._check_window(window_ms)
-        rows, last = self.draw(rng, batch_size, window_ms)
-        return self._to_torch(self.windows(rows, last, window_ms))
+        rows, ends = self.draw(rng, batch_size, window_ms)
+        return self._to_torch(self.windows(rows, ends, window_ms))
 
     def draw(self, rng, batch_size: int, window_ms: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The random part of :meth:`sample`: sampler rows and each window's last sample (ms)."""
+        """The random part of :meth:`sample`: sampler rows (with replacement) and window ends ``t_end``
+        (ms; without replacement within the batch while the range allows)."""
         if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         window_ms = self.window_ms if window_ms is None else self._check_window(window_ms)
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-        lo, hi = self.last_sample_range(window_ms)
+        lo, hi = self.end_range(window_ms)
         rows = rng.integers(0, len(self.trials), size=int(batch_size))
-        last = rng.integers(lo, hi + 1, size=int(batch_size))
-        return rows, last
+        ends = lo + rng.choice(hi - lo, size=int(batch_size), replace=int(batch_size) > hi - lo)
+        return rows, ends
 
     def __len__(self) -> int:
         return self.windows_per_epoch
@@ -1064,9 +1071,9 @@ class WindowSampler:
         if not 0 <= int(i) < len(self):
             raise IndexError(f"window {i} out of range [0, {len(self)})")
         rng = np.random.default_rng([self.seed, int(i)])
-        lo, hi = self.last_sample_range(self.window_ms)
-        row, last = int(rng.integers(0, len(self.trials))), int(rng.integers(lo, hi + 1))
-        return {k: v[0] for k, v in self._to_torch(self.windows([row], [last], self.window_ms)).items()}
+        lo, hi = self.end_range(self.window_ms)
+        row, end = int(rng.integers(0, len(self.trials))), int(rng.integers(lo, hi))
+        return {k: v[0] for k, v in self._to_torch(self.windows([row], [end], self.window_ms)).items()}
 
     # ------------------------------------------------------------------ evaluation
     def full_trial(self, row: int, as_torch: bool = True) -> dict:
@@ -1076,7 +1083,7 @@ class WindowSampler:
         row = int(row)
         if not 0 <= row < len(self.trials):
             raise IndexError(f"row {row} out of range [0, {len(self.trials)})")
-        batch = self.windows([row], [self.duration_ms - 1], self.duration_ms)
+        batch = self.windows([row], [self.duration_ms], self.duration_ms)
         batch = self._to_torch(batch) if as_torch else batch
         batch["soma_mV"] = self.soma_mV[row]
         batch["spike_times_ms"] = self.spike_times_ms[row]

@@ -216,24 +216,28 @@ def test_sampler_windows_follow_the_paper(iaf_ds):
     # the I&F bias is the clipped training mean after warm-up
     clipped = np.minimum(np.stack([ds.output("soma_1ms", i) for i in train])[:, 500:].astype(float), -54.9)
     assert s.transform.soma_bias_mV == pytest.approx(clipped.mean(), rel=1e-6)
-    assert s.last_sample_range(400) == (500, 1499)
-    rows, last = s.draw(np.random.default_rng(1), 4000, 400)
-    assert last.min() == 500 and last.max() == 1499 and set(rows) == set(range(10))
+    # windows [t_end - 400, t_end) with t_end in [500, duration), distinct within a batch (paper_facts 2.2)
+    assert s.end_range(400) == (500, 1500)
+    rows, ends = s.draw(np.random.default_rng(1), 1000, 400)
+    assert len(set(ends)) == 1000 and ends.min() == 500 and ends.max() == 1499
+    assert set(rows) == set(range(10))
+    rows, ends = s.draw(np.random.default_rng(2), 3000, 400)  # more than the range: with replacement
+    assert ends.min() == 500 and ends.max() == 1499
     batch = s.sample(np.random.default_rng(1), 6, 400)
-    rows, last = s.draw(np.random.default_rng(1), 6, 400)
+    rows, ends = s.draw(np.random.default_rng(1), 6, 400)
     assert batch["x"].shape == (6, 100, 400) and batch["spikes"].shape == (6, 400)
     assert str(batch["x"].dtype) == "torch.float32" and set(batch) == {"x", "spikes", "soma"}
-    for b, (r, e) in enumerate(zip(rows, last)):
+    for b, (r, e) in enumerate(zip(rows, ends)):
         trial = int(train[r])
-        start = e - 399
-        dense = ds.inputs(trial).to_dense(np.float32)[:, start:e + 1]
+        start = e - 400
+        dense = ds.inputs(trial).to_dense(np.float32)[:, start:e]
         np.testing.assert_array_equal(batch["x"][b].numpy(), dense)
-        v = ds.output("soma_1ms", trial)[start:e + 1]
+        v = ds.output("soma_1ms", trial)[start:e]
         np.testing.assert_allclose(batch["soma"][b].numpy(), np.minimum(v, -54.9) - s.transform.soma_bias_mV,
                                    atol=1e-5)
         spikes = np.zeros(400)
         times = ds.spike_times(trial)
-        inside = times[(times >= start) & (times <= e)]
+        inside = times[(times >= start) & (times < e)]
         spikes[(inside - start).astype(int)] = 1  # I&F spikes sit on the grid: bin = t
         np.testing.assert_array_equal(batch["spikes"][b].numpy(), spikes)
     # a validation sampler reuses the training bias
@@ -246,14 +250,14 @@ def test_sampler_windows_follow_the_paper(iaf_ds):
     assert item["x"].shape == (100, 400) and len(s) == 10
     np.testing.assert_array_equal(s[3]["soma"].numpy(), item["soma"].numpy())  # deterministic per index
     with pytest.raises(ValueError, match="window_ms"):
-        s.sample(np.random.default_rng(0), 2, 1501)
+        s.sample(np.random.default_rng(0), 2, 1500)
 
 
 def test_spike_bins_of_l5pc_times_in_windows(toy_ds):
     ds = D.open_dataset(toy_ds)
     transform = D.TargetTransform(soma_bias_mV=-67.7, warmup_ms=100)
     s = D.WindowSampler(ds, transform=transform)
-    out = s.windows([0], [899], 900)
+    out = s.windows([0], [900], 900)
     times = ds.spike_times(0)  # event time + 0.75 -> bin int(t - 0.5) = event time
     expected = np.zeros(900)
     expected[np.trunc(times - 0.5).astype(int)] = 1
@@ -281,6 +285,7 @@ def test_dendritic_pca_targets(toy_ds, tmp_path):
     assert (tmp_path / "cache.h5").exists()
     again = D.WindowSampler(ds, transform=transform, dendritic=True, pca=pca, cache_path=tmp_path / "cache.h5")
     np.testing.assert_array_equal(again.windows([1], [500], 200)["x"], s.windows([1], [500], 200)["x"])
+    assert again.windows([1], [500], 200)["x"].sum() > 0
     restored = D.WhitenedPCA.from_dict(json.loads(json.dumps(pca.to_dict())))
     np.testing.assert_allclose(restored.transform(ds.output("dend_1ms", 0)), pca.transform(ds.output("dend_1ms", 0)))
     with pytest.raises(ValueError, match="no dendritic"):

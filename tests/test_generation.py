@@ -54,6 +54,7 @@ def no_simulation(monkeypatch):
     (dict(cell_params={"tau": 5.0}), "unknown I&F parameter"),
     (dict(cell="l5pc", simulation={"dt": 0.1}), "unknown simulation parameter"),
     (dict(cell="l5pc", simulation={"dt_ms": -0.1}), "dt_ms must be positive"),
+    (dict(cell="l5pc", simulation={"secondorder": 3}), "secondorder must be 0"),
 ])
 def test_wrong_parameters_fail_before_any_simulation(tmp_path, no_simulation, kwargs, message):
     args = dict(cell="iaf", n_trials=4, duration_ms=500, seed=0, workers=0, progress=False)
@@ -229,15 +230,23 @@ def test_l5pc_short_trials_match_a_direct_simulation(tmp_path):
     from neurodepth_lib import simulation
     from neurodepth_lib.cells import L5PC
 
+    from neuron import h
+
     report = G.generate_dataset(tmp_path / "l5", cell="l5pc", condition="NMDA", n_trials=2, duration_ms=150,
-                                seed=3, workers=0, progress=False, simulation={"dt_ms": 0.05})
+                                seed=3, workers=0, progress=False)
+    assert h.secondorder == 0  # the pipeline's Crank-Nicolson setting does not leak out of it
     ds = report.open()
     assert ds.outputs == ("soma_1ms", "spike_times_ms", "nexus_1ms")
-    assert ds.n_channels == 1278 and ds.plan["simulation"]["dt_ms"] == 0.05
+    assert ds.n_channels == 1278
+    assert ds.plan["simulation"]["dt_ms"] == 0.05 and ds.plan["simulation"]["secondorder"] == 2
     assert ds.plan["cell_params"]["morphology"]["name"] == "hay2011_cell1.asc"
     events = ds.inputs(1)
     assert events.n_events > 0
-    direct = simulation.simulate_trial(L5PC("NMDA"), events, dt_ms=0.05)
+    h.secondorder = 2
+    try:
+        direct = simulation.simulate_trial(L5PC("NMDA"), events, dt_ms=0.05)
+    finally:
+        h.secondorder = 0
     np.testing.assert_array_equal(ds.output("soma_1ms", 1), direct.v_soma_1ms)
     np.testing.assert_array_equal(ds.output("nexus_1ms", 1), direct.v_nexus_1ms)
     np.testing.assert_array_equal(ds.spike_times(1), direct.spike_times_ms)
