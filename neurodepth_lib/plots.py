@@ -181,8 +181,10 @@ def plot_density_vs_distance(distance_um, density_S_cm2, regions, ax=None, title
     return ax
 
 
-def plot_dendritic_map(v_dend_mV, regions, ax=None, t0_ms=0, vmin=-85, vmax=-10, title=None):
-    """Voltage of every dendritic segment (rows, in channel order) against time, region bands on the left."""
+def plot_dendritic_map(v_dend_mV, regions, ax=None, t0_ms=0, vmin=-85, vmax=-10, title=None, colorbar=True):
+    """Voltage of every dendritic segment (rows, in channel order) against time, region bands on the left.
+
+    With ``colorbar=False`` the image is ``ax.images[0]``, e.g. for one colour bar shared by several maps."""
     ax = _axes(ax, figsize=(9, 3.5))
     v = np.asarray(v_dend_mV)
     n, T = v.shape
@@ -197,7 +199,8 @@ def plot_dendritic_map(v_dend_mV, regions, ax=None, t0_ms=0, vmin=-85, vmax=-10,
             start = k
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("dendritic segment")
-    ax.figure.colorbar(im, ax=ax, label="voltage (mV)")
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, label="voltage (mV)")
     if title:
         ax.set_title(title)
     return ax
