@@ -885,7 +885,51 @@ def _cache_key(dataset: TrialDataset, trials: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def _load_event_cache(dataset: TrialDataset, trials: np.ndarray, cache_path, progress: bool) -> _EventCache:
+def _inputs_of_trials(path: str, trials: list) -> list:
+    """Worker: the checksum-verified input events of some trials, as plain arrays."""
+    with TrialDataset(path, allow_incomplete=True) as ds:
+        return [(e.channel, e.time_ms) for e in (ds.inputs(int(i)) for i in trials)]
+
+
+def materialise_inputs(dataset: TrialDataset, trials, *, workers: int = 0, progress: bool = False) -> list:
+    """Input events of ``trials`` (regenerated from their recipe or read, checksum-verified).
+
+    ``workers > 1`` regenerates them on a spawn process pool (worth it for many L5PC trials: one 6-s trial
+    takes seconds to regenerate).
+    """
+    trials = [int(i) for i in trials]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(trials), desc="materialising inputs", unit="trial")
+    out = []
+    if workers and workers > 1 and len(trials) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        # the worker sees the shard list of the visible trials: map our indices onto planned numbers
+        chunks = [trials[k:k + 4] for k in range(0, len(trials), 4)]
+        if dataset.manifest["complete"] is False:
+            raise ValueError("parallel materialisation needs a complete dataset")
+        with ProcessPoolExecutor(max_workers=int(workers), mp_context=mp.get_context("spawn")) as pool:
+            for chunk, arrays in zip(chunks, pool.map(_inputs_of_trials, [str(dataset.path)] * len(chunks),
+                                                       chunks)):
+                out += [InputEvents(c, t, dataset.n_channels, dataset.duration_ms) for c, t in arrays]
+                if bar is not None:
+                    bar.update(len(chunk))
+    else:
+        for i in trials:
+            out.append(dataset.inputs(i))
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return out
+
+
+def _load_event_cache(dataset: TrialDataset, trials: np.ndarray, cache_path, progress: bool,
+                      workers: int = 0) -> _EventCache:
     key = _cache_key(dataset, trials)
     if cache_path is not None:
         cache_path = Path(cache_path)
@@ -897,12 +941,7 @@ def _load_event_cache(dataset: TrialDataset, trials: np.ndarray, cache_path, pro
                                            [s.decode() for s in f["checksums"][()]])
             except OSError:
                 pass  # unreadable cache: rebuild it
-    it = trials
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(trials, desc="materialising inputs", unit="trial")
-    events = [dataset.inputs(int(i)) for i in it]  # checksum-verified
+    events = materialise_inputs(dataset, trials, workers=workers, progress=progress)  # checksum-verified
     cache = _EventCache(
         channel=np.concatenate([e.channel for e in events]) if events else np.zeros(0, np.int32),
         time_ms=np.concatenate([e.time_ms for e in events]) if events else np.zeros(0, np.int32),
@@ -945,6 +984,7 @@ class WindowSampler:
     dendritic : also serve dendritic PCA targets (needs ``dend_1ms`` in the dataset).
     pca : a fitted :class:`WhitenedPCA` (default: fit on these trials).
     cache_path : an HDF5 file keeping the materialised inputs between sessions (default: RAM only).
+    workers : regenerate the inputs on this many processes (default: in this process).
     window_ms, windows_per_epoch, seed : size and count of the windows served by ``[i]`` (window ``i`` is
         a deterministic function of ``seed`` and ``i``).
     """
@@ -952,7 +992,7 @@ class WindowSampler:
     def __init__(self, dataset, *, trials=None, transform: TargetTransform | None = None,
                  dendritic: bool = False, pca: WhitenedPCA | None = None, cache_path=None,
                  window_ms: int = 400, windows_per_epoch: int | None = None, seed: int = 0,
-                 progress: bool = False):
+                 progress: bool = False, workers: int = 0):
         if not isinstance(dataset, TrialDataset):
             dataset = open_dataset(dataset)
         self.dataset = dataset
@@ -992,7 +1032,7 @@ class WindowSampler:
                                                 out_clip=self.transform.pca_clip,
                                                 warmup_ms=self.transform.warmup_ms)
             self.dendritic = np.stack([self.pca.transform(v) for v in dend()])
-        self._events = _load_event_cache(dataset, trials, cache_path, progress)
+        self._events = _load_event_cache(dataset, trials, cache_path, progress, workers)
 
     def _check_window(self, window_ms, transform=None) -> int:
         transform = transform or self.transform

@@ -306,3 +306,10 @@ def test_datasets_imports_without_torch():
             "import neurodepth_lib.datasets, neurodepth_lib.generation\n"
             "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_parallel_materialisation_gives_the_same_events(iaf_ds):
+    ds = D.open_dataset(iaf_ds)
+    serial = D.materialise_inputs(ds, range(12))
+    parallel = D.materialise_inputs(ds, range(12), workers=2)
+    assert serial == parallel and all(e.n_events > 0 for e in serial)
