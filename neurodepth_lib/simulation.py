@@ -36,8 +36,13 @@ class SimulationParams:
     cvode_atol: float | None = None      # None: NEURON's default
     v_init_mV: float = -76.0
     spike_threshold_mV: float = -25.0
+    # NEURON's fixed-step method: 0 backward Euler (NEURON's default, used for the reference data), 2
+    # Crank-Nicolson. None leaves NEURON's global h.secondorder as it is; a value is set for this trial only.
+    secondorder: int | None = None
 
     def __post_init__(self):
+        if self.secondorder is not None and self.secondorder not in (0, 1, 2):
+            raise ValueError(f"secondorder must be None, 0, 1 or 2, got {self.secondorder!r}")
         if not (self.dt_ms > 0 and np.isfinite(self.dt_ms)):
             raise ValueError(f"dt_ms must be positive, got {self.dt_ms}")
         if self.cvode_atol is not None and not self.cvode_atol > 0:
@@ -210,7 +215,10 @@ def simulate_trial(cell, events, duration_ms: int | None = None, *, condition: s
             dend_vecs.append(vec)
     handler = h.FInitializeHandler(1, queue_events)
     cvode = h.CVode()
+    previous_order = h.secondorder
     try:
+        if params.secondorder is not None:
+            h.secondorder = params.secondorder
         cvode.active(1 if params.use_cvode else 0)
         if params.use_cvode and params.cvode_atol is not None:
             cvode.atol(params.cvode_atol)
@@ -224,6 +232,7 @@ def simulate_trial(cell, events, duration_ms: int | None = None, *, condition: s
     finally:
         del handler
         cvode.active(0)
+        h.secondorder = previous_order
     t = t_vec.as_numpy().copy()
     grid_1 = np.arange(duration_ms, dtype=np.float64)
     grid_hi = np.arange(duration_ms * HIGH_RES_PER_MS, dtype=np.float64) / HIGH_RES_PER_MS

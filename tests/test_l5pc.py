@@ -347,6 +347,20 @@ def test_cvode_runs_and_agrees_roughly(cell):
     assert np.sqrt(np.mean((fixed.v_soma_1ms - var.v_soma_1ms) ** 2)) < 0.5
 
 
+def test_secondorder_is_applied_for_the_trial_only(cell):
+    from neuron import h
+
+    rng = np.random.default_rng(2)
+    channel, time_ms = rng.integers(0, N_IN, 600), rng.integers(0, 60, 600)
+    euler = simulate_trial(cell, (channel, time_ms), duration_ms=60, secondorder=0)
+    crank = simulate_trial(cell, (channel, time_ms), duration_ms=60, secondorder=2)
+    assert h.secondorder == 0
+    assert not np.array_equal(euler.v_soma_0125ms, crank.v_soma_0125ms)
+    assert np.abs(euler.v_soma_1ms - crank.v_soma_1ms).max() < 0.5
+    with pytest.raises(ValueError, match="secondorder"):
+        SimulationParams(secondorder=3)
+
+
 def test_generated_inputs_drive_the_cell(cell):
     from neurodepth_lib.inputs import generate_inputs
 
