@@ -191,15 +191,29 @@ def _l5pc_describe(condition, cell_params):
     return out
 
 
+def _live_l5pc(params):
+    """The L5PC already alive in this process (only one can be), if it has these parameters.
+
+    Reusing it matters in a notebook: building another cell would destroy the student's ``cell``.
+    """
+    from .cells import l5pc
+
+    ref = getattr(l5pc, "_current_cell", None)
+    cell = ref() if ref is not None else None
+    if cell is not None and getattr(cell, "_alive", False) and cell.params == params:
+        return cell
+    return None
+
+
 def _l5pc_cell(condition, cell_params):
-    """This process's L5PC, built once per (parameters) and switched to ``condition``."""
+    """This process's L5PC with these parameters: the live one if it matches, else built (once)."""
     from .cells import L5PC
 
-    key = dsets.canonical_json(_jsonable(cell_params))
-    cell = _WORKER_CELLS.get("l5pc")
-    if cell is None or _WORKER_CELLS.get("l5pc_key") != key or not getattr(cell, "_alive", False):
-        cell = L5PC(condition, _l5pc_params(cell_params))
-        _WORKER_CELLS["l5pc"], _WORKER_CELLS["l5pc_key"] = cell, key
+    params = _l5pc_params(cell_params)
+    cell = _live_l5pc(params)
+    if cell is None:
+        cell = L5PC(condition, params)
+    _WORKER_CELLS["l5pc"] = cell  # keep it alive between tasks
     return cell
 
 
@@ -244,7 +258,7 @@ def _l5pc_simulate(events_list, condition, cell_params, simulation, record):
     out = []
     with _NEURON_LOCK:
         cell = _l5pc_cell(condition, cell_params)
-        previous = h.secondorder
+        previous, previous_condition = h.secondorder, cell.condition
         for events in events_list:
             h.secondorder = order  # NEURON global: set for our trials only, restored below
             try:
@@ -260,6 +274,8 @@ def _l5pc_simulate(events_list, condition, cell_params, simulation, record):
             if "dend_1ms" in record:
                 trial["dend_1ms"] = r.v_dend_1ms
             out.append(trial)
+        if previous_condition is not None:
+            cell.set_condition(previous_condition)  # a reused cell is handed back as it was
     return out
 
 

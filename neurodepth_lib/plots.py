@@ -244,3 +244,100 @@ def plot_l5pc_trial(result, dend_rows=(), dend_labels=None, axes=None, title=Non
     if title:
         axes[0].set_title(title)
     return axes
+
+
+# ---------------------------------------------------------------- generating a dataset (ch. 03)
+
+def plot_input_rates(details, settings, axes=None, kinds=("exc", "inh"), title=None):
+    """The instantaneous-rate recipe of one trial, per input group (e.g. basal and apical tree).
+
+    Top: the coarse totals drawn once per rate interval (held constant), bottom: the smoothed rates summed
+    over the group's channels, both in spikes per ms for the whole group. ``details`` is the
+    ``InputDetails`` of ``generate_inputs(..., return_details=True)``.
+    """
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(2, 1, figsize=(9, 4.8), sharex=True)
+    duration = details.rate_per_ms.shape[1]
+    colours = ["tab:blue", "tab:purple", "tab:green", "tab:orange", "tab:brown"]
+    styles = {"exc": "-", "inh": "--"}
+    for g, group in enumerate(settings.groups):
+        colour = colours[g % len(colours)]
+        totals = dict(zip(("exc", "inh"), details.coarse_totals_per_100ms[group.name]))
+        for kind in kinds:
+            channels = np.asarray(getattr(group, f"{kind}_channels"), dtype=int)
+            if channels.size == 0:
+                continue
+            held = np.repeat(np.asarray(totals[kind]) / 100.0, details.interval_ms)[:duration]
+            label = f"{group.name} {'excitation' if kind == 'exc' else 'inhibition'}"
+            axes[0].plot(np.arange(duration), held, styles[kind], color=colour, lw=1, label=label)
+            axes[1].plot(np.arange(duration), details.rate_per_ms[channels].sum(axis=0), styles[kind],
+                         color=colour, lw=1.2, label=label)
+    axes[0].set_ylabel("drawn rate\n(spikes/ms per group)")
+    axes[0].set_title(title or f"rate interval {details.interval_ms} ms, smoothing σ {details.sigma_ms} ms")
+    axes[0].legend(frameon=False, fontsize=8, ncol=2, loc="upper right")
+    axes[1].set_ylabel("smoothed rate\n(spikes/ms per group)")
+    axes[1].set_xlabel("time (ms)")
+    for ax in axes:
+        ax.set_xlim(0, duration)
+    return axes
+
+
+def plot_raster_by_distance(events, distance_um, is_basal, ax=None, title=None, max_points=100_000):
+    """Input raster over the morphology: each event at its synapse's path distance from the soma.
+
+    Basal synapses are drawn at negative distances and apical ones at positive distances; excitatory
+    events (channels ``0..n-1``) in red, inhibitory (``n..2n-1``) in blue, with ``n = len(distance_um)``.
+    """
+    ax = _axes(ax, figsize=(9, 4))
+    distance_um, is_basal = np.asarray(distance_um, float), np.asarray(is_basal, bool)
+    n = distance_um.size
+    signed = np.where(is_basal, -distance_um, distance_um)
+    ch, t = events.channel, events.time_ms
+    if ch.size > max_points:
+        keep = np.linspace(0, ch.size - 1, max_points).astype(int)
+        ch, t = ch[keep], t[keep]
+    exc = ch < n
+    ax.scatter(t[exc], signed[ch[exc]], s=1.0, marker="|", linewidths=0.5, color="tab:red", label="excitatory")
+    ax.scatter(t[~exc], signed[ch[~exc] - n], s=1.0, marker="|", linewidths=0.5, color="tab:blue",
+               label="inhibitory")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xlim(0, events.duration_ms)
+    ax.set_xlabel("time (ms)")
+    ax.set_ylabel("path distance from soma (µm)\nbasal < 0 < apical")
+    ax.legend(frameon=False, fontsize=8, loc="upper right", markerscale=8)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_training_window(x, soma, spikes, axes=None, t0_ms=0, n_exc=None, soma_label="soma target (mV)",
+                         title=None):
+    """One training window: inputs (channels x ms), the voltage target and the spike target.
+
+    ``x`` is ``(channels, W)``, ``soma`` and ``spikes`` ``(W,)`` (numpy or torch); ``n_exc`` channels are
+    excitatory (red), the rest inhibitory (blue).
+    """
+    import matplotlib.pyplot as plt
+
+    x, soma, spikes = (np.asarray(getattr(a, "numpy", lambda: a)()) for a in (x, soma, spikes))
+    if axes is None:
+        _, axes = plt.subplots(3, 1, figsize=(9, 5.5), sharex=True, height_ratios=[3, 1.5, 0.7])
+    t = t0_ms + np.arange(x.shape[1])
+    ch, k = np.nonzero(x)
+    n_exc = x.shape[0] if n_exc is None else n_exc
+    axes[0].scatter(t[k], ch, s=1, marker="|", linewidths=0.5,
+                    c=np.where(ch < n_exc, "tab:red", "tab:blue"))
+    axes[0].set_ylabel("input channel")
+    axes[0].set_ylim(-0.5, x.shape[0] - 0.5)
+    axes[1].plot(t, soma, color="k", lw=1)
+    axes[1].set_ylabel(soma_label)
+    axes[2].vlines(t[np.asarray(spikes) > 0], 0, 1, color="tab:red")
+    axes[2].set_ylim(0, 1.05)
+    axes[2].set_yticks([0, 1])
+    axes[2].set_ylabel("spike")
+    axes[2].set_xlabel("time in trial (ms)")
+    if title:
+        axes[0].set_title(title)
+    return axes

@@ -232,9 +232,11 @@ def test_l5pc_short_trials_match_a_direct_simulation(tmp_path):
 
     from neuron import h
 
+    mine = L5PC("AMPA")  # a cell the user holds (only one L5PC can live in a process)
     report = G.generate_dataset(tmp_path / "l5", cell="l5pc", condition="NMDA", n_trials=2, duration_ms=150,
                                 seed=3, workers=0, progress=False)
     assert h.secondorder == 0  # the pipeline's Crank-Nicolson setting does not leak out of it
+    assert mine._alive and mine.condition == "AMPA"  # reused, not destroyed, and handed back as it was
     ds = report.open()
     assert ds.outputs == ("soma_1ms", "spike_times_ms", "nexus_1ms")
     assert ds.n_channels == 1278
@@ -244,7 +246,7 @@ def test_l5pc_short_trials_match_a_direct_simulation(tmp_path):
     assert events.n_events > 0
     h.secondorder = 2
     try:
-        direct = simulation.simulate_trial(L5PC("NMDA"), events, dt_ms=0.05)
+        direct = simulation.simulate_trial(mine, events, condition="NMDA", dt_ms=0.05)
     finally:
         h.secondorder = 0
     np.testing.assert_array_equal(ds.output("soma_1ms", 1), direct.v_soma_1ms)
