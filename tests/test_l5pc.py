@@ -315,6 +315,15 @@ def test_bad_condition_and_channel_count_raise(cell):
         simulate_trial(cell, InputEvents([0], [1], N_IN, 10), dt=0.1)
 
 
+def test_simulation_does_not_import_torch():
+    import subprocess
+
+    code = ("import sys, neurodepth_lib.simulation, neurodepth_lib.cells.l5pc; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
 def test_spike_detection_rule():
     v = np.array([-70, -20, -10, -10, -30, -20, -5, -30, -26, -30], float)
     # strict rise and fall: the plateau at -10 is not a spike; -26 is below threshold
