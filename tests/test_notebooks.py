@@ -118,6 +118,16 @@ def receipt_checks(stem: str, r: dict) -> None:
         assert res["soma_explained_variance"] > 0.5
         assert res["kernel_correlation"] > 0.8
         assert 0 < res["train_output_rate_hz"] < 20
+    elif stem == "02_a_detailed_l5_pyramidal_cell":
+        assert (res["n_basal_segments"], res["n_apical_segments"], res["n_inputs"]) == (262, 377, 1278)
+        assert -82 < res["resting_potential_mV"] < -80          # paper_facts 1.1: about -81 mV
+        assert res["hot_zone_segments"] == 29                     # paper_facts 4.2
+        assert res["ampa_plateau_segment_ms"] <= res["nmda_plateau_segment_ms"]
+        assert res["nmda_spike_threshold_inputs"] is not None   # clustered NMDA input makes a spike
+        assert res["ampa_spike_threshold_inputs"] is None       # the same cluster without NMDA does not
+        if res.get("reference_soma_rmse_mV") is not None:       # lab scale: checked against the original
+            assert res["reference_soma_rmse_mV"] <= 0.5
+            assert res["reference_spikes_matched"] == res["reference_spikes"]
     else:
         pytest.fail(f"no receipt expectations written for {stem}: add them here")
     assert all(c["passed"] for c in r["checks"]), [c for c in r["checks"] if not c["passed"]]
