@@ -287,6 +287,71 @@ L5PC_MODEL = register_cell(CellModel(
     default_trials_per_shard=8))
 
 
+# ---------------------------------------------------------------- the teaching cell (cells.teaching)
+
+def _teaching_params(cell_params: dict):
+    from .cells.teaching import TeachingCellParams
+
+    names = {f.name for f in fields(TeachingCellParams)}
+    unknown = set(cell_params) - names
+    if unknown:
+        raise ValueError(f"unknown teaching-cell parameter(s) {sorted(unknown)}; known: {sorted(names)}")
+    return TeachingCellParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in cell_params.items()})
+
+
+def _teaching_describe(condition, cell_params):
+    return {k: _jsonable(v) for k, v in asdict(_teaching_params(cell_params)).items()}
+
+
+def _teaching_cell(condition, cell_params):
+    from .cells import teaching
+
+    params = _teaching_params(cell_params)
+    ref = teaching._current_cell
+    cell = ref() if ref is not None else None
+    if cell is None or not cell._alive or cell.params != params:
+        cell = teaching.TeachingCell(condition, params)
+    _WORKER_CELLS["teaching"] = cell
+    return cell
+
+
+def _teaching_input_settings(condition, cell_params):
+    with _NEURON_LOCK:
+        return _teaching_cell(condition, cell_params).input_settings(condition)
+
+
+def _teaching_simulate(events_list, condition, cell_params, simulation, record):
+    from .simulation import SimulationParams, simulate_trial as neuron_trial
+
+    simulation = dict(simulation)
+    order = int(simulation.pop("secondorder", 0))
+    params = SimulationParams(**simulation, secondorder=order)  # set for each trial only, then restored
+    out = []
+    with _NEURON_LOCK:
+        cell = _teaching_cell(condition, cell_params)
+        previous_condition = cell.condition
+        for events in events_list:
+            r = neuron_trial(cell, events, condition=condition, params=params,
+                             record_dendrites="dend_1ms" in record)
+            trial = {"soma_1ms": r.v_soma_1ms, "spike_times_ms": r.spike_times_ms}
+            for key, value in (("nexus_1ms", r.v_nexus_1ms), ("soma_0125ms", r.v_soma_0125ms),
+                               ("dend_1ms", r.v_dend_1ms)):
+                if key in record:
+                    trial[key] = value
+            out.append(trial)
+        if previous_condition is not None:
+            cell.set_condition(previous_condition)
+    return out
+
+
+TEACHING_MODEL = register_cell(CellModel(
+    name="teaching", conditions=("NMDA", "AMPA"), describe=_teaching_describe,
+    input_settings=_teaching_input_settings, simulate=_teaching_simulate,
+    simulation_defaults=_l5pc_simulation_defaults,
+    recordable=("nexus_1ms", "soma_0125ms", "dend_1ms"), always_recorded=("nexus_1ms",),
+    default_trials_per_shard=16))
+
+
 # ----------------------------------------------------------------------------------------------------
 # One trial, one shard
 # ----------------------------------------------------------------------------------------------------
