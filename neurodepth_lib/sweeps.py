@@ -1,0 +1,577 @@
+"""Architecture sweeps (depth x width x receptive field x condition x seed) and "How deep is my neuron?".
+
+>>> from neurodepth_lib import sweeps
+>>> grid = sweeps.SweepGrid(depths=(1, 2, 3, 4), widths=(16,), receptive_fields_ms=(41,), seeds=(0, 1, 2))
+>>> res = sweeps.run_sweep("runs/sweep", {"NMDA": ("data/nmda_train", "data/nmda_test")}, grid,
+...                        steps=600)                                           # doctest: +SKIP
+>>> print(sweeps.depth_report(res.rows, "NMDA").table())                        # doctest: +SKIP
+
+How a sweep runs
+----------------
+Every point of the grid is one *run*: a TCN with ``depth`` layers of ``width`` channels whose kernels add up
+to the receptive field ``T`` (:func:`kernels_for`), trained with
+:func:`neurodepth_lib.training.train_on_dataset` for a fixed number of steps (the same budget for every
+architecture) and scored on the held-out dataset with :func:`neurodepth_lib.assessment.evaluate_model`
+(the paper's protocol). A run writes, under ``<out>/runs/<run id>/``, its model file and card
+(``model.pt`` + ``model.json``) and then ``result.json`` (atomically, last): a run whose ``result.json``
+exists is finished and a rerun of the sweep skips it; a run killed during training resumes from its
+checkpoint. ``<out>/results.csv`` is rewritten from the result files after every finished run.
+
+Runs are independent tasks. As for :func:`neurodepth_lib.generation.generate_dataset`, they run on a local
+process pool (``spawn``; ``workers`` processes with ``threads_per_run`` torch threads each) by default, or on
+any ``distributed.Client`` passed as ``client``; the output directory must be visible to the workers.
+
+Reading a sweep (paper_facts 3.3)
+---------------------------------
+:func:`best_so_far` gives the paper's "best so far" curves: per condition and seed, the best metric over all
+architectures with depth (width, T) at most x, then mean and standard error over seeds. With
+``min_improvement`` the paper's plotting rule (keep a point only when it improves the curve by more than a
+fraction of the metric's range) is applied too. :func:`depth_report` answers "how deep": per depth, the
+mean and standard error over seeds of the best AUC at that depth; the depth needed is the smallest depth
+whose mean AUC lies within ``tolerance`` of the best depth's.
+
+How deep is my neuron?
+----------------------
+:func:`how_deep` does everything for any cell the library can simulate: generates a training and a test
+dataset (:func:`neurodepth_lib.generation.generate_dataset`), sweeps depth at a fixed width, receptive field
+and training budget over several seeds, and returns a :class:`HowDeepReport` (the depth needed and the
+evidence table). From the command line: ``neurodepth how-deep --cell teaching --condition NMDA --out DIR``.
+
+Plugging in your own NEURON cell: write a class with the attributes :func:`neurodepth_lib.simulation.
+simulate_trial` uses (``soma``, ``nexus``, ``netcons`` in input-channel order, ``dendritic_segments``,
+``n_inputs``, ``condition``, ``set_condition``) and an ``input_settings(condition)`` returning
+:class:`neurodepth_lib.inputs.InputSettings` (e.g. :func:`neurodepth_lib.inputs.tree_input_settings`);
+then register a :class:`neurodepth_lib.generation.CellModel` whose module-level functions build it once per
+process and simulate a list of trials (``neurodepth_lib.generation``'s teaching-cell entry is a 60-line
+template). ``how_deep(cell="mycell", ...)`` then works unchanged; the functions must be importable by
+spawned workers, so define them in a module, not in a notebook.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["SweepGrid", "SweepResult", "kernels_for", "run_id", "plan_runs", "run_one", "run_sweep",
+           "read_results", "write_csv", "CSV_COLUMNS", "best_so_far", "depth_report", "DepthReport",
+           "HowDeepReport", "how_deep"]
+
+RESULT_NAME = "result.json"
+CSV_NAME = "results.csv"
+CSV_COLUMNS = ("run_id", "condition", "depth", "width", "receptive_field_ms", "kernels", "seed", "steps",
+               "auc", "auc_std", "tp_at_0.1pct_fp", "tp_at_0.25pct_fp", "partial_auc",
+               "soma_explained_variance_pct", "soma_rmse_mV", "n_parameters", "macs_per_ms",
+               "train_time_s", "eval_trials_kept", "eval_spikes")
+
+
+def kernels_for(depth: int, receptive_field_ms: int) -> tuple[int, ...]:
+    """Kernel sizes of ``depth`` causal layers whose receptive field ``sum(k - 1) + 1`` is
+    ``receptive_field_ms``: the ``T - 1`` ms shared as evenly as possible, the remainder to the first layer.
+
+    >>> kernels_for(1, 41), kernels_for(2, 41), kernels_for(3, 41)
+    ((41,), (21, 21), (15, 14, 14))
+    """
+    for name, v in (("depth", depth), ("receptive_field_ms", receptive_field_ms)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    if receptive_field_ms - 1 < depth - 1:
+        raise ValueError(f"receptive_field_ms={receptive_field_ms} is too short for depth {depth} "
+                         f"(needs at least {depth} ms... every layer a kernel >= 1)")
+    span = receptive_field_ms - 1
+    base, extra = divmod(span, depth)
+    return tuple(int(base + 1 + (extra if i == 0 else 0)) for i in range(depth))
+
+
+def run_id(condition, depth: int, width: int, receptive_field_ms: int, seed: int) -> str:
+    """``<condition>_D<depth>xW<width>xT<T>_s<seed>``, the paper's DxWxT naming plus the seed."""
+    return f"{condition or 'none'}_D{depth}xW{width}xT{receptive_field_ms}_s{seed}"
+
+
+@dataclass(frozen=True)
+class SweepGrid:
+    """The architectures and seeds of a sweep (every combination is one run per condition)."""
+
+    depths: tuple = (1, 2, 3, 4)
+    widths: tuple = (16,)
+    receptive_fields_ms: tuple = (41,)
+    seeds: tuple = (0, 1, 2)
+
+    def __post_init__(self):
+        for name in ("depths", "widths", "receptive_fields_ms", "seeds"):
+            values = getattr(self, name)
+            if isinstance(values, (int, np.integer)):
+                values = (values,)
+            values = tuple(int(v) for v in values)
+            if not values:
+                raise ValueError(f"SweepGrid.{name} must not be empty")
+            low = 0 if name == "seeds" else 1
+            if min(values) < low:
+                raise ValueError(f"SweepGrid.{name} must be integers >= {low}, got {values}")
+            object.__setattr__(self, name, tuple(dict.fromkeys(values)))
+        for d in self.depths:
+            for t in self.receptive_fields_ms:
+                kernels_for(d, t)  # raises when T is too short for the depth
+
+    def __len__(self) -> int:
+        return len(self.depths) * len(self.widths) * len(self.receptive_fields_ms) * len(self.seeds)
+
+
+def plan_runs(conditions, grid: SweepGrid) -> list[dict]:
+    """One spec per (condition, depth, width, T, seed), in a stable order (seed outermost, so a sweep that
+    stops early has every architecture at the first seeds)."""
+    out = []
+    for seed in grid.seeds:
+        for condition in conditions:
+            for depth in grid.depths:
+                for width in grid.widths:
+                    for t in grid.receptive_fields_ms:
+                        out.append({"run_id": run_id(condition, depth, width, t, seed), "condition": condition,
+                                    "depth": depth, "width": width, "receptive_field_ms": t,
+                                    "kernels": list(kernels_for(depth, t)), "seed": seed})
+    return out
+
+
+def _atomic_json(path: Path, data: dict) -> None:
+    from .datasets import atomic_write_bytes
+
+    atomic_write_bytes(path, (json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n").encode())
+
+
+def _finite(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def run_one(task: dict) -> dict:
+    """Train and evaluate one run (a pure function of ``task``; see :func:`run_sweep`) and write its files.
+
+    Returns the result dict (also in ``<run dir>/result.json``). Skips the work when the result exists.
+    """
+    run_dir = Path(task["out_dir"]) / "runs" / task["spec"]["run_id"]
+    result_path = run_dir / RESULT_NAME
+    if result_path.exists():
+        return json.loads(result_path.read_text())
+    import torch
+
+    from . import assessment, training
+    from .models import macs_per_ms
+
+    threads = task.get("threads")
+    if threads:
+        torch.set_num_threads(int(threads))
+    spec, budget = task["spec"], task["budget"]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = training.TrainingConfig.for_scale(
+        budget["scale"], schedule=training.schedule_for_scale(budget["scale"], budget["steps"], budget["lr_scale"]),
+        seed=int(spec["seed"]), restore_best=True, progress=False, device=budget.get("device", "auto"))
+    import torch  # noqa: F811  (after set_num_threads)
+
+    arch = training.make_architecture("tiny", n_inputs=int(task["n_inputs"]), kernel_sizes=tuple(spec["kernels"]),
+                                      widths=int(spec["width"]))
+    t0 = time.perf_counter()
+    fit = training.train_on_dataset(task["train"], run_dir / "model", architecture=arch, dendritic=False,
+                                    config=config, scale=budget["scale"], seed=int(spec["seed"]),
+                                    valid_fraction=budget["valid_fraction"], progress=False,
+                                    card={"sweep": {"spec": spec, "budget": budget}})
+    train_s = time.perf_counter() - t0
+    a = assessment.evaluate_model(fit.model, task["test"])
+    assessment.record_metrics(run_dir / "model", a)
+    s = a.summary()
+    tp = {k: v for k, v in s.items() if k.startswith("tp_at_")}
+    result = {**spec, "steps": budget["steps"], "auc": s["auc"], "auc_std": s["auc_std"],
+              "tp_at_0.1pct_fp": tp.get("tp_at_0.1pct_fp"), "tp_at_0.25pct_fp": tp.get("tp_at_0.25pct_fp"),
+              "partial_auc": s["partial_auc"], "soma_explained_variance_pct": s["soma_explained_variance_pct"],
+              "soma_rmse_mV": s["soma_rmse_mV"],
+              "n_parameters": int(sum(p.numel() for p in fit.model.parameters())),
+              "macs_per_ms": int(macs_per_ms(fit.model.config)), "train_time_s": round(train_s, 2),
+              "eval_trials_kept": s["n_trials_kept"], "eval_spikes": s["n_spikes"],
+              "train": str(task["train"]), "test": str(task["test"]), "budget": budget}
+    result = {k: _finite(v) for k, v in result.items()}
+    _atomic_json(result_path, result)  # last: its existence marks the run finished
+    return result
+
+
+def read_results(out_dir) -> list[dict]:
+    """Every finished run's result under ``<out_dir>/runs``, sorted by condition, depth, width, T, seed."""
+    rows = []
+    for path in sorted(Path(out_dir).glob(f"runs/*/{RESULT_NAME}")):
+        rows.append(json.loads(path.read_text()))
+    rows.sort(key=lambda r: (str(r["condition"]), r["depth"], r["width"], r["receptive_field_ms"], r["seed"]))
+    return rows
+
+
+def write_csv(rows: list[dict], path) -> Path:
+    """The results table (:data:`CSV_COLUMNS`) written atomically."""
+    import io
+
+    from .datasets import atomic_write_bytes
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({**r, "kernels": "-".join(str(k) for k in r["kernels"]) if isinstance(r.get("kernels"), list)
+                    else r.get("kernels")})
+    return atomic_write_bytes(Path(path), buf.getvalue().encode())
+
+
+def read_csv(path) -> list[dict]:
+    """Rows of a results CSV with numbers parsed (``kernels`` back to a list)."""
+    out = []
+    with open(path, newline="") as fh:
+        for r in csv.DictReader(fh):
+            row = {}
+            for k, v in r.items():
+                if k in ("run_id", "condition"):
+                    row[k] = v
+                elif k == "kernels":
+                    row[k] = [int(x) for x in str(v).split("-") if x]
+                elif v in ("", None):
+                    row[k] = None
+                else:
+                    f = float(v)
+                    row[k] = int(f) if k in ("depth", "width", "receptive_field_ms", "seed", "steps",
+                                             "n_parameters", "macs_per_ms", "eval_trials_kept",
+                                             "eval_spikes") else f
+            out.append(row)
+    return out
+
+
+@dataclass
+class SweepResult:
+    """What :func:`run_sweep` did: ``rows`` (every finished run), runs made and skipped, wall time."""
+
+    out_dir: Path
+    rows: list
+    runs_total: int
+    runs_skipped: int
+    runs_made: int
+    wall_s: float
+    executor: str
+
+    @property
+    def csv_path(self) -> Path:
+        return self.out_dir / CSV_NAME
+
+
+def _execute(tasks, *, workers: int, client, on_done) -> str:
+    if not tasks:
+        return "none"
+    if client is not None:
+        from distributed import as_completed
+
+        futures = client.map(run_one, tasks, pure=False)
+        try:
+            for fut in as_completed(futures):
+                on_done(fut.result())
+        finally:
+            client.cancel([f for f in futures if not f.done()])
+        return "dask"
+    if workers == 0:
+        for t in tasks:
+            on_done(run_one(t))
+        return "in-process"
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    n = min(workers, len(tasks))
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"))
+    try:
+        pending = {pool.submit(run_one, t): t["spec"]["run_id"] for t in tasks}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                name = pending.pop(fut)
+                try:
+                    result = fut.result()
+                except Exception as err:
+                    raise RuntimeError(f"sweep run {name} failed: {err}") from err
+                on_done(result)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return f"process pool ({n} workers, spawn)"
+
+
+def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int = 600, scale: str = "lab",
+              lr_scale: float | None = None, valid_fraction: float = 0.1, workers: int | None = None,
+              threads_per_run: int | None = None, client=None, device: str = "auto",
+              progress: bool = True) -> SweepResult:
+    """Train and evaluate every run of ``grid`` for every condition of ``data``; skip finished runs.
+
+    Parameters
+    ----------
+    out_dir : sweep directory (created): ``runs/<run id>/`` per run and ``results.csv``.
+    data : ``{condition: (train dataset dir, test dataset dir)}``; the condition is a label (e.g. the
+        cell's condition), used in run ids and tables.
+    grid : :class:`SweepGrid` (default depths 1-4, width 16, T 41 ms, seeds 0-2).
+    steps : training steps of every run (the fixed budget); ``scale`` picks the schedule's shape and the
+        learning-rate multiplier (``lr_scale`` overrides it), see :func:`neurodepth_lib.training.schedule_for_scale`.
+    valid_fraction : training trials held out to pick the best checkpoint.
+    workers : local processes (default: cores // threads_per_run; 0 = in this process). Ignored with ``client``.
+    threads_per_run : torch threads per run (default 1 with more than one worker, else torch's default).
+    client : a ``distributed.Client``: runs become tasks on its cluster.
+    """
+    from .datasets import open_dataset
+    from .generation import _default_workers
+    from .scales import check_scale
+
+    scale = check_scale(scale)
+    grid = grid or SweepGrid()
+    if not isinstance(grid, SweepGrid):
+        raise TypeError(f"grid must be a SweepGrid, got {type(grid).__name__}")
+    if not isinstance(data, dict) or not data:
+        raise ValueError("data must be a non-empty dict {condition: (train_dir, test_dir)}")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 5:
+        raise ValueError(f"steps must be an integer >= 5, got {steps!r}")
+    n_inputs = {}
+    for condition, pair in data.items():
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(f"data[{condition!r}] must be (train_dir, test_dir), got {pair!r}")
+        train, test = (open_dataset(p) for p in pair)
+        if train.n_channels != test.n_channels:
+            raise ValueError(f"data[{condition!r}]: train has {train.n_channels} inputs, test {test.n_channels}")
+        n_inputs[condition] = train.n_channels
+    cores = _default_workers()
+    if workers is None:
+        workers = max(1, cores // (threads_per_run or 1))
+    if threads_per_run is None:
+        threads_per_run = 1 if (workers > 1 or client is not None) else None
+    out_dir = Path(out_dir).expanduser().resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    budget = {"steps": int(steps), "scale": scale,
+              "lr_scale": lr_scale if lr_scale is None else float(lr_scale),
+              "valid_fraction": float(valid_fraction), "device": device}
+    specs = plan_runs(list(data), grid)
+    plan = {"grid": asdict(grid), "data": {c: [str(Path(p).resolve()) for p in pair] for c, pair in data.items()},
+            "budget": budget}
+    plan_path = out_dir / "sweep.json"
+    if plan_path.exists():
+        before = json.loads(plan_path.read_text())
+        if before.get("budget") != budget or before.get("data") != plan["data"]:
+            raise ValueError(f"{out_dir} holds a sweep with another budget or other data; choose another directory")
+    _atomic_json(plan_path, plan)
+    tasks, skipped = [], 0
+    for spec in specs:
+        if (out_dir / "runs" / spec["run_id"] / RESULT_NAME).exists():
+            skipped += 1
+            continue
+        train, test = data[spec["condition"]]
+        tasks.append({"out_dir": str(out_dir), "spec": spec, "budget": budget, "train": str(train),
+                      "test": str(test), "n_inputs": n_inputs[spec["condition"]], "threads": threads_per_run})
+    bar = None
+    if progress and tasks:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(specs), initial=skipped, unit="run", desc="sweep")
+    t0 = time.perf_counter()
+
+    def on_done(result):
+        write_csv(read_results(out_dir), out_dir / CSV_NAME)
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        executor = _execute(tasks, workers=int(workers), client=client, on_done=on_done)
+    finally:
+        if bar is not None:
+            bar.close()
+    rows = read_results(out_dir)
+    write_csv(rows, out_dir / CSV_NAME)
+    return SweepResult(out_dir=out_dir, rows=rows, runs_total=len(specs), runs_skipped=skipped,
+                       runs_made=len(tasks), wall_s=time.perf_counter() - t0, executor=executor)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Reading a sweep
+# ----------------------------------------------------------------------------------------------------
+
+_AXES = {"depth": "depth", "width": "width", "T": "receptive_field_ms", "receptive_field_ms": "receptive_field_ms"}
+
+
+def _mean_sem(values) -> tuple[float, float, int]:
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
+    if v.size == 0:
+        return float("nan"), float("nan"), 0
+    sem = float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else float("nan")
+    return float(v.mean()), sem, int(v.size)
+
+
+def best_so_far(rows: list[dict], axis: str = "depth", metric: str = "auc", condition=None,
+                min_improvement: float = 0.0) -> dict:
+    """The paper's "best so far" curve of ``metric`` against ``axis`` (``depth``, ``width`` or ``T``).
+
+    Per condition and seed: the best ``metric`` over every architecture whose ``axis`` value is at most x
+    (the cumulative maximum); then the mean and standard error over seeds at each x. With
+    ``min_improvement`` > 0 (the paper: 0.01 for depth, 0.05 width, 0.03 T, as fractions of the metric's range
+    over the sweep) a point is kept only when the mean improves on the last kept point by more than that.
+
+    Returns ``{condition: {"x": [...], "mean": [...], "sem": [...], "n": [...]}}``.
+    """
+    key = _AXES.get(axis)
+    if key is None:
+        raise ValueError(f"axis must be one of {sorted(_AXES)}, got {axis!r}")
+    conditions = sorted({r["condition"] for r in rows}) if condition is None else [condition]
+    out = {}
+    for c in conditions:
+        sub = [r for r in rows if r["condition"] == c and r.get(metric) is not None]
+        if not sub:
+            continue
+        xs = sorted({r[key] for r in sub})
+        per_seed = {}
+        for s in sorted({r["seed"] for r in sub}):
+            best, curve = -np.inf, []
+            for x in xs:
+                vals = [r[metric] for r in sub if r["seed"] == s and r[key] == x]
+                if vals:
+                    best = max(best, max(vals))
+                curve.append(best if np.isfinite(best) else np.nan)
+            per_seed[s] = curve
+        arr = np.array(list(per_seed.values()), dtype=float)
+        stats = [_mean_sem(arr[:, i]) for i in range(len(xs))]
+        curve = {"x": xs, "mean": [m for m, _, _ in stats], "sem": [e for _, e, _ in stats],
+                 "n": [n for _, _, n in stats]}
+        if min_improvement > 0:
+            lo = np.nanmin(arr)
+            hi = np.nanmax(arr)
+            step = min_improvement * (hi - lo)
+            keep, last = [], -np.inf
+            for i, m in enumerate(curve["mean"]):
+                if i == 0 or m > last + step:
+                    keep.append(i)
+                    last = m
+            curve = {k: [v[i] for i in keep] for k, v in curve.items()}
+        out[c] = curve
+    return out
+
+
+@dataclass
+class DepthReport:
+    """Per depth: mean and standard error over seeds of the best AUC at that depth (over widths and T)."""
+
+    condition: object
+    depths: list
+    mean: list
+    sem: list
+    n_seeds: list
+    tolerance: float
+    best_depth: int
+    depth_needed: int
+    gap_over_depth1_in_se: float    # (best - depth 1) / combined standard error
+    rows: list = field(repr=False, default_factory=list)
+
+    def table(self) -> str:
+        lines = [f"condition {self.condition}: best AUC per depth (mean +- s.e. over seeds)",
+                 f"{'depth':>5} {'AUC':>8} {'s.e.':>8} {'seeds':>5} {'best - this':>12}"]
+        best = self.mean[self.depths.index(self.best_depth)]
+        for d, m, e, n in zip(self.depths, self.mean, self.sem, self.n_seeds):
+            mark = " <- needed" if d == self.depth_needed else (" <- best" if d == self.best_depth else "")
+            lines.append(f"{d:>5} {m:>8.4f} {e:>8.4f} {n:>5} {best - m:>12.4f}{mark}")
+        lines.append(f"smallest depth within {self.tolerance:g} AUC of the best: {self.depth_needed} "
+                     f"(best depth {self.best_depth}; best - depth 1 = {self.gap_over_depth1_in_se:.1f} s.e.)")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("rows")
+        return d
+
+
+def depth_report(rows: list[dict], condition, tolerance: float = 0.005, metric: str = "auc") -> DepthReport:
+    """How deep: the smallest depth whose mean ``metric`` (over seeds; each seed's best over widths and T at
+    that depth) is within ``tolerance`` of the best depth's mean.
+
+    Also reports how many standard errors separate the best depth from depth 1 (the done-when test of
+    chapter 06: more than 3 for NMDA, within noise for AMPA).
+    """
+    if not (isinstance(tolerance, (int, float)) and tolerance >= 0):
+        raise ValueError(f"tolerance must be a number >= 0, got {tolerance!r}")
+    sub = [r for r in rows if r["condition"] == condition and r.get(metric) is not None]
+    if not sub:
+        raise ValueError(f"no results for condition {condition!r}")
+    depths = sorted({r["depth"] for r in sub})
+    means, sems, ns, per_depth = [], [], [], {}
+    for d in depths:
+        per_seed = {}
+        for r in sub:
+            if r["depth"] == d:
+                per_seed[r["seed"]] = max(per_seed.get(r["seed"], -np.inf), r[metric])
+        m, e, n = _mean_sem(per_seed.values())
+        means.append(m)
+        sems.append(e)
+        ns.append(n)
+        per_depth[d] = (m, e)
+    best_i = int(np.nanargmax(means))
+    best = means[best_i]
+    needed = next(d for d, m in zip(depths, means) if best - m <= tolerance)
+    m1, e1 = per_depth[depths[0]]
+    eb = sems[best_i]
+    se = math.sqrt((e1 if np.isfinite(e1) else 0) ** 2 + (eb if np.isfinite(eb) else 0) ** 2)
+    gap = (best - m1) / se if se > 0 else (0.0 if best == m1 else float("inf"))
+    return DepthReport(condition=condition, depths=depths, mean=means, sem=sems, n_seeds=ns, tolerance=float(tolerance),
+                       best_depth=depths[best_i], depth_needed=needed, gap_over_depth1_in_se=float(gap), rows=sub)
+
+
+# ----------------------------------------------------------------------------------------------------
+# How deep is my neuron?
+# ----------------------------------------------------------------------------------------------------
+
+@dataclass
+class HowDeepReport:
+    """The answer of :func:`how_deep`: the depth needed, the per-depth evidence and where things are."""
+
+    cell: str
+    condition: object
+    depth: DepthReport
+    sweep: SweepResult
+    train_dir: Path
+    test_dir: Path
+
+    @property
+    def depth_needed(self) -> int:
+        return self.depth.depth_needed
+
+    def table(self) -> str:
+        return (f"How deep is {self.cell}" + (f" ({self.condition})" if self.condition else "") + "?\n"
+                + self.depth.table() + f"\nresults: {self.sweep.csv_path}")
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def how_deep(cell="teaching", out_dir="how_deep", *, condition=None, n_train_trials: int = 64,
+             n_test_trials: int = 16, duration_ms: int = 6000, depths=(1, 2, 3, 4), width: int = 16,
+             receptive_field_ms: int = 41, seeds=(0, 1, 2), steps: int = 600, scale: str = "lab",
+             tolerance: float = 0.005, cell_params: dict | None = None, data_seed: int = 0,
+             workers: int | None = None, client=None, progress: bool = True) -> HowDeepReport:
+    """Generate data for ``cell``, sweep depth at a fixed width, T and training budget, and report the
+    smallest depth whose AUC is within ``tolerance`` of the best (see :func:`depth_report`).
+
+    ``cell`` is any registered cell name (:data:`neurodepth_lib.generation.CELLS`) or a ``CellModel``;
+    datasets go to ``<out_dir>/data/{train,test}``, the sweep to ``<out_dir>/sweep``. Everything resumes.
+    """
+    from .generation import generate_dataset, get_cell
+
+    model = get_cell(cell)
+    if condition is None:
+        condition = model.conditions[0]
+    out_dir = Path(out_dir)
+    train_dir, test_dir = out_dir / "data" / "train", out_dir / "data" / "test"
+    for path, n, seed in ((train_dir, n_train_trials, 2 * data_seed + 1), (test_dir, n_test_trials, 2 * data_seed + 2)):
+        generate_dataset(path, cell=model, condition=condition, n_trials=n, duration_ms=duration_ms, seed=seed,
+                         cell_params=cell_params, workers=workers, client=client, progress=progress)
+    grid = SweepGrid(depths=tuple(depths), widths=(int(width),), receptive_fields_ms=(int(receptive_field_ms),),
+                     seeds=tuple(seeds))
+    label = condition if condition is not None else model.name
+    sweep = run_sweep(out_dir / "sweep", {label: (train_dir, test_dir)}, grid, steps=steps, scale=scale,
+                      workers=workers, client=client, progress=progress)
+    return HowDeepReport(cell=model.name, condition=condition, depth=depth_report(sweep.rows, label, tolerance),
+                         sweep=sweep, train_dir=train_dir, test_dir=test_dir)

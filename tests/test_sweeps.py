@@ -1,0 +1,134 @@
+"""Sweeps: kernels and run ids, resuming after a kill without redoing finished runs, the results CSV, the
+"best so far" curves and the how-deep logic (on synthetic results)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurodepth_lib import sweeps
+
+
+def test_kernels_and_ids():
+    assert sweeps.kernels_for(1, 41) == (41,)
+    assert sweeps.kernels_for(4, 41) == (11, 11, 11, 11)
+    for d in range(1, 8):
+        k = sweeps.kernels_for(d, 53)
+        assert len(k) == d and sum(x - 1 for x in k) + 1 == 53
+    with pytest.raises(ValueError, match="too short"):
+        sweeps.kernels_for(5, 3)
+    assert sweeps.run_id("NMDA", 3, 16, 41, 2) == "NMDA_D3xW16xT41_s2"
+    grid = sweeps.SweepGrid(depths=(1, 2), widths=(8, 16), receptive_fields_ms=(21,), seeds=(0, 1, 2))
+    assert len(grid) == 12 and len(sweeps.plan_runs(["NMDA", "AMPA"], grid)) == 24
+    with pytest.raises(ValueError, match="depths"):
+        sweeps.SweepGrid(depths=(0,))
+
+
+def _rows(condition, means_by_depth, noise=0.001, seeds=(0, 1, 2)):
+    rng = np.random.default_rng(0)
+    return [{"condition": condition, "depth": d, "width": 16, "receptive_field_ms": 41, "seed": s,
+             "auc": m + noise * rng.standard_normal()} for d, m in means_by_depth.items() for s in seeds]
+
+
+def test_how_deep_logic_on_synthetic_results():
+    # NMDA-like: keeps improving up to depth 3, then flat; AMPA-like: flat from depth 1
+    rows = _rows("NMDA", {1: 0.90, 2: 0.95, 3: 0.97, 4: 0.969}) + _rows("AMPA", {1: 0.98, 2: 0.981, 3: 0.979, 4: 0.98})
+    nmda = sweeps.depth_report(rows, "NMDA", tolerance=0.005)
+    assert nmda.depth_needed == 3 and nmda.best_depth in (3, 4)
+    assert nmda.gap_over_depth1_in_se > 3
+    ampa = sweeps.depth_report(rows, "AMPA", tolerance=0.005)
+    assert ampa.depth_needed == 1
+    assert "depth" in nmda.table() and "<- needed" in nmda.table()
+    # tolerance 0: the best depth itself
+    assert sweeps.depth_report(rows, "NMDA", tolerance=0.0).depth_needed == nmda.best_depth
+    with pytest.raises(ValueError, match="no results"):
+        sweeps.depth_report(rows, "AMPA_SK")
+
+
+def test_best_so_far_is_a_cumulative_max_over_seeds():
+    rows = [{"condition": "c", "depth": d, "width": 8, "receptive_field_ms": 21, "seed": s, "auc": a}
+            for (d, s, a) in [(1, 0, 0.8), (2, 0, 0.7), (3, 0, 0.9), (1, 1, 0.6), (2, 1, 0.8), (3, 1, 0.7)]]
+    c = sweeps.best_so_far(rows, "depth")["c"]
+    assert c["x"] == [1, 2, 3]
+    np.testing.assert_allclose(c["mean"], [0.7, 0.8, 0.85])
+    np.testing.assert_allclose(c["sem"][0], np.std([0.8, 0.6], ddof=1) / np.sqrt(2))
+    # the paper's plotting rule drops points that do not improve by more than a fraction of the range
+    kept = sweeps.best_so_far(rows, "depth", min_improvement=0.5)["c"]
+    assert kept["x"] == [1, 3]
+    with pytest.raises(ValueError, match="axis"):
+        sweeps.best_so_far(rows, "height")
+
+
+SCRIPT = textwrap.dedent("""
+    import sys
+    from neurodepth_lib import sweeps
+    if __name__ == "__main__":
+        out, tr, te = sys.argv[1:4]
+        grid = sweeps.SweepGrid(depths=(1, 2), widths=(2,), receptive_fields_ms=(11,), seeds=(0, 1))
+        sweeps.run_sweep(out, {"iaf": (tr, te)}, grid, steps=5, scale="quick", workers=0, progress=False)
+""")
+
+
+@pytest.fixture(scope="module")
+def iaf_data(tmp_path_factory):
+    from neurodepth_lib import generation
+
+    root = tmp_path_factory.mktemp("sweep_data")
+    generation.generate_dataset(root / "train", cell="iaf", n_trials=6, duration_ms=1500, seed=1, workers=0,
+                                progress=False)
+    generation.generate_dataset(root / "test", cell="iaf", n_trials=4, duration_ms=1500, seed=2, workers=0,
+                                progress=False)
+    return root / "train", root / "test"
+
+
+def test_sweep_resumes_after_kill_without_redoing_finished_runs(tmp_path, iaf_data):
+    train, test = iaf_data
+    out = tmp_path / "sweep"
+    script = tmp_path / "run_sweep.py"
+    script.write_text(SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(Path(sweeps.__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, str(script), str(out), str(train), str(test)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 600
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if len(list(out.glob("runs/*/result.json"))) >= 1:
+                break
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finished = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("runs/*/result.json")}
+    assert 1 <= len(finished) < 4, "the kill should land between the first and the last run"
+    grid = sweeps.SweepGrid(depths=(1, 2), widths=(2,), receptive_fields_ms=(11,), seeds=(0, 1))
+    res = sweeps.run_sweep(out, {"iaf": (train, test)}, grid, steps=5, scale="quick", workers=0, progress=False)
+    assert res.runs_total == 4 and res.runs_skipped == len(finished) and res.runs_made == 4 - len(finished)
+    for name, mtime in finished.items():  # finished runs were not redone
+        assert (out / "runs" / name / "result.json").stat().st_mtime_ns == mtime
+    # a third call does nothing
+    again = sweeps.run_sweep(out, {"iaf": (train, test)}, grid, steps=5, scale="quick", workers=0, progress=False)
+    assert again.runs_made == 0 and again.runs_skipped == 4
+
+    # the results table
+    rows = sweeps.read_csv(res.csv_path)
+    assert [r["run_id"] for r in rows] == sorted(r["run_id"] for r in rows)
+    assert len(rows) == 4 and set(sweeps.CSV_COLUMNS) == set(rows[0])
+    for r in rows:
+        assert 0.0 <= r["auc"] <= 1.0
+        assert r["steps"] == 5 and r["n_parameters"] > 0 and r["macs_per_ms"] > 0 and r["train_time_s"] > 0
+        assert sum(k - 1 for k in r["kernels"]) + 1 == r["receptive_field_ms"] == 11
+        assert len(r["kernels"]) == r["depth"]
+        card = json.loads((out / "runs" / r["run_id"] / "model.json").read_text())
+        assert card["sweep"]["spec"]["run_id"] == r["run_id"] and "test" in card["metrics"]
+    # a different budget in the same directory is refused
+    with pytest.raises(ValueError, match="another budget"):
+        sweeps.run_sweep(out, {"iaf": (train, test)}, grid, steps=6, scale="quick", workers=0, progress=False)
