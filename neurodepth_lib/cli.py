@@ -149,5 +149,113 @@ def main(argv=None) -> int:
         return 130
 
 
+# ----------------------------------------------------------------------------------------------------
+# neurodepth sweep / neurodepth how-deep
+# ----------------------------------------------------------------------------------------------------
+
+def _dask_client(address):
+    if not address:
+        return None
+    from distributed import Client
+
+    return Client(address)
+
+
+def _add_sweep(subparsers) -> None:
+    p = subparsers.add_parser(
+        "sweep", help="train and evaluate a grid of architectures x conditions x seeds (resumable)",
+        description="Every (condition, depth, width, T, seed) is one run: a TCN trained for --steps steps on "
+                    "the condition's training dataset and scored on its test dataset with the paper's "
+                    "protocol. Finished runs are skipped on a rerun; results.csv is rewritten as runs finish.")
+    p.add_argument("--out", required=True, help="sweep directory (created)")
+    p.add_argument("--data", action="append", required=True, metavar="CONDITION=TRAIN_DIR,TEST_DIR",
+                   help="a condition's datasets, e.g. NMDA=data/nmda_train,data/nmda_test (repeatable)")
+    p.add_argument("--depths", type=int, nargs="+", default=[1, 2, 3, 4])
+    p.add_argument("--widths", type=int, nargs="+", default=[16])
+    p.add_argument("--T", dest="receptive_fields_ms", type=int, nargs="+", default=[41],
+                   help="receptive fields in ms (kernels share T - 1 evenly)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--steps", type=int, default=600, help="training steps of every run (default 600)")
+    p.add_argument("--scale", default="lab", choices=("quick", "lab", "paper"),
+                   help="schedule shape and learning-rate multiplier (default lab)")
+    p.add_argument("--workers", type=int, default=None, help="local processes (default: cores; 0 = here)")
+    p.add_argument("--scheduler", default=None, help="address of a Dask scheduler to run the runs on")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_run_sweep)
+
+
+def _run_sweep(args) -> int:
+    from . import sweeps
+
+    data = {}
+    for item in args.data:
+        condition, sep, dirs = item.partition("=")
+        parts = dirs.split(",")
+        if not sep or len(parts) != 2:
+            raise ValueError(f"--data must look like CONDITION=TRAIN_DIR,TEST_DIR, got {item!r}")
+        data[condition] = tuple(parts)
+    grid = sweeps.SweepGrid(depths=tuple(args.depths), widths=tuple(args.widths),
+                            receptive_fields_ms=tuple(args.receptive_fields_ms), seeds=tuple(args.seeds))
+    client = _dask_client(args.scheduler)
+    try:
+        res = sweeps.run_sweep(args.out, data, grid, steps=args.steps, scale=args.scale, workers=args.workers,
+                               client=client, progress=not args.no_progress)
+    finally:
+        if client is not None:
+            client.close()
+    print(f"{res.runs_made} runs made, {res.runs_skipped} already there ({res.executor}, {res.wall_s:.0f} s)")
+    for condition in data:
+        if any(r["condition"] == condition for r in res.rows):
+            print(sweeps.depth_report(res.rows, condition).table())
+    print(f"results: {res.csv_path}")
+    return 0
+
+
+def _add_how_deep(subparsers) -> None:
+    p = subparsers.add_parser(
+        "how-deep", help="how deep is my neuron? generate data, sweep depth, report the depth needed",
+        description="Generate training and test data for a registered cell, sweep TCN depth at a fixed "
+                    "width, receptive field and training budget over several seeds, and report the "
+                    "smallest depth whose mean AUC is within --tolerance of the best. Resumable.")
+    p.add_argument("--cell", default="teaching", help="registered cell (teaching, l5pc, iaf, or your own)")
+    p.add_argument("--condition", default=None, help="the cell's condition (default: its first)")
+    p.add_argument("--out", required=True, help="output directory (data/ and sweep/ inside)")
+    p.add_argument("--train-trials", type=int, default=64)
+    p.add_argument("--test-trials", type=int, default=16)
+    p.add_argument("--duration-ms", type=int, default=6000)
+    p.add_argument("--depths", type=int, nargs="+", default=[1, 2, 3, 4])
+    p.add_argument("--width", type=int, default=16)
+    p.add_argument("--T", dest="receptive_field_ms", type=int, default=41)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--scale", default="lab", choices=("quick", "lab", "paper"))
+    p.add_argument("--tolerance", type=float, default=0.005, help="AUC tolerance (default 0.005)")
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--scheduler", default=None)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_run_how_deep)
+
+
+def _run_how_deep(args) -> int:
+    from . import sweeps
+
+    client = _dask_client(args.scheduler)
+    try:
+        report = sweeps.how_deep(
+            args.cell, args.out, condition=args.condition, n_train_trials=args.train_trials,
+            n_test_trials=args.test_trials, duration_ms=args.duration_ms, depths=tuple(args.depths),
+            width=args.width, receptive_field_ms=args.receptive_field_ms, seeds=tuple(args.seeds),
+            steps=args.steps, scale=args.scale, tolerance=args.tolerance, workers=args.workers, client=client,
+            progress=not args.no_progress)
+    finally:
+        if client is not None:
+            client.close()
+    print(report.table())
+    return 0
+
+
+SUBCOMMANDS += [_add_sweep, _add_how_deep]
+
+
 if __name__ == "__main__":
     sys.exit(main())
