@@ -623,22 +623,24 @@ def _execute(tasks: list[dict], *, workers: int, client, on_done: Callable[[dict
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     n = min(workers, len(tasks))
-    with ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"))
+    try:
         pending = {pool.submit(run_shard, t): t["name"] for t in tasks}
-        try:
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    name = pending.pop(fut)
-                    try:
-                        result = fut.result()
-                    except Exception as err:
-                        raise RuntimeError(f"generating {name} failed: {err}") from err
-                    on_done(result)
-        except BaseException:
-            for fut in pending:
-                fut.cancel()
-            raise
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                name = pending.pop(fut)
+                try:
+                    result = fut.result()
+                except Exception as err:
+                    raise RuntimeError(f"generating {name} failed: {err}") from err
+                on_done(result)
+    except BaseException:
+        # An error or Ctrl-C: return at once. Queued tasks are dropped; shards already being simulated are
+        # finished and renamed into place by their workers, and the next run adopts them.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return f"process pool ({n} workers, spawn)"
 
 

@@ -173,6 +173,37 @@ def test_kill_minus_9_then_rerun_completes_without_loss_or_duplicates(tmp_path, 
     assert shard_bytes(out) == shard_bytes(ref.path)
 
 
+FLAKY_CELL = textwrap.dedent('''
+    """An I&F that crashes on trials whose input count is divisible by 3 (like a NEURON error), when FLAKY_FAIL is set."""
+    import os
+    from neurodepth_lib import generation as G
+
+    def simulate(events_list, condition, cell_params, simulation, record):
+        if os.environ.get("FLAKY_FAIL") and any(e.n_events % 3 == 0 for e in events_list):
+            raise FloatingPointError("simulated crash")
+        return G._iaf_simulate(events_list, condition, cell_params, simulation, record)
+
+    MODEL = G.CellModel(**{**G.IAF.__dict__, "name": "flaky_iaf", "simulate": simulate})
+''')
+
+
+def test_a_failing_shard_is_named_and_the_rest_is_kept(tmp_path, monkeypatch):
+    (tmp_path / "flakycell.py").write_text(FLAKY_CELL)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    monkeypatch.setenv("FLAKY_FAIL", "1")
+    import flakycell
+
+    kw = dict(cell=flakycell.MODEL, n_trials=8, duration_ms=600, seed=1, trials_per_shard=1, progress=False)
+    with pytest.raises(RuntimeError, match=r"generating shard_\d{5}\.h5 failed: simulated crash"):
+        G.generate_dataset(tmp_path / "ds", workers=2, **kw)
+    manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
+    assert not manifest["complete"]
+    monkeypatch.delenv("FLAKY_FAIL")
+    report = G.generate_dataset(tmp_path / "ds", workers=0, **kw)
+    assert report.shards_written >= 1 and report.open().verify() == {"shards": 8, "trials": 8}
+
+
 def test_rerun_adopts_a_shard_renamed_before_the_manifest_was_updated(tmp_path, monkeypatch):
     kw = dict(cell="iaf", n_trials=6, duration_ms=700, seed=2, trials_per_shard=2, workers=0, progress=False)
     G.generate_dataset(tmp_path / "ds", **kw)
