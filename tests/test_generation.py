@@ -174,7 +174,8 @@ def test_kill_minus_9_then_rerun_completes_without_loss_or_duplicates(tmp_path, 
 
 
 FLAKY_CELL = textwrap.dedent('''
-    """An I&F that crashes on trials whose input count is divisible by 3 (like a NEURON error), when FLAKY_FAIL is set."""
+    """An I&F that crashes (like a NEURON error) on trials whose input count is divisible by 3,
+    when FLAKY_FAIL is set."""
     import os
     from neurodepth_lib import generation as G
 
