@@ -341,3 +341,84 @@ def plot_training_window(x, soma, spikes, axes=None, t0_ms=0, n_exc=None, soma_l
     if title:
         axes[0].set_title(title)
     return axes
+
+
+# ---------------------------------------------------------------- sweeps and filters (ch. 06-07)
+
+def plot_best_so_far(curves, ax=None, axis_label="depth (layers)", metric_label="spike AUC", title=None,
+                     colours=None):
+    """The paper's "best so far" curves with error bars over seeds: ``curves`` is
+    :func:`neurodepth_lib.sweeps.best_so_far`'s ``{condition: {"x", "mean", "sem", "n"}}``."""
+    ax = _axes(ax, figsize=(4.5, 3.2))
+    colours = colours or {"NMDA": "tab:red", "AMPA": "tab:blue"}
+    for condition, c in curves.items():
+        sem = np.nan_to_num(np.asarray(c["sem"], float))
+        ax.errorbar(c["x"], c["mean"], yerr=sem, marker="o", capsize=3, label=str(condition),
+                    color=colours.get(condition))
+    ax.set_xlabel(axis_label)
+    ax.set_ylabel(f"best {metric_label} so far")
+    ax.set_xticks(sorted({x for c in curves.values() for x in c["x"]}))
+    ax.legend(title="condition", fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_filter_templates(maps, index, fig=None, title=None, vmax=None):
+    """One first-layer filter as the paper shows it: synapse x time maps for basal / oblique / tuft
+    (excitatory row, inhibitory row) and the mean temporal profile per region (red excitation, blue
+    inhibition). ``maps`` is :func:`neurodepth_lib.analysis.filter_maps`' result. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    regions = [r for r in ("basal", "oblique", "tuft") if r in maps.profiles]
+    if fig is None:
+        fig = plt.figure(figsize=(3.2 * len(regions), 6.4))
+    axes = fig.subplots(3, len(regions), squeeze=False, sharex=True)
+    e, i = maps.exc[index], maps.inh[index]
+    vmax = vmax or float(np.max(np.abs(np.concatenate([e.ravel(), i.ravel()])))) or 1.0
+    lags = maps.lags_ms
+    extent_x = (-(lags[-1] + 0.5), 0.5)  # time relative to the output, past on the left
+    for col, region in enumerate(regions):
+        rows = maps.region_rows(region)
+        for row, (w, name) in enumerate(((e, "excitatory"), (i, "inhibitory"))):
+            ax = axes[row, col]
+            im = ax.imshow(w[rows][:, ::-1], aspect="auto", cmap="RdBu_r", vmin=-vmax, vmax=vmax,
+                           extent=(*extent_x, rows.size - 0.5, -0.5), interpolation="nearest")
+            ax.set_title(f"{region}: {name}", fontsize=9)
+            if col == 0:
+                ax.set_ylabel("synapse (segment #)")
+        ax = axes[2, col]
+        pe, pi = maps.profiles[region]
+        ax.plot(-lags, pe[index], color="tab:red", label="excitatory")
+        ax.plot(-lags, pi[index], color="tab:blue", label="inhibitory")
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_xlabel("time before output (ms)")
+        if col == 0:
+            ax.set_ylabel("mean weight (a.u.)")
+            ax.legend(fontsize=7)
+    fig.colorbar(im, ax=axes[:2, :].ravel().tolist(), shrink=0.6, label="weight (a.u.)")
+    fig.suptitle(title or f"filter {index}" + (" (sign-flipped)" if maps.flipped[index] else ""))
+    return fig
+
+
+def plot_filter_profiles(maps, indices, axes=None, title=None):
+    """Mean temporal profiles (excitatory red, inhibitory blue) of several filters, one panel per region:
+    a compact view of what many filters prefer."""
+    import matplotlib.pyplot as plt
+
+    regions = [r for r in ("basal", "oblique", "tuft") if r in maps.profiles]
+    if axes is None:
+        _, axes = plt.subplots(1, len(regions), figsize=(3.4 * len(regions), 2.8), sharey=True)
+    axes = np.atleast_1d(axes)
+    for ax, region in zip(axes, regions):
+        pe, pi = maps.profiles[region]
+        for k in indices:
+            ax.plot(-maps.lags_ms, pe[k], color="tab:red", alpha=0.6)
+            ax.plot(-maps.lags_ms, pi[k], color="tab:blue", alpha=0.6)
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_title(region)
+        ax.set_xlabel("time before output (ms)")
+    axes[0].set_ylabel("mean weight (a.u.)")
+    if title:
+        axes[0].figure.suptitle(title)
+    return axes
