@@ -21,6 +21,19 @@ inputs at ``t - T + 1 .. t`` and never on the future.
 The one-unit linear network of the paper's Figure 1 is the same class with
 :func:`one_unit_config`; :func:`paper_configs` holds the architectures named in the paper's code.
 
+First layer on sparse inputs
+----------------------------
+Synaptic inputs are sparse (about 1 % of the L5PC's 1,278 inputs fire in a millisecond), and the first
+convolution holds most of a dense network's arithmetic (80 % for the 7x128x153 TCN). ``TCNConfig.first_layer``
+chooses how the first layer is computed: ``"dense"`` (``conv1d``), ``"sparse"``
+(:func:`neurodepth_lib.sparse.sparse_causal_conv1d`, whose cost follows the number of input events, forward
+and weight gradient alike) or ``"auto"`` (the default: sparse on the CPU when at most
+:data:`neurodepth_lib.sparse.SPARSE_MAX_DENSITY` of the input bins are non-zero, dense otherwise and on GPUs).
+The two paths give the same outputs and gradients up to float rounding; the choice never changes the model's
+parameters, name or files. With a sparse-capable mode the first layer's kernel is stored tap-major in memory
+(same shape and values; see :func:`neurodepth_lib.sparse.tap_major_`); model files are always written
+contiguous.
+
 Model files
 -----------
 :func:`save_model` writes ``<path>.pt`` (a ``state_dict``: tensors only) and ``<path>.json`` (a model
@@ -46,6 +59,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from . import sparse as _sparse
 
 __all__ = [
     "TCNConfig", "TCN", "TCNOutput", "Prediction", "one_unit_config", "paper_configs",
@@ -102,6 +117,9 @@ class TCNConfig:
     bn_momentum, bn_eps : BatchNorm running-statistics momentum (PyTorch convention: weight of the new
         batch) and epsilon. Keras used momentum 0.01 in this convention and eps 1e-3; we keep Keras' eps
         and PyTorch's 0.1 momentum so that short teaching runs end with usable running statistics.
+    first_layer : how the first convolution is computed (not what it computes): ``"auto"`` (sparse on the
+        CPU for sparse inputs, dense otherwise), ``"dense"`` or ``"sparse"``; see the module notes. Left
+        out of :meth:`to_dict` when ``"auto"``, so cards and checkpoints from before it existed still match.
     """
 
     n_inputs: int = 1278
@@ -120,6 +138,7 @@ class TCNConfig:
     dendritic_init_std: float = 0.05
     bn_momentum: float = 0.1
     bn_eps: float = 1e-3
+    first_layer: str = "auto"
 
     def __post_init__(self):
         _positive_int(self.n_inputs, "n_inputs")
@@ -177,6 +196,8 @@ class TCNConfig:
             raise ValueError(f"bn_eps must be positive, got {self.bn_eps!r}")
         object.__setattr__(self, "bn_momentum", float(self.bn_momentum))
         object.__setattr__(self, "bn_eps", float(self.bn_eps))
+        if self.first_layer not in _sparse.FIRST_LAYER_MODES:
+            raise ValueError(f"first_layer must be one of {_sparse.FIRST_LAYER_MODES}, got {self.first_layer!r}")
 
     # ---- derived properties -------------------------------------------------------------------------
     @property
@@ -212,6 +233,8 @@ class TCNConfig:
         d = asdict(self)
         d["kernel_sizes"] = list(self.kernel_sizes)
         d["widths"] = list(self.widths)
+        if d["first_layer"] == "auto":  # the default; cards written before the field existed match
+            del d["first_layer"]
         return d
 
     @classmethod
@@ -279,19 +302,44 @@ def spike_probability(spike_logit: torch.Tensor) -> torch.Tensor:
 
 
 class _CausalBlock(nn.Module):
-    """conv (left zero padding) -> activation -> optional BatchNorm."""
+    """conv (left zero padding) -> activation -> optional BatchNorm.
+
+    ``first_layer`` (the first block only): ``"auto"``, ``"dense"`` or ``"sparse"``, how the convolution is
+    computed (see the module notes); None for the later blocks, whose inputs are dense activations.
+    """
 
     def __init__(self, n_in: int, n_out: int, kernel_ms: int, activation: str, batch_norm: bool,
-                 bn_momentum: float, bn_eps: float):
+                 bn_momentum: float, bn_eps: float, first_layer: str | None = None):
         super().__init__()
         self.kernel_ms = int(kernel_ms)
         self.conv = nn.Conv1d(n_in, n_out, kernel_size=self.kernel_ms)
         self.activation = activation
         self.bn = nn.BatchNorm1d(n_out, momentum=bn_momentum, eps=bn_eps) if batch_norm else None
+        self.first_layer = first_layer
+        self.last_path = None  # "sparse" or "dense": what the last forward used (for tests and benchmarks)
+        if first_layer not in (None, "dense"):
+            _sparse.tap_major_(self.conv)
+
+    def _convolve(self, x: torch.Tensor) -> torch.Tensor:
+        weight, bias = self.conv.weight, self.conv.bias
+        mode = self.first_layer
+        if mode in ("auto", "sparse"):
+            events = None
+            if mode == "auto":
+                # sparse on the CPU for sparse inputs that need no gradient (an input gradient is dense)
+                if x.device.type == "cpu" and not x.requires_grad:
+                    events = _sparse.find_events(x, max_density=_sparse.SPARSE_MAX_DENSITY)
+            else:
+                events = _sparse.find_events(x)
+            if events is not None:
+                self.last_path = "sparse"
+                return _sparse.sparse_causal_conv1d(x, weight, bias, events=events)
+        self.last_path = "dense"
+        # left padding only: output t sees inputs t - k + 1 .. t (causal), and keeps the length
+        return F.conv1d(F.pad(x.to(weight.dtype), (self.kernel_ms - 1, 0)), weight, bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # left padding only: output t sees inputs t - k + 1 .. t (causal), and keeps the length
-        h = self.conv(F.pad(x, (self.kernel_ms - 1, 0)))
+        h = self._convolve(x)
         if self.activation == "relu":
             h = torch.relu(h)
         if self.bn is not None:
@@ -319,9 +367,10 @@ class TCN(nn.Module):
         self.config = config
         blocks = []
         n_in = config.n_inputs
-        for k, w in zip(config.kernel_sizes, config.widths):
+        for i, (k, w) in enumerate(zip(config.kernel_sizes, config.widths)):
             blocks.append(_CausalBlock(n_in, w, k, config.activation, config.batch_norm,
-                                       config.bn_momentum, config.bn_eps))
+                                       config.bn_momentum, config.bn_eps,
+                                       first_layer=config.first_layer if i == 0 else None))
             n_in = w
         self.hidden = nn.ModuleList(blocks)
         self.spike_head = nn.Conv1d(n_in, 1, kernel_size=1)
@@ -339,7 +388,12 @@ class TCN(nn.Module):
                 nn.init.zeros_(weight)
             else:
                 cut = c.init_truncation_std * std
-                nn.init.trunc_normal_(weight, mean=0.0, std=std, a=-cut, b=cut)
+                # drawn in the standard layout and copied, so that a seed gives the same values whatever
+                # the memory layout of the weight (the first layer's may be tap-major)
+                values = torch.empty(weight.shape, dtype=weight.dtype, device=weight.device)
+                nn.init.trunc_normal_(values, mean=0.0, std=std, a=-cut, b=cut)
+                with torch.no_grad():
+                    weight.copy_(values)
 
         for block in self.hidden:
             trunc(block.conv.weight, c.hidden_init_std)
@@ -375,10 +429,30 @@ class TCN(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The last hidden layer, ``(batch, widths[-1], time)``."""
         self.check_input(x)
-        h = x.to(self.spike_head.weight.dtype)
+        h = x  # the first block casts (the sparse path reads the events of x as they are)
         for block in self.hidden:
             h = block(h)
         return h
+
+    def first_layer_path(self, x: torch.Tensor) -> str:
+        """``"sparse"`` or ``"dense"``: how the first layer would compute ``x`` under ``config.first_layer``
+        (``"auto"``: sparse on the CPU when at most :data:`neurodepth_lib.sparse.SPARSE_MAX_DENSITY` of the
+        input bins are non-zero and no input gradient is needed)."""
+        self.check_input(x)
+        mode = self.config.first_layer
+        if mode == "auto" and x.requires_grad:
+            return "dense"
+        return _sparse.choose_path(x, mode)
+
+    def set_first_layer(self, mode: str) -> "TCN":
+        """Switch how the first layer is computed (``"auto"``, ``"dense"``, ``"sparse"``); the weights are
+        kept. Returns the model."""
+        self.config = self.config.replace(first_layer=mode)
+        block = self.hidden[0]
+        block.first_layer = mode
+        if mode != "dense":
+            _sparse.tap_major_(block.conv)
+        return self
 
     def forward(self, x: torch.Tensor) -> TCNOutput:
         h = self.features(x)
@@ -451,8 +525,9 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 def _state_dict_bytes(model: nn.Module) -> bytes:
     buf = io.BytesIO()
-    # a plain dict of CPU tensors, so that weights_only loading works and files move between devices
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
+    # a plain dict of contiguous CPU tensors, so that weights_only loading works, files move between devices,
+    # and the bytes do not depend on how a weight is laid out in memory (the first layer's may be tap-major)
+    torch.save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, buf)
     return buf.getvalue()
 
 

@@ -1,0 +1,334 @@
+"""A causal convolution whose cost follows the number of input events (the TCN's first layer).
+
+The L5PC's 1,278 synapses are mostly silent: in a given millisecond about 1 % of them fire (0.3 % for the
+100-input integrate-and-fire neuron). A dense convolution multiplies every input bin, zeros included, by
+every tap of every filter; here each *event* (an input channel that fired in a millisecond) adds its
+filter column to the outputs it reaches, which is all the work there is.
+
+For an input ``x`` of shape ``(batch, channels, time)`` and a kernel ``weight`` of shape
+``(out_channels, channels, taps)`` the causal convolution (``taps - 1`` zeros padded on the left) is::
+
+    out[b, o, t] = bias[o] + sum_{c, k} weight[o, c, k] * x[b, c, t - (taps - 1) + k]
+
+An event at ``(b, c, s)`` with value ``v`` therefore adds ``v * weight[:, c, k]`` to ``out[b, :, s + lag]``
+with ``lag = taps - 1 - k``, for every tap with ``s + lag < time``. Per tap this is a gather-and-sum: the
+output row ``(b, t)`` is the sum of the kernel rows ``weight[:, c, k]`` of the channels active at
+``(b, t - lag)``, one ``torch.nn.functional.embedding_bag`` call (a vectorised, multi-threaded gather-sum)
+on a ``(channels, out_channels)`` table, followed by a shifted add. The weight gradient is the same
+gather the other way round: ``grad_weight[o, c, k] = sum over events of channel c of v * grad_out[b, o,
+s + lag]``, one ``embedding_bag`` per tap over the rows of ``grad_out`` with one bag per channel.
+Both directions cost ``O(n_events * taps * out_channels)`` instead of
+``O(batch * time * channels * taps * out_channels)``, and ``O(batch * time * out_channels)`` memory.
+
+The per-tap tables ``weight[:, :, k]`` are read as ``(channels, out_channels)`` matrices, so the kernel is
+fastest when stored *tap-major* (:func:`tap_major_`): a tensor of the usual shape
+``(out_channels, channels, taps)`` whose memory is laid out as ``(taps, channels, out_channels)``. The
+gradient is returned in that layout too. Any layout gives the same numbers.
+
+This module imports only torch and numpy (:mod:`neurodepth_lib.models` uses it).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch.nn import functional as F
+
+__all__ = ["SparseEvents", "find_events", "sparse_causal_conv1d", "dense_causal_conv1d", "density",
+           "tap_major_", "is_tap_major", "choose_path", "SPARSE_MAX_DENSITY", "FIRST_LAYER_MODES"]
+
+FIRST_LAYER_MODES = ("auto", "dense", "sparse")
+
+# Above this fraction of non-zero input bins "auto" uses the dense convolution on the CPU. Measured on a
+# 2-core AMD EPYC (torch 2.13, benchmarks/bench_surrogate.py, section "break-even"): for the 7x128x153 TCN's
+# first layer (1,278 inputs, 45 taps, 128 filters, batch 8 x 400 ms) the sparse path is 14x (forward) and
+# 18x (forward + weight gradient) faster at 1 % density, 2.3x and 3.1x at 10 %, and breaks even at 25-35 %;
+# for the one-unit I&F layer (100 inputs, 80 taps, 1 filter) it breaks even at 20 % (forward) and above
+# 40 % (training). 10 % keeps a margin on the dense side; the paper's inputs are at 1 %, the I&F's at 0.3 %.
+SPARSE_MAX_DENSITY = 0.10
+
+
+class SparseEvents(NamedTuple):
+    """The non-zero bins of a ``(batch, channels, time)`` input, in the two orders the kernels need.
+
+    ``row`` is ``b * time + t``; arrays ending in ``_by_row`` are sorted by ``row`` (ties by channel),
+    ``_by_channel`` by channel (ties by row). ``value_*`` is None when every non-zero value is 1.
+    ``row_ptr[r]`` is the first event of row ``r`` in the row order (length ``batch * time``);
+    ``channel_ptr[c]`` the first event of channel ``c`` in the channel order (length ``channels``).
+    """
+
+    shape: tuple
+    channel_by_row: torch.Tensor
+    value_by_row: torch.Tensor | None
+    row_ptr: torch.Tensor
+    batch_by_channel: torch.Tensor
+    time_by_channel: torch.Tensor
+    value_by_channel: torch.Tensor | None
+    channel_ptr: torch.Tensor
+
+    @property
+    def n_events(self) -> int:
+        return int(self.channel_by_row.numel())
+
+    @property
+    def density(self) -> float:
+        b, c, t = self.shape
+        return self.n_events / max(1, b * c * t)
+
+
+def find_events(x: torch.Tensor, max_density: float | None = None) -> SparseEvents | None:
+    """Index the non-zero bins of ``x`` (batch, channels, time); any dtype, any device.
+
+    With ``max_density``, return None as soon as more than that fraction of the bins is non-zero (before
+    the sorting, which would be wasted on an input that the dense path will take)."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 3:
+        raise ValueError(f"x must be a tensor of shape (batch, channels, time), got "
+                         f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    n_b, n_c, n_t = (int(s) for s in x.shape)
+    flat = x.detach().reshape(-1)
+    # row-major over (b, c, t): sorted by batch, then channel, then time
+    index = torch.nonzero(flat).squeeze(1)
+    if max_density is not None and index.numel() > max_density * max(1, flat.numel()):
+        return None
+    values = flat[index]
+    t = index % n_t
+    bc = index // n_t
+    c = bc % n_c
+    b = bc // n_c
+    binary = bool((values == 1).all()) if values.numel() else True
+    # channel order: nonzero's order sorted stably by channel (ties keep (b, t) order)
+    by_channel = torch.argsort(c, stable=True)
+    # row order: by (b, t); ties keep channel order
+    row = b * n_t + t
+    by_row = torch.argsort(row, stable=True)
+    row_counts = torch.bincount(row, minlength=n_b * n_t)
+    row_ptr = torch.cumsum(row_counts, 0) - row_counts
+    channel_counts = torch.bincount(c, minlength=n_c)
+    channel_ptr = torch.cumsum(channel_counts, 0) - channel_counts
+    vals = None if binary else (values if values.is_floating_point() else values.to(torch.float32))
+    return SparseEvents(
+        shape=(n_b, n_c, n_t),
+        channel_by_row=c[by_row], value_by_row=None if vals is None else vals[by_row], row_ptr=row_ptr,
+        batch_by_channel=b[by_channel], time_by_channel=t[by_channel],
+        value_by_channel=None if vals is None else vals[by_channel], channel_ptr=channel_ptr)
+
+
+def density(x: torch.Tensor) -> float:
+    """Fraction of non-zero entries of ``x``."""
+    n = x.numel()
+    return float(torch.count_nonzero(x)) / n if n else 0.0
+
+
+def is_tap_major(weight: torch.Tensor) -> bool:
+    """True when ``weight`` (out, channels, taps) is laid out in memory as (taps, channels, out)."""
+    return weight.dim() == 3 and weight.permute(2, 1, 0).is_contiguous()
+
+
+def tap_major_(module_or_param) -> None:
+    """Re-store a convolution's weight (``nn.Conv1d`` or its ``weight`` Parameter) tap-major, in place.
+
+    The values, shape, ``state_dict`` key and everything else stay the same; only the memory layout
+    changes, so that :func:`sparse_causal_conv1d` reads each tap as a contiguous table and returns its
+    gradient without a transposed copy. Optimiser states created afterwards follow the layout.
+    """
+    param = module_or_param.weight if isinstance(module_or_param, torch.nn.Module) else module_or_param
+    if not isinstance(param, torch.nn.Parameter) or param.dim() != 3:
+        raise TypeError("tap_major_ needs an nn.Conv1d or its 3-D weight Parameter")
+    if is_tap_major(param):
+        return
+    with torch.no_grad():
+        param.data = param.data.permute(2, 1, 0).contiguous().permute(2, 1, 0)
+
+
+# Small kernels (taps x out_channels <= this many numbers: the one-unit I&F network's 80 x 1, narrow first
+# layers) are computed for all taps at once, which saves the per-tap loop's calls; wide ones tap by tap,
+# which keeps every table and intermediate in cache. Measured crossover: between 320 (8 filters x 40 taps)
+# and 1,440 (32 x 45) numbers per row.
+ALL_TAPS_MAX_ROW = 512
+# ... and only while the all-taps forward's (batch * time, taps * out) intermediate stays this small (floats)
+ALL_TAPS_MAX_INTERMEDIATE = 1 << 22
+
+
+def _tap_tables(weight: torch.Tensor) -> torch.Tensor:
+    """(taps, channels, out) contiguous view (a copy unless the weight is tap-major)."""
+    return weight.permute(2, 1, 0).contiguous()
+
+
+def _values(values: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+    return None if values is None else values.to(dtype)
+
+
+def _forward(ev: SparseEvents, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    n_b, n_c, n_t = ev.shape
+    n_out, _, n_taps = weight.shape
+    row = n_taps * n_out
+    if row <= ALL_TAPS_MAX_ROW and n_b * n_t * row <= ALL_TAPS_MAX_INTERMEDIATE:
+        return _forward_all_taps(ev, weight, bias)
+    tables = _tap_tables(weight)
+    values = _values(ev.value_by_row, weight.dtype)
+    out = torch.zeros(n_b, n_t, n_out, dtype=tables.dtype, device=tables.device)
+    if ev.n_events:
+        for k in range(n_taps):
+            lag = n_taps - 1 - k
+            if lag >= n_t:
+                continue
+            # one bag per (b, s): the sum of the tap-k kernel rows of the channels active at (b, s)
+            y = F.embedding_bag(ev.channel_by_row, tables[k], ev.row_ptr, mode="sum",
+                                per_sample_weights=values).view(n_b, n_t, n_out)
+            # ... lands on output time s + lag
+            out[:, lag:].add_(y[:, :n_t - lag])
+    if bias is not None:
+        out.add_(bias)
+    return out.transpose(1, 2)  # (B, O, T), a view
+
+
+def _forward_all_taps(ev: SparseEvents, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """One gather for every tap: y[b, s, k, :] = sum of weight[:, c, k] over the channels active at (b, s),
+    then out[b, t] = sum_k y[b, t - lag_k, k] read through a strided view of y padded in time."""
+    n_b, n_c, n_t = ev.shape
+    n_out, _, n_taps = weight.shape
+    table = weight.permute(1, 2, 0).reshape(n_c, n_taps * n_out)  # [c, k * O + o]
+    if ev.n_events:
+        y = F.embedding_bag(ev.channel_by_row, table, ev.row_ptr, mode="sum",
+                            per_sample_weights=_values(ev.value_by_row, weight.dtype))
+    else:
+        y = table.new_zeros(n_b * n_t, n_taps * n_out)
+    y = F.pad(y.view(n_b, n_t, n_taps, n_out), (0, 0, 0, 0, n_taps - 1, 0))  # (B, T + K - 1, K, O)
+    sb, st, sk, so = y.stride()
+    # element (b, t, k, o) of this view is y_padded[b, t + k, k, o] = y[b, t - lag_k, k, o]
+    out = y.as_strided((n_b, n_t, n_taps, n_out), (sb, st, st + sk, so), y.storage_offset()).sum(2)
+    if bias is not None:
+        out.add_(bias)
+    return out.transpose(1, 2)
+
+
+def _weight_grad(ev: SparseEvents, grad_out: torch.Tensor, n_taps: int) -> torch.Tensor:
+    """grad of the loss w.r.t. the (out, channels, taps) weight (tap-major when computed tap by tap)."""
+    n_b, n_c, n_t = ev.shape
+    n_out = grad_out.shape[1]
+    if n_taps * n_out <= ALL_TAPS_MAX_ROW:
+        return _weight_grad_all_taps(ev, grad_out, n_taps)
+    grad = torch.zeros(n_taps, n_c, n_out, dtype=grad_out.dtype, device=grad_out.device)
+    if ev.n_events:
+        # grad_out as a table of rows (b, u), u = 0 .. T + taps - 2, zero beyond T: row b*(T+P) + s + lag
+        # holds grad_out[b, :, s + lag] for the event at (b, s)
+        pad = n_taps - 1
+        # (contiguous: for batch 1 the reshape would otherwise be a column-strided view, 40x slower to gather)
+        table = F.pad(grad_out, (0, pad)).transpose(1, 2).contiguous().view(n_b * (n_t + pad), n_out)
+        base = ev.batch_by_channel * (n_t + pad) + ev.time_by_channel
+        values = _values(ev.value_by_channel, grad_out.dtype)
+        for k in range(n_taps):
+            lag = n_taps - 1 - k
+            # one bag per channel: the sum over that channel's events of grad_out at the event time + lag
+            grad[k] = F.embedding_bag(base + lag, table, ev.channel_ptr, mode="sum",
+                                      per_sample_weights=values)
+    return grad.permute(2, 1, 0)
+
+
+def _weight_grad_all_taps(ev: SparseEvents, grad_out: torch.Tensor, n_taps: int) -> torch.Tensor:
+    """One gather for every tap: the event at (b, s) reaches grad_out[b, :, s .. s + K - 1], a contiguous
+    window of the (time, out)-ordered grad_out; channel c's bag sums its events' windows (lag order)."""
+    n_b, n_c, n_t = ev.shape
+    n_out = grad_out.shape[1]
+    if not ev.n_events:
+        return grad_out.new_zeros(n_out, n_c, n_taps)
+    pad = n_taps - 1
+    flat = F.pad(grad_out, (0, pad)).transpose(1, 2).contiguous().view(-1)  # rows (b, u) of O numbers
+    n_rows = n_b * (n_t + pad) - pad
+    windows = flat.as_strided((n_rows, n_taps * n_out), (n_out, 1))  # row r = rows r .. r + K - 1
+    base = ev.batch_by_channel * (n_t + pad) + ev.time_by_channel
+    by_lag = F.embedding_bag(base, windows, ev.channel_ptr, mode="sum",
+                             per_sample_weights=_values(ev.value_by_channel, grad_out.dtype))
+    # [c, lag * O + o] -> [o, c, k] with k = K - 1 - lag
+    return by_lag.view(n_c, n_taps, n_out).flip(1).permute(2, 0, 1)
+
+
+class _SparseCausalConv(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, events):
+        out = _forward(events, weight, None if bias is None else bias.to(weight.dtype))
+        ctx.events = events
+        ctx.n_taps = int(weight.shape[2])
+        ctx.has_bias = bias is not None
+        ctx.save_for_backward(weight)
+        ctx.x_shape = tuple(x.shape)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (weight,) = ctx.saved_tensors
+        grad_x = grad_w = grad_b = None
+        grad_out = grad_out.contiguous()
+        if ctx.needs_input_grad[0]:
+            # the input gradient is a dense transposed convolution: nothing sparse about it
+            n_b, n_c, n_t = ctx.x_shape
+            padded = torch.nn.grad.conv1d_input((n_b, n_c, n_t + ctx.n_taps - 1), weight, grad_out)
+            grad_x = padded[..., ctx.n_taps - 1:]
+        if ctx.needs_input_grad[1]:
+            grad_w = _weight_grad(ctx.events, grad_out, ctx.n_taps)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad_out.sum(dim=(0, 2))
+        return grad_x, grad_w, grad_b, None
+
+
+def _check(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+    if not isinstance(x, torch.Tensor) or x.dim() != 3:
+        raise ValueError(f"x must be a tensor of shape (batch, channels, time), got "
+                         f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 3:
+        raise ValueError("weight must be a tensor of shape (out_channels, channels, taps)")
+    if x.shape[1] != weight.shape[1]:
+        raise ValueError(f"x has {x.shape[1]} channels but weight expects {weight.shape[1]} "
+                         f"(x shape {tuple(x.shape)}, weight shape {tuple(weight.shape)})")
+    if bias is not None and (bias.dim() != 1 or bias.shape[0] != weight.shape[0]):
+        raise ValueError(f"bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
+
+
+def sparse_causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                         events: SparseEvents | None = None) -> torch.Tensor:
+    """Causal 1-D convolution computed from the non-zero entries of ``x`` only.
+
+    Parameters
+    ----------
+    x : (batch, channels, time), any numeric or bool dtype (values are used as they are; a 0/1 input is
+        the common case and skips the multiplications).
+    weight : (out_channels, channels, taps), float; fastest when tap-major (:func:`tap_major_`).
+    bias : (out_channels,) or None.
+    events : :func:`find_events` of ``x``, when the caller already has it.
+
+    Returns
+    -------
+    (batch, out_channels, time) in the weight's dtype; equal to :func:`dense_causal_conv1d` up to float
+    rounding (sums are taken in a different order). Differentiable w.r.t. ``weight`` and ``bias`` at
+    sparse cost, and w.r.t. ``x`` (densely) when ``x`` requires a gradient.
+    """
+    _check(x, weight, bias)
+    if events is None:
+        events = find_events(x)
+    elif tuple(events.shape) != tuple(x.shape):
+        raise ValueError(f"events were found on an input of shape {events.shape}, not {tuple(x.shape)}")
+    return _SparseCausalConv.apply(x, weight, bias, events)
+
+
+def dense_causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """The reference: ``conv1d`` of ``x`` padded with ``taps - 1`` zeros on the left."""
+    _check(x, weight, bias)
+    x = x.to(weight.dtype)
+    return F.conv1d(F.pad(x, (weight.shape[2] - 1, 0)), weight, bias)
+
+
+def choose_path(x: torch.Tensor, mode: str = "auto", max_density: float | None = None) -> str:
+    """``"sparse"`` or ``"dense"`` for a first layer in ``mode`` (``"auto"``, ``"dense"``, ``"sparse"``).
+
+    ``auto`` picks the sparse path on the CPU when at most ``max_density`` (default
+    :data:`SPARSE_MAX_DENSITY`) of the input bins are non-zero, and the dense path otherwise and on GPUs
+    (cuDNN's dense convolution is fast there, and the sparse path's per-tap loop launches many kernels).
+    """
+    if mode not in FIRST_LAYER_MODES:
+        raise ValueError(f"first_layer must be one of {FIRST_LAYER_MODES}, got {mode!r}")
+    if mode != "auto":
+        return mode
+    if x.device.type != "cpu":
+        return "dense"
+    limit = SPARSE_MAX_DENSITY if max_density is None else float(max_density)
+    return "sparse" if density(x) <= limit else "dense"
