@@ -128,6 +128,11 @@ def receipt_checks(stem: str, r: dict) -> None:
         if res.get("reference_soma_rmse_mV") is not None:       # lab scale: checked against the original
             assert res["reference_soma_rmse_mV"] <= 0.5
             assert res["reference_spikes_matched"] == res["reference_spikes"]
+    elif stem == "03_generating_a_dataset":
+        assert res["dask_identical"] is True and res["rerun_shards_simulated"] == 0
+        assert res["checksums_verified"] == res["l5_trials"] >= 2
+        assert 5 < res["exc_input_rate_hz"] < 25 and res["inh_input_rate_hz"] < res["exc_input_rate_hz"]
+        assert res["windows_per_s"] > 100
     else:
         pytest.fail(f"no receipt expectations written for {stem}: add them here")
     assert all(c["passed"] for c in r["checks"]), [c for c in r["checks"] if not c["passed"]]
