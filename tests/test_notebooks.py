@@ -133,6 +133,30 @@ def receipt_checks(stem: str, r: dict) -> None:
         assert res["checksums_verified"] == res["l5_trials"] >= 2
         assert 5 < res["exc_input_rate_hz"] < 25 and res["inh_input_rate_hz"] < res["exc_input_rate_hz"]
         assert res["windows_per_s"] > 100
+    elif stem == "06_how_deep_is_a_neuron":
+        assert res["n_runs"] == 2 * len(res["depths"]) * len(res["seeds"])      # every planned run finished
+        assert res["runs_made"] + res["runs_skipped"] == res["n_runs"]
+        for key in ("nmda_auc_by_depth", "ampa_auc_by_depth"):
+            assert len(res[key]) == len(res["depths"]) and all(0 <= a <= 1 for a in res[key])
+        assert res["nmda_depth_needed"] in res["depths"] and res["ampa_depth_needed"] in res["depths"]
+        assert res["plateau_fraction_nmda"] > res["plateau_fraction_ampa"]      # NMDA plateaus, not AMPA
+        assert res["hay_sweep_available"] in (True, False)
+    elif stem == "07_what_the_network_learned":
+        assert res["iaf_kernel_correlation"] > 0.5                               # the filter is the PSP
+        assert 10 <= res["iaf_tau_ms"] <= 40                                     # tau 20 ms, within x2
+        assert res["n_filters"] >= 1 and sum(res["filters_per_region"].values()) == res["n_filters"]
+        assert set(res["filters_per_region"]) == {"basal", "oblique", "tuft"}
+    elif stem == "04_fitting_a_tcn":
+        # a tiny TCN on seconds of simulated L5PC beats a constant predictor (AUC 0.5, explained variance 0)
+        assert res["spike_auc"] > 0.6
+        assert res["soma_explained_variance"] > 0
+        assert res["n_test_spikes"] >= 2 and res["n_train_trials"] >= 2
+        assert res["one_pass_vs_windows_max_diff"] < 1e-5
+    elif stem == "05_evaluating_the_fit":
+        assert res["spike_auc"] > 0.6
+        assert res["soma_explained_variance"] > 0
+        assert res["constant_auc"] == pytest.approx(0.5)
+        assert res["late_auc"] < res["spike_auc"]                # a 10-ms lag costs AUC
     else:
         pytest.fail(f"no receipt expectations written for {stem}: add them here")
     assert all(c["passed"] for c in r["checks"]), [c for c in r["checks"] if not c["passed"]]
