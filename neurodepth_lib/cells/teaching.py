@@ -13,7 +13,10 @@ carry the lesson. This one keeps everything the lesson depends on and drops the 
 * **the same input generator**: :func:`neurodepth_lib.inputs.tree_input_settings`, the paper's
   instantaneous-rate scheme, with the paper's rate *densities* (spikes per um of adjusted length per
   100 ms; adjusted length = segment length + 10 um) carried over from the Hay cell and rescaled to this
-  cell's size, times ``rate_scale``;
+  cell's size, times ``rate_scale`` (4: a small tree has less membrane to charge and fewer inputs to sum, so it
+  needs more input per um to fire at a few Hz; the NMDA condition then fires about 3.6 Hz and makes NMDA
+  plateaus in about 1 % of thin-dendrite samples). In condition AMPA the paper's higher AMPA ranges apply,
+  times ``ampa_rate_scale``; with the default 1.5 the AMPA cell still fires less (about 1 Hz);
 * **a Hay soma** (``L5PCbiophys3`` somatic densities: NaTa_t, Nap_Et2, K_Pst, K_Tst, SKv3_1, SK_E2, Ca_HVA,
   Ca_LVAst, Ih, calcium shell) with a passive two-section axon stub, so it fires real action potentials
   with Hay's adaptation; spikes are detected exactly as for the L5PC (peaks above -25 mV);
@@ -24,7 +27,8 @@ What it drops, and why:
 
 * **morphology**: a hand-made tree (:class:`TeachingCellParams`): three basal stems that each fork into
   two thin (0.6 um) 150-um branches, a 400-um apical trunk tapering 3 -> 1.5 um with two thin obliques, and
-  a tuft of three thin 200-um branches. About 100 segments (200 inputs) instead of 639 (1,278).
+  a tuft of three thin 200-um branches, cut into segments of at most 50 um: 52 segments (104 inputs)
+  instead of 639 (1,278).
   NMDA spikes need high input impedance and many coincident inputs on one branch: thin, long, sealed-end
   branches give that with a few tens of synapses;
 * **dendritic channels**: the dendrites are passive plus a uniform Ih (Hay's basal density); no Ca hot
@@ -82,13 +86,13 @@ class TeachingCellParams:
     basal_branch_diam_um: float = 0.6
     trunk_L_um: float = 400.0             # two sections of half this length
     trunk_diam_um: tuple = (3.0, 1.5)     # proximal, distal
-    n_obliques: int = 2                   # one at the end of each trunk half... the last at the nexus side
+    n_obliques: int = 2                   # alternately at the end of the proximal trunk half and mid-distal half
     oblique_L_um: float = 150.0
     oblique_diam_um: float = 0.6
     n_tuft_branches: int = 3
     tuft_L_um: float = 200.0
     tuft_diam_um: float = 0.6
-    segment_um: float = 50.0              # nseg = odd number with segments of at most about this length
+    segment_um: float = 50.0              # nseg: the odd number >= L / segment_um (coarse: cost ~ segments)
 
     # --- passive ------------------------------------------------------------------------------------
     Ra_ohm_cm: float = 100.0
