@@ -2,6 +2,8 @@
 
     neurodepth generate --cell l5pc --condition NMDA --trials 64 --duration-ms 6000 --seed 1 --out data/nmda
     neurodepth notebooks --scale quick --out outputs
+    neurodepth train data/nmda_train --valid data/nmda_valid --arch lab --scale lab --out runs/nmda_lab
+    neurodepth evaluate runs/nmda_lab data/nmda_test --json runs/nmda_lab.test.json
 
 Each sub-command lives in a ``_add_<name>(subparsers)`` function that registers its arguments and sets
 ``func`` (a function of the parsed arguments returning an exit code); :data:`SUBCOMMANDS` lists them. To add
@@ -115,7 +117,231 @@ def _run_notebooks(args) -> int:
     return 0
 
 
-SUBCOMMANDS = [_add_generate, _add_notebooks]
+# ----------------------------------------------------------------------------------------------------
+# neurodepth train
+# ----------------------------------------------------------------------------------------------------
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in str(text).replace(" ", "").split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected at least one number, got {text!r}")
+    return values
+
+
+def _add_train(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a TCN on a dataset directory (resumable; writes a model file with its card)",
+        description="Train a TCN on a dataset made by 'neurodepth generate' with the paper's targets, losses, "
+                    "Nadam schedule, batch 8 and 400-ms windows (shorter schedules at quick and lab scale). "
+                    "Writes OUT.pt + OUT.json (weights and model card: architecture, parameter count, the "
+                    "dataset's manifest hash, the schedule, validation metrics) and, while training, a "
+                    "checkpoint OUT.ckpt.pt: rerunning the same command after an interruption resumes.")
+    p.add_argument("dataset", help="training dataset directory")
+    p.add_argument("--out", required=True, help="model prefix: writes OUT.pt, OUT.json, OUT.ckpt.pt, ...")
+    p.add_argument("--valid", default=None, help="validation dataset directory (default: hold out "
+                                                  "--valid-fraction of the training trials)")
+    p.add_argument("--valid-fraction", type=float, default=0.1, help="held-out fraction (default 0.1)")
+    p.add_argument("--arch", default="fit_cnn",
+                   help="architecture preset: large (7x128x153), small (1x128x43), fit_cnn (3x64x100, "
+                        "default), lab (4x32x77) or tiny (2x8x23)")
+    p.add_argument("--kernels", type=_int_list, default=None,
+                   help="every layer's kernel in ms, e.g. 45,19,19 (overrides the preset and --depth)")
+    p.add_argument("--depth", type=int, default=None, help="number of hidden layers")
+    p.add_argument("--kernel", type=int, default=None, help="kernel (ms) of the layers (with --depth)")
+    p.add_argument("--first-kernel", type=int, default=None, help="kernel (ms) of the first layer")
+    p.add_argument("--width", type=_int_list, default=None,
+                   help="filters per layer: one number, or one per layer (e.g. 128 or 64,32,32)")
+    p.add_argument("--dendritic", choices=("auto", "yes", "no"), default="auto",
+                   help="train the dendritic head on PCA components of the dendritic voltages (auto: when "
+                        "the dataset recorded them)")
+    p.add_argument("--spike-bias", default=None,
+                   help="initial spike-head bias: data (log-odds of the training spike rate; default below "
+                        "paper scale), paper (-2.0; default at paper scale) or a number")
+    p.add_argument("--scale", default="lab", help="quick, lab (default) or paper: the schedule's length")
+    p.add_argument("--steps", type=int, default=None, help="total optimiser steps (the scale's schedule, "
+                                                           "compressed to this length)")
+    p.add_argument("--lr-scale", type=float, default=None,
+                   help="learning-rate multiplier of the compressed schedule (default: the scale's)")
+    p.add_argument("--batch-size", type=int, default=8, help="windows per step (paper 8)")
+    p.add_argument("--window-ms", type=int, default=400, help="window length in ms (paper 400)")
+    p.add_argument("--seed", type=int, default=0, help="initialisation and sampling seed (default 0)")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the train/validation split")
+    p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:1, ...")
+    p.add_argument("--workers", type=int, default=0,
+                   help="processes regenerating the inputs from their recipes (default 0: this one)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's; 1 is often fastest on a busy machine)")
+    p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT.ckpt.pt exists")
+    p.add_argument("--no-evaluate", action="store_true",
+                   help="skip scoring the validation trials with the paper's protocol at the end")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_run_train)
+
+
+def _set_threads(threads) -> None:
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {threads}")
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
+def _run_train(args) -> int:
+    from . import scales, training
+
+    _set_threads(args.threads)
+
+    scale = scales.check_scale(args.scale)
+    spike_bias = args.spike_bias
+    if spike_bias not in (None, "data", "paper"):
+        try:
+            spike_bias = float(spike_bias)
+        except ValueError:
+            raise ValueError(f"--spike-bias must be data, paper or a number, got {args.spike_bias!r}") from None
+    schedule = None
+    if args.steps is not None or args.lr_scale is not None:
+        schedule = training.schedule_for_scale(scale, total_steps=args.steps, lr_scale=args.lr_scale)
+    config = training.TrainingConfig.for_scale(
+        scale, **({"schedule": schedule} if schedule else {}), batch_size=args.batch_size,
+        window_ms=args.window_ms, seed=args.seed, device=args.device, restore_best=True,
+        progress=not args.no_progress)
+    dendritic = {"auto": None, "yes": True, "no": False}[args.dendritic]
+    from .datasets import open_dataset
+
+    ds = open_dataset(args.dataset)
+    if dendritic is None:
+        dendritic = "dend_1ms" in ds.outputs
+    n_dendritic = 0
+    if dendritic:
+        from .datasets import TargetTransform
+
+        n_dendritic = TargetTransform.paper(ds.cell, ds.condition).n_dend_components
+    width = args.width
+    widths = None if width is None else (width[0] if len(width) == 1 else width)
+    arch = training.make_architecture(args.arch, n_inputs=ds.n_channels, n_dendritic=n_dendritic,
+                                      kernel_sizes=args.kernels, depth=args.depth, kernel_ms=args.kernel,
+                                      first_kernel_ms=args.first_kernel, widths=widths)
+    print(f"training {arch.name} (kernels {list(arch.kernel_sizes)}, widths {list(arch.widths)}"
+          f"{', dendritic head ' + str(n_dendritic) if n_dendritic else ''}) on {ds.path}")
+    print(config.schedule.table())
+    fit = training.train_on_dataset(
+        ds, args.out, valid_data=args.valid, valid_fraction=args.valid_fraction, split_seed=args.split_seed,
+        architecture=arch, dendritic=dendritic, spike_bias=spike_bias, config=config, scale=scale,
+        resume=not args.no_resume, workers=args.workers, progress=not args.no_progress)
+    h = fit.history
+    print(f"{h.steps_done} of {h.total_steps} steps in {h.wall_time_total_s:.1f} s on {h.device}"
+          + (f" (resumed at step {', '.join(map(str, h.resumed_at_steps))})" if h.resumed_at_steps else ""))
+    if h.best_step is not None:
+        print(f"best validation {h.best_by} loss {h.best_valid:.5f} at step {h.best_step}")
+    if fit.valid_sampler is not None and not args.no_evaluate:
+        from . import assessment, evaluation
+
+        try:
+            a = assessment.evaluate_model(fit.model, fit.valid_sampler, config=evaluation.EvaluationConfig(
+                spike_count_range=None, n_subsets=0))
+        except ValueError as err:  # e.g. no spike in the validation trials
+            print(f"validation trials not scored: {err}")
+        else:
+            assessment.record_metrics(fit.model_path, a, key="valid")
+            print("validation trials (all trials, no error bars):")
+            print(a.result.table())
+    print(f"model written: {fit.model_path}.pt and {fit.model_path}.json")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------------
+# neurodepth evaluate
+# ----------------------------------------------------------------------------------------------------
+
+def _add_evaluate(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate", help="score a model on a held-out dataset with the paper's protocol",
+        description="Run MODEL over every trial of DATASET in one causal pass and score it as the paper does: "
+                    "t >= 500 ms, trials with 0-24 spikes, pooled ROC AUC, TP at 0.1 %% and 0.25 %% FP, AUC "
+                    "up to 1 %% FP, explained variance / RMSE / MAE of the clipped soma voltage with and "
+                    "without the z-score calibration, error bars from 12 random 67 %% subsets, and the "
+                    "temporal-precision histogram. Prints a table; --json writes every number.")
+    p.add_argument("model", help="model prefix or file (MODEL.pt + MODEL.json)")
+    p.add_argument("dataset", help="dataset directory")
+    p.add_argument("--trials", default=None, help="trial indices to use, e.g. 0-49 or 3,5,8 (default all)")
+    p.add_argument("--spike-range", type=_int_list, default=(0, 24),
+                   help="keep trials with this many spikes, LOW,HIGH (default 0,24)")
+    p.add_argument("--all-trials", action="store_true", help="no spike-count filter")
+    p.add_argument("--start-ms", type=int, default=500, help="ignore bins before this time (default 500)")
+    p.add_argument("--subsets", type=int, default=12, help="random subsets for error bars (default 12)")
+    p.add_argument("--subset-fraction", type=float, default=0.67, help="size of each subset (default 0.67)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the subsets")
+    p.add_argument("--target-fpr", type=float, default=0.002,
+                   help="ROC point thresholded for the temporal-precision histogram (default 0.002)")
+    p.add_argument("--batch-size", type=int, default=4, help="trials per forward pass (default 4)")
+    p.add_argument("--device", default="auto", help="auto (GPU when present; default), cpu, cuda, ...")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="processes regenerating the inputs from their recipes (default 0: this one)")
+    p.add_argument("--json", default=None, help="also write every number to this JSON file")
+    p.add_argument("--record", default=None, metavar="KEY",
+                   help="store the headline numbers in the model card under metrics.KEY (e.g. test)")
+    p.set_defaults(func=_run_evaluate)
+
+
+def _trial_list(text: str | None):
+    if text is None:
+        return None
+    out = []
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        if "-" in part:
+            a, b = part.split("-", 1)
+            out += list(range(int(a), int(b) + 1))
+        else:
+            out.append(int(part))
+    if not out:
+        raise ValueError(f"--trials selects no trial: {text!r}")
+    return out
+
+
+def _run_evaluate(args) -> int:
+    import json
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from . import assessment, evaluation
+
+    _set_threads(args.threads)
+    if args.all_trials:
+        spike_range = None
+    else:
+        if len(args.spike_range) != 2:
+            raise ValueError(f"--spike-range needs two numbers LOW,HIGH, got {args.spike_range}")
+        spike_range = tuple(args.spike_range)
+    config = evaluation.EvaluationConfig(start_ms=args.start_ms, spike_count_range=spike_range,
+                                         n_subsets=args.subsets, subset_fraction=args.subset_fraction,
+                                         seed=args.seed)
+    a = assessment.evaluate_model(args.model, args.dataset, config=config, trials=_trial_list(args.trials),
+                                  target_fpr=args.target_fpr, batch_size=args.batch_size,
+                                  device=args.device, workers=args.workers)
+    print(a.table())
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w") as f:
+            json.dump(a.to_dict(include_roc=True), f, indent=1, allow_nan=False)
+        os.replace(tmp, path)
+        print(f"numbers written: {path}")
+    if args.record:
+        assessment.record_metrics(args.model, a, key=args.record)
+        print(f"metrics recorded in the model card under metrics.{args.record}")
+    return 0
+
+
+SUBCOMMANDS = [_add_generate, _add_notebooks, _add_train, _add_evaluate]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -343,6 +343,155 @@ def plot_training_window(x, soma, spikes, axes=None, t0_ms=0, n_exc=None, soma_l
     return axes
 
 
+# ---------------------------------------------------------------- fitting and evaluating TCNs (ch. 04-05)
+
+def plot_tcn_architecture(config, ax=None, title=None, n_inputs_label=None):
+    """The TCN drawn as the receptive field of one output: each hidden layer is a row, and the bar on it
+    spans the time steps of that layer that reach the output at time 0 (causal: only the past).
+
+    ``config`` is a :class:`~neurodepth_lib.models.TCNConfig` (or a TCN). The input row spans the whole
+    receptive field ``T = sum_k (kernel_k - 1) + 1`` ms; every layer above it spans ``kernel_k - 1`` ms
+    less. The heads (1x1 convolutions) read the last layer at time 0 only.
+    """
+    import matplotlib.patches as mpatches
+
+    c = getattr(config, "config", config)
+    ax = _axes(ax, figsize=(9, 1.2 + 0.55 * (c.depth + 2)))
+    kernels = list(c.kernel_sizes)
+    # span (ms into the past) of layer k's outputs that reach the final output at t = 0
+    spans = [sum(k - 1 for k in kernels[i:]) for i in range(len(kernels) + 1)]  # input ... last layer
+    t_rf = spans[0] + 1
+    rows = ["input"] + [f"layer {i + 1}" for i in range(c.depth)] + ["heads"]
+    colours = ["0.55"] + ["tab:blue"] * c.depth + ["tab:orange"]
+    for y, (label, colour) in enumerate(zip(rows, colours)):
+        span = spans[y] if y <= c.depth else 0
+        ax.add_patch(mpatches.Rectangle((-span - 0.5, y - 0.32), span + 1, 0.64, color=colour, alpha=0.75, lw=0))
+        if y == 0:
+            text = f"{n_inputs_label or c.n_inputs} synapses, 0/1 per ms"
+        elif y <= c.depth:
+            act = "ReLU" if c.activation == "relu" else "linear"
+            text = f"{c.widths[y - 1]} filters x {kernels[y - 1]} ms, {act}" + (" + BN" if c.batch_norm else "")
+        else:
+            heads = ["spike (sigmoid)", "soma (linear)"] + ([f"dendritic ({c.n_dendritic})"] if c.n_dendritic else [])
+            text = "1x1 read-outs: " + ", ".join(heads)
+        ax.text(1.5, y, text, va="center", ha="left", fontsize=8)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(rows)
+    ax.set_xlim(-t_rf - 2, max(0.45 * t_rf, 40))
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.axvline(0, color="k", lw=0.6, ls=":")
+    ax.set_xlabel("time relative to the predicted millisecond (ms)")
+    ax.set_title(title or f"{c.name}: receptive field T = {t_rf} ms")
+    return ax
+
+
+def _smooth(y, n):
+    y = np.asarray(y, dtype=float)
+    if n <= 1 or y.size < n:
+        return y
+    k = np.ones(n) / n
+    core = np.convolve(y, k, mode="valid")
+    return np.concatenate([np.full(n - 1, np.nan), core])
+
+
+def plot_loss_components(history, axes=None, smooth=20, title=None):
+    """Unweighted spike loss (BCE) and soma loss (MSE, mV^2) against step, training (running mean over
+    ``smooth`` entries) and validation, with the schedule's stage boundaries. The weighted total jumps when
+    the schedule changes its loss weights; its parts do not."""
+    import matplotlib.pyplot as plt
+
+    h = history if isinstance(history, dict) else history.to_dict()
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    steps = np.asarray(h["step"])
+    stages = np.asarray(h.get("stage", []))
+    bounds = steps[1:][np.diff(stages) != 0] if stages.size > 1 else []
+    for ax, train_key, valid_key, label in ((axes[0], "loss_spike", "valid_spike", "spike loss (BCE)"),
+                                            (axes[1], "loss_soma", "valid_soma", "soma loss (MSE, mV²)")):
+        ax.plot(steps, h[train_key], color="0.8", lw=0.5)
+        ax.plot(steps, _smooth(h[train_key], smooth), color="0.35", lw=1.2, label="training")
+        if h.get("valid_step"):
+            ax.plot(h["valid_step"], h[valid_key], "o-", color="tab:blue", ms=3, lw=1, label="validation")
+        for b in bounds:
+            ax.axvline(b, color="0.6", lw=0.6, ls=":")
+        ax.set_yscale("log")
+        ax.set_xlabel("training step")
+        ax.set_ylabel(label)
+        ax.legend(frameon=False, fontsize=8)
+    if title:
+        axes[0].set_title(title)
+    return axes
+
+
+def plot_trial_prediction(spike_probability, spike_true, soma_pred_mV, soma_true_mV, axes=None,
+                          soma_raw_mV=None, t_window_ms=None, title=None, warmup_ms=None):
+    """One trial: true and predicted somatic voltage (top) and spike probability with the true spikes
+    (bottom). Arrays are ``(time,)`` at 1 ms; ``soma_raw_mV`` (unclipped truth) is drawn in grey."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(2, 1, figsize=(10, 4.6), sharex=True, height_ratios=[2, 1.2])
+    t = np.arange(len(spike_probability))
+    lo, hi = (0, len(t)) if t_window_ms is None else t_window_ms
+    sl = slice(int(lo), int(hi))
+    if soma_raw_mV is not None:
+        axes[0].plot(t[sl], np.asarray(soma_raw_mV)[sl], color="0.75", lw=0.7, label="simulated (spikes)")
+    axes[0].plot(t[sl], np.asarray(soma_true_mV)[sl], color="k", lw=0.9, label="simulated, clipped at -55 mV")
+    axes[0].plot(t[sl], np.asarray(soma_pred_mV)[sl], color="tab:orange", lw=0.9, label="network")
+    axes[0].set_ylabel("soma voltage (mV)")
+    axes[0].legend(frameon=False, fontsize=8, loc="upper left", ncol=3)
+    prob = np.asarray(spike_probability)[sl]
+    top = float(min(1.0, max(1.15 * prob.max(), 0.02)))  # a weak prediction stays visible
+    axes[1].plot(t[sl], prob, color="tab:green", lw=0.9, label="predicted probability")
+    spikes_t = t[sl][np.asarray(spike_true)[sl] > 0]
+    axes[1].vlines(spikes_t, 0, top, color="tab:red", lw=1, label="true spikes")
+    axes[1].set_ylim(0, top)
+    axes[1].set_ylabel("spike probability\nper ms")
+    axes[1].set_xlabel("time in trial (ms)")
+    axes[1].legend(frameon=False, fontsize=8, loc="upper left", ncol=2)
+    if warmup_ms:
+        for ax in axes:
+            ax.axvspan(lo, min(warmup_ms, hi), color="0.92", lw=0, zorder=0)
+    axes[1].set_xlim(lo, hi)
+    if title:
+        axes[0].set_title(title)
+    return axes
+
+
+def plot_voltage_scatter(pred_mV, true_mV, ax=None, bins=80, title=None):
+    """Predicted against true somatic voltage over every (trial, ms): a 2-D histogram (log counts) with
+    the identity line."""
+    from matplotlib.colors import LogNorm
+
+    ax = _axes(ax, figsize=(4.5, 4))
+    p, t = np.ravel(pred_mV), np.ravel(true_mV)
+    lo = float(min(np.percentile(t, 0.1), np.percentile(p, 0.1)))
+    hi = float(max(t.max(), np.percentile(p, 99.9)))
+    h = ax.hist2d(t, p, bins=bins, range=[[lo, hi], [lo, hi]], norm=LogNorm(), cmap="viridis")
+    ax.plot([lo, hi], [lo, hi], color="tab:red", lw=1, ls="--", label="prediction = truth")
+    ax.figure.colorbar(h[3], ax=ax, label="ms (count)")
+    ax.set_xlabel("simulated soma voltage (mV)")
+    ax.set_ylabel("predicted soma voltage (mV)")
+    ax.set_aspect("equal")
+    ax.legend(frameon=False, fontsize=8, loc="upper left")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_temporal_precision(precision, ax=None, label=None, color="tab:blue"):
+    """The paper's temporal-precision plot: rate of predicted spikes (Hz) at each lag from a true spike
+    (a :class:`~neurodepth_lib.evaluation.TemporalPrecision`)."""
+    ax = _axes(ax, figsize=(5, 3.2))
+    ax.plot(precision.lags_ms, precision.rate_hz, color=color, lw=1.5,
+            label=label or f"threshold at FP {100 * precision.fpr:.2g} % (TP {precision.tpr:.2f})")
+    ax.axvline(0, color="k", lw=0.6, ls=":")
+    ax.set_xlabel("time from true spike (ms)")
+    ax.set_ylabel("predicted spikes (Hz)")
+    ax.legend(frameon=False, fontsize=8)
+    return ax
+
+
 # ---------------------------------------------------------------- sweeps and filters (ch. 06-07)
 
 def plot_best_so_far(curves, ax=None, axis_label="depth (layers)", metric_label="spike AUC", title=None,

@@ -156,7 +156,6 @@ def receipt_checks(stem: str, r: dict) -> None:
         assert res["spike_auc"] > 0.6
         assert res["soma_explained_variance"] > 0
         assert res["constant_auc"] == pytest.approx(0.5)
-        assert res["late_auc"] < res["spike_auc"]                # a 10-ms lag costs AUC
     else:
         pytest.fail(f"no receipt expectations written for {stem}: add them here")
     assert all(c["passed"] for c in r["checks"]), [c for c in r["checks"] if not c["passed"]]
