@@ -456,8 +456,15 @@ class TCN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> TCNOutput:
         h = self.features(x)
-        dend = self.dendritic_head(h) if self.dendritic_head is not None else None
-        return TCNOutput(self.spike_head(h)[:, 0], self.soma_head(h)[:, 0], dend)
+        # the three 1x1 heads as one matrix product over (batch, time) rows: the same arithmetic as the
+        # 1x1 convolutions (whose modules hold the parameters), without a convolution's set-up costs, which
+        # dominate a small network's training step
+        heads = [self.spike_head, self.soma_head] + ([self.dendritic_head] if self.dendritic_head is not None else [])
+        weight = torch.cat([head.weight[:, :, 0] for head in heads])
+        bias = torch.cat([head.bias for head in heads])
+        y = F.linear(h.transpose(1, 2), weight, bias)  # (B, T, 2 + K)
+        dend = y[..., 2:].transpose(1, 2) if self.dendritic_head is not None else None
+        return TCNOutput(y[..., 0], y[..., 1], dend)
 
     def extra_repr(self) -> str:
         return f"name={self.config.name}, receptive_field_ms={self.config.receptive_field_ms}"

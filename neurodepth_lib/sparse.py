@@ -29,6 +29,7 @@ This module imports only torch and numpy (:mod:`neurodepth_lib.models` uses it).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
@@ -76,6 +77,28 @@ class SparseEvents(NamedTuple):
         return self.n_events / max(1, b * c * t)
 
 
+# Below this much work (numbers touched) a step runs on one thread: its ops are then too small to gain from
+# a second one, and each parallel region costs a hand-off between threads, which on a busy machine (an
+# OpenMP worker waiting for a core) can take milliseconds, more than the op itself. The one-unit I&F
+# network's training batch (800,000 input bins; 2,400 events x 80 taps x 1 filter) is well below it, the
+# 7x128x153 TCN's (4 M bins; 41,000 events x 45 taps x 128 filters) well above.
+SERIAL_MAX_WORK = 1 << 21
+
+
+@contextmanager
+def _threads_for(work: int):
+    """Run the block on one intra-op thread when ``work`` is small (restoring the thread count after)."""
+    n = torch.get_num_threads()
+    if n == 1 or work > SERIAL_MAX_WORK:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
 def find_events(x: torch.Tensor, max_density: float | None = None) -> SparseEvents | None:
     """Index the non-zero bins of ``x`` (batch, channels, time); any dtype, any device.
 
@@ -84,6 +107,11 @@ def find_events(x: torch.Tensor, max_density: float | None = None) -> SparseEven
     if not isinstance(x, torch.Tensor) or x.dim() != 3:
         raise ValueError(f"x must be a tensor of shape (batch, channels, time), got "
                          f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    with _threads_for(x.numel()):
+        return _find_events(x, max_density)
+
+
+def _find_events(x: torch.Tensor, max_density: float | None) -> SparseEvents | None:
     n_b, n_c, n_t = (int(s) for s in x.shape)
     flat = x.detach().reshape(-1)
     # row-major over (b, c, t): sorted by batch, then channel, then time
@@ -243,10 +271,17 @@ def _weight_grad_all_taps(ev: SparseEvents, grad_out: torch.Tensor, n_taps: int)
     return by_lag.view(n_c, n_taps, n_out).flip(1).permute(2, 0, 1)
 
 
+def _work(shape, n_events: int, weight: torch.Tensor) -> int:
+    """Numbers touched by the layer: event x tap x filter products plus the (batch * time, out) output."""
+    b, _, t = shape
+    return (n_events + b * t) * weight.shape[0] * weight.shape[2]
+
+
 class _SparseCausalConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, events):
-        out = _forward(events, weight, None if bias is None else bias.to(weight.dtype))
+        with _threads_for(_work(events.shape, events.n_events, weight)):
+            out = _forward(events, weight, None if bias is None else bias.to(weight.dtype))
         ctx.events = events
         ctx.n_taps = int(weight.shape[2])
         ctx.has_bias = bias is not None
@@ -265,7 +300,8 @@ class _SparseCausalConv(torch.autograd.Function):
             padded = torch.nn.grad.conv1d_input((n_b, n_c, n_t + ctx.n_taps - 1), weight, grad_out)
             grad_x = padded[..., ctx.n_taps - 1:]
         if ctx.needs_input_grad[1]:
-            grad_w = _weight_grad(ctx.events, grad_out, ctx.n_taps)
+            with _threads_for(_work(ctx.events.shape, ctx.events.n_events, weight)):
+                grad_w = _weight_grad(ctx.events, grad_out, ctx.n_taps)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_out.sum(dim=(0, 2))
         return grad_x, grad_w, grad_b, None
