@@ -132,3 +132,17 @@ def test_sweep_resumes_after_kill_without_redoing_finished_runs(tmp_path, iaf_da
     # a different budget in the same directory is refused
     with pytest.raises(ValueError, match="another budget"):
         sweeps.run_sweep(out, {"iaf": (train, test)}, grid, steps=6, scale="quick", workers=0, progress=False)
+
+
+def test_how_deep_end_to_end_on_the_iaf_neuron(tmp_path):
+    report = sweeps.how_deep("iaf", tmp_path / "hd", n_train_trials=4, n_test_trials=3, duration_ms=1200,
+                             depths=(1, 2), width=2, receptive_field_ms=11, seeds=(0, 1), steps=5, scale="quick",
+                             workers=0, progress=False)
+    assert report.cell == "iaf" and report.depth_needed in (1, 2)
+    assert len(report.sweep.rows) == 4 and report.sweep.csv_path.exists()
+    assert "How deep is iaf" in report.table() and "<- needed" in report.table()
+    # a rerun finds everything done
+    again = sweeps.how_deep("iaf", tmp_path / "hd", n_train_trials=4, n_test_trials=3, duration_ms=1200,
+                            depths=(1, 2), width=2, receptive_field_ms=11, seeds=(0, 1), steps=5, scale="quick",
+                            workers=0, progress=False)
+    assert again.sweep.runs_made == 0
