@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Generates (or resumes) the Hay-cell lab datasets shipped in data/lab/ (issue 9). Every command is
+# resumable: rerunning it skips finished shards, so this script can be started again after any stop.
+# Seeds are fixed per dataset; the test sets are never used for training or model selection.
+#
+#   nohup nice -n 19 bash data/lab/make_lab_datasets.sh > logs/lab_datasets.log 2>&1 &
+#
+# WORKERS (default 1) processes per dataset; two datasets run side by side.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+W=${WORKERS:-1}
+gen() {  # condition split trials seed
+  .venv/bin/neurodepth generate --cell l5pc --condition "$1" --trials "$3" --duration-ms 6000 \
+    --seed "$4" --out "data/lab/l5pc_${1,,}_$2" --workers "$W" --trials-per-shard 8
+}
+( gen NMDA train 400 1000; gen NMDA valid 50 2000; gen AMPA train 200 4000 ) &
+( gen NMDA test 100 3000; gen AMPA test 50 6000; gen AMPA valid 25 5000 ) &
+wait
