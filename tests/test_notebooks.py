@@ -156,6 +156,16 @@ def receipt_checks(stem: str, r: dict) -> None:
         assert res["spike_auc"] > 0.6
         assert res["soma_explained_variance"] > 0
         assert res["constant_auc"] == pytest.approx(0.5)
+    elif stem == "08_the_surrogate_is_fast":
+        assert 0.003 < res["input_density"] < 0.03        # the paper's inputs: about 1 % of the bins
+        assert res["auto_path"] == "sparse"
+        assert res["max_abs_diff_sparse_dense"] <= 1e-4 * max(1.0, res["output_scale"])
+        assert res["macs_per_ms_large"] == 1278 * 128 * 45 + 6 * 128 * 128 * 19 + 128 * 2
+        assert 0.79 < res["first_layer_share"] < 0.81
+        assert res["sparse_over_dense"] > 1.0              # the sparse first layer pays on these inputs
+        assert res["speedup_vs_neuron_fixed"] > 10         # core for core, at quick sizes
+        assert res["neuron_fixed_sim_s_per_wall_s"] > 0 and res["tcn_sparse_all_threads_sim_s_per_wall_s"] > 0
+        assert 0 < res["break_even_trials_lab"] < res["break_even_trials_paper"]
     else:
         pytest.fail(f"no receipt expectations written for {stem}: add them here")
     assert all(c["passed"] for c in r["checks"]), [c for c in r["checks"] if not c["passed"]]
