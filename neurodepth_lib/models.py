@@ -452,6 +452,9 @@ class TCN(nn.Module):
         block.first_layer = mode
         if mode != "dense":
             _sparse.tap_major_(block.conv)
+        elif not block.conv.weight.is_contiguous():  # the layout conv1d reads without a copy
+            with torch.no_grad():
+                block.conv.weight.data = block.conv.weight.data.contiguous()
         return self
 
     def forward(self, x: torch.Tensor) -> TCNOutput:

@@ -77,12 +77,14 @@ class SparseEvents(NamedTuple):
         return self.n_events / max(1, b * c * t)
 
 
-# Below this much work (numbers touched) a step runs on one thread: its ops are then too small to gain from
-# a second one, and each parallel region costs a hand-off between threads, which on a busy machine (an
-# OpenMP worker waiting for a core) can take milliseconds, more than the op itself. The one-unit I&F
-# network's training batch (800,000 input bins; 2,400 events x 80 taps x 1 filter) is well below it, the
-# 7x128x153 TCN's (4 M bins; 41,000 events x 45 taps x 128 filters) well above.
-SERIAL_MAX_WORK = 1 << 21
+# Ops that touch fewer numbers than this run on one intra-op thread. Each parallel region costs a hand-off
+# between threads, which on a busy machine (an OpenMP worker waiting for a core) takes milliseconds, more
+# than a small op itself; and the per-tap loop is many small ops (two per tap: for the 7x128x153 TCN's
+# training batch, 45 gathers of 41,000 x 128 numbers and 45 adds of 3,200 x 128). Measured on our shared
+# 2-core machine at load 8: the sparse first layer of a batch-1 FCN 1x128x43 took 1.5 s on two threads
+# (30 ms per op, mostly waiting) and 0.03 s on one. Large inputs (long trials in big batches) still use
+# every thread.
+SERIAL_MAX_WORK = 1 << 24
 
 
 @contextmanager
@@ -107,7 +109,7 @@ def find_events(x: torch.Tensor, max_density: float | None = None) -> SparseEven
     if not isinstance(x, torch.Tensor) or x.dim() != 3:
         raise ValueError(f"x must be a tensor of shape (batch, channels, time), got "
                          f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
-    with _threads_for(x.numel()):
+    with _threads_for(x.numel() // 4):  # a few passes over x, each cheap per element
         return _find_events(x, max_density)
 
 
@@ -272,9 +274,11 @@ def _weight_grad_all_taps(ev: SparseEvents, grad_out: torch.Tensor, n_taps: int)
 
 
 def _work(shape, n_events: int, weight: torch.Tensor) -> int:
-    """Numbers touched by the layer: event x tap x filter products plus the (batch * time, out) output."""
+    """Numbers touched by the largest single op of the layer (per tap, or all taps at once)."""
     b, _, t = shape
-    return (n_events + b * t) * weight.shape[0] * weight.shape[2]
+    n_out, _, n_taps = weight.shape
+    per_op = max(n_events, b * t) * n_out
+    return per_op * n_taps if n_taps * n_out <= ALL_TAPS_MAX_ROW else per_op
 
 
 class _SparseCausalConv(torch.autograd.Function):

@@ -282,6 +282,10 @@ def test_set_first_layer_switches_without_touching_weights():
         net.set_first_layer("sparse")
         assert net.config.first_layer == "sparse" and S.is_tap_major(net.hidden[0].conv.weight)
         torch.testing.assert_close(net(x).soma, dense_out, rtol=1e-5, atol=1e-5)
+    with torch.no_grad():
+        net.set_first_layer("dense")
+        assert net.hidden[0].conv.weight.is_contiguous()
+        torch.testing.assert_close(net(x).soma, dense_out)
     for k, v in net.state_dict().items():
         assert torch.equal(v, state[k])
     with pytest.raises(ValueError, match="first_layer"):
