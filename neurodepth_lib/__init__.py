@@ -6,7 +6,8 @@ torch or NEURON until a module that needs them is touched (``nd.models``, ``nd.s
 Layers, lowest first (a module only imports modules above it in this list)::
 
     scales, inputs  ->  iaf, cells, simulation  ->  datasets  ->  generation
-        ->  models  ->  training  ->  evaluation  ->  sweeps  ->  plots, widgets  ->  nb, cli
+        ->  sparse, models  ->  training  ->  evaluation  ->  assessment, assets  ->  sweeps, analysis
+        ->  plots, widgets  ->  nb, cli
 """
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "scales", "inputs", "iaf", "cells", "simulation", "datasets", "generation", "models",
-    "training", "evaluation", "sweeps", "plots", "widgets", "nb", "cli",
+    "scales", "inputs", "iaf", "cells", "simulation", "datasets", "generation", "sparse", "models",
+    "training", "evaluation", "assessment", "assets", "sweeps", "analysis", "plots", "widgets", "nb", "cli",
 )
 
 __all__ = ["__version__", *_SUBMODULES]
