@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import synapses
 from .mechanisms import ensure_mechanisms
 from .morphology import DEFAULT_MORPHOLOGY, READERS, load_morphology
 
@@ -404,38 +405,12 @@ class L5PC:
             diam_um=np.array(cols[5]), region=np.array(cols[6]))
 
     def _make_excitatory(self, seg, condition):
-        from neuron import h
-
-        p = self.params
-        if condition == "NMDA":
-            syn = h.SynAmpaNmda(seg)
-            syn.tau_r_AMPA, syn.tau_d_AMPA = p.ampa_tau_rise_ms, p.ampa_tau_decay_ms
-            syn.tau_r_NMDA, syn.tau_d_NMDA = p.nmda_tau_rise_ms, p.nmda_tau_decay_ms
-            syn.gmax_AMPA, syn.gmax_NMDA = p.ampa_gmax_uS, p.nmda_gmax_uS
-            syn.mg, syn.mg_slope, syn.mg_scale = p.mg_mM, p.mg_slope_per_mV, p.mg_scale_mM
-        else:
-            syn = h.SynAmpa(seg)
-            syn.tau_r, syn.tau_d, syn.gmax = p.ampa_tau_rise_ms, p.ampa_tau_decay_ms, p.ampa_gmax_uS
-        syn.e = p.exc_e_rev_mV
-        return syn
+        return synapses.make_excitatory(seg, condition, self.params)
 
     def _make_inhibitory(self, seg):
-        from neuron import h
+        return synapses.make_inhibitory(seg, self.params)
 
-        p = self.params
-        syn = h.SynGabaA(seg)
-        syn.tau_r, syn.tau_d, syn.gmax, syn.e = (p.gaba_tau_rise_ms, p.gaba_tau_decay_ms, p.gaba_gmax_uS,
-                                                 p.gaba_e_rev_mV)
-        return syn
-
-    @staticmethod
-    def _connect(syn):
-        from neuron import h
-
-        nc = h.NetCon(None, syn)
-        nc.weight[0] = 1.0
-        nc.delay = 0.0
-        return nc
+    _connect = staticmethod(synapses.connect)
 
     def _build_synapses(self, condition):
         n = len(self._segment_objects)

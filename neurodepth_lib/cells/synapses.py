@@ -1,0 +1,46 @@
+"""The paper's deterministic synapses, built the same way on every cell (paper_facts 1.2).
+
+``params`` is any object with the synaptic fields of :class:`~neurodepth_lib.cells.l5pc.L5PCParams`
+(``ampa_tau_rise_ms``, ``nmda_gmax_uS``, ``gaba_e_rev_mV``, ...): the L5PC and the teaching cell share them.
+Each synapse receives its input through a ``NetCon(None, syn)`` with weight 1 and delay 0.
+"""
+from __future__ import annotations
+
+
+def make_excitatory(seg, condition: str, params):
+    """An AMPA+NMDA synapse (``condition == "NMDA"``) or an AMPA-only synapse on ``seg``."""
+    from neuron import h
+
+    p = params
+    if condition == "NMDA":
+        syn = h.SynAmpaNmda(seg)
+        syn.tau_r_AMPA, syn.tau_d_AMPA = p.ampa_tau_rise_ms, p.ampa_tau_decay_ms
+        syn.tau_r_NMDA, syn.tau_d_NMDA = p.nmda_tau_rise_ms, p.nmda_tau_decay_ms
+        syn.gmax_AMPA, syn.gmax_NMDA = p.ampa_gmax_uS, p.nmda_gmax_uS
+        syn.mg, syn.mg_slope, syn.mg_scale = p.mg_mM, p.mg_slope_per_mV, p.mg_scale_mM
+    else:
+        syn = h.SynAmpa(seg)
+        syn.tau_r, syn.tau_d, syn.gmax = p.ampa_tau_rise_ms, p.ampa_tau_decay_ms, p.ampa_gmax_uS
+    syn.e = p.exc_e_rev_mV
+    return syn
+
+
+def make_inhibitory(seg, params):
+    """A GABA_A synapse on ``seg``."""
+    from neuron import h
+
+    p = params
+    syn = h.SynGabaA(seg)
+    syn.tau_r, syn.tau_d, syn.gmax, syn.e = (p.gaba_tau_rise_ms, p.gaba_tau_decay_ms, p.gaba_gmax_uS,
+                                             p.gaba_e_rev_mV)
+    return syn
+
+
+def connect(syn):
+    """The NetCon through which input events reach ``syn`` (weight 1, delay 0)."""
+    from neuron import h
+
+    nc = h.NetCon(None, syn)
+    nc.weight[0] = 1.0
+    nc.delay = 0.0
+    return nc
