@@ -597,27 +597,41 @@ def _default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _execute(tasks: list[dict], *, workers: int, client, on_done: Callable[[dict], None]) -> str:
-    """Run ``run_shard`` over ``tasks`` on the chosen executor; call ``on_done`` as each finishes."""
+def run_tasks(fn: Callable[[dict], dict], tasks: list[dict], *, workers: int, client,
+              on_done: Callable[[dict], None], name_of: Callable[[dict], str], what: str = "task") -> str:
+    """Run the picklable module-level ``fn`` over ``tasks`` and call ``on_done`` with each result as it
+    finishes; return a description of the executor used.
+
+    The executor is a Dask ``client`` when given, this process when ``workers`` is 0, and otherwise a spawn
+    process pool of ``workers`` processes. A failing task raises ``RuntimeError`` naming it
+    (``name_of(task)``); on an error or Ctrl-C the pool returns at once: queued tasks are dropped and tasks
+    already running finish in the background (their results land atomically and the next run adopts them).
+    Sweeps use the same function.
+    """
     if not tasks:
         return "none"
+
+    def failed(task, err):
+        return RuntimeError(f"{what} {name_of(task)} failed: {err}")
+
     if client is not None:
         from distributed import as_completed
 
-        futures = client.map(run_shard, tasks, pure=False)
-        names = {f.key: t["name"] for f, t in zip(futures, tasks)}
+        futures = client.map(fn, tasks, pure=False)
+        by_key = {f.key: t for f, t in zip(futures, tasks)}
         try:
             for fut in as_completed(futures):
                 try:
-                    on_done(fut.result())
+                    result = fut.result()
                 except Exception as err:
-                    raise RuntimeError(f"generating {names[fut.key]} failed: {err}") from err
+                    raise failed(by_key[fut.key], err) from err
+                on_done(result)
         finally:
             client.cancel([f for f in futures if not f.done()])
         return "dask"
     if workers == 0:
         for task in tasks:
-            on_done(run_shard(task))
+            on_done(fn(task))
         return "in-process"
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -625,23 +639,27 @@ def _execute(tasks: list[dict], *, workers: int, client, on_done: Callable[[dict
     n = min(workers, len(tasks))
     pool = ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"))
     try:
-        pending = {pool.submit(run_shard, t): t["name"] for t in tasks}
+        pending = {pool.submit(fn, t): t for t in tasks}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
-                name = pending.pop(fut)
+                task = pending.pop(fut)
                 try:
                     result = fut.result()
                 except Exception as err:
-                    raise RuntimeError(f"generating {name} failed: {err}") from err
+                    raise failed(task, err) from err
                 on_done(result)
     except BaseException:
-        # An error or Ctrl-C: return at once. Queued tasks are dropped; shards already being simulated are
-        # finished and renamed into place by their workers, and the next run adopts them.
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
     return f"process pool ({n} workers, spawn)"
+
+
+def _execute(tasks: list[dict], *, workers: int, client, on_done: Callable[[dict], None]) -> str:
+    """Run ``run_shard`` over ``tasks`` on the chosen executor (see :func:`run_tasks`)."""
+    return run_tasks(run_shard, tasks, workers=workers, client=client, on_done=on_done,
+                     name_of=lambda t: t["name"], what="generating")
 
 
 def generate_dataset(out_dir, *, cell="iaf", condition=None, n_trials=None, duration_ms=6000, seed=0,

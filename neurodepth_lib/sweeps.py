@@ -262,43 +262,11 @@ class SweepResult:
 
 
 def _execute(tasks, *, workers: int, client, on_done) -> str:
-    if not tasks:
-        return "none"
-    if client is not None:
-        from distributed import as_completed
+    """Run :func:`run_one` over ``tasks`` with generation's executor (pool, in-process or Dask)."""
+    from .generation import run_tasks
 
-        futures = client.map(run_one, tasks, pure=False)
-        try:
-            for fut in as_completed(futures):
-                on_done(fut.result())
-        finally:
-            client.cancel([f for f in futures if not f.done()])
-        return "dask"
-    if workers == 0:
-        for t in tasks:
-            on_done(run_one(t))
-        return "in-process"
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    n = min(workers, len(tasks))
-    pool = ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"))
-    try:
-        pending = {pool.submit(run_one, t): t["spec"]["run_id"] for t in tasks}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                name = pending.pop(fut)
-                try:
-                    result = fut.result()
-                except Exception as err:
-                    raise RuntimeError(f"sweep run {name} failed: {err}") from err
-                on_done(result)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    return f"process pool ({n} workers, spawn)"
+    return run_tasks(run_one, tasks, workers=workers, client=client, on_done=on_done,
+                     name_of=lambda t: t["spec"]["run_id"], what="sweep run")
 
 
 def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int = 600, scale: str = "lab",
