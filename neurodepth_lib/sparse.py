@@ -19,6 +19,15 @@ gather the other way round: ``grad_weight[o, c, k] = sum over events of channel 
 s + lag]``, one ``embedding_bag`` per tap over the rows of ``grad_out`` with one bag per channel.
 Both directions cost ``O(n_events * taps * out_channels)`` instead of
 ``O(batch * time * channels * taps * out_channels)``, and ``O(batch * time * out_channels)`` memory.
+Narrow kernels (``taps * out_channels <= 512``, e.g. the one-unit I&F network's 80 x 1) are done for all
+taps at once instead, which saves the loop's calls: one gather of whole kernel rows per time step followed
+by a strided sum over taps, and for the gradient one gather of ``taps``-long windows of ``grad_out`` per
+event. Sums are taken in another order than ``conv1d``'s, so results agree to float rounding, not bit for
+bit; they are deterministic.
+
+Small problems run on one intra-op thread (:data:`SERIAL_MAX_WORK`): on a 2-core machine shared with other
+work, handing each of the loop's small ops to a second thread costs more than it saves. On a GPU the dense
+convolution is the default (``choose_path``); the sparse path runs there too but was not tuned for it.
 
 The per-tap tables ``weight[:, :, k]`` are read as ``(channels, out_channels)`` matrices, so the kernel is
 fastest when stored *tap-major* (:func:`tap_major_`): a tensor of the usual shape
