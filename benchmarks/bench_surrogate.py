@@ -352,7 +352,8 @@ def run_break_even(args) -> dict:
 
     from neurodepth_lib import sparse as S
 
-    torch.set_num_threads(args.thread_counts[0])
+    threads = args.thread_counts[0]
+    torch.set_num_threads(threads)
     layers = {"TCN 7x128x153 first layer (1278 in, 45 taps, 128 out), batch 8 x 400 ms": (8, 1278, 400, 45, 128),
               "one-unit I&F layer (100 in, 80 taps, 1 out), batch 16 x 500 ms": (16, 100, 500, 80, 1)}
     densities = (0.003, 0.01, 0.03, 0.1, 0.2, 0.3, 0.5)
@@ -367,7 +368,7 @@ def run_break_even(args) -> dict:
         rows = []
         for p in densities:
             x = (torch.rand(B, C, T, generator=g) < p).float()
-            res = {"density": p}
+            res = {"density": p, "threads": threads}
             for mode, fn, w in (("dense", S.dense_causal_conv1d, w_dense), ("sparse", S.sparse_causal_conv1d, w_sparse)):
                 def fwd():
                     with torch.no_grad():
@@ -454,7 +455,8 @@ def summary_table(result: dict) -> str:
         lines.append(f"{label:<48}{r['dense']['windows_per_s']:>12.1f}{r['sparse']['windows_per_s']:>14.1f}"
                      f"{r['speedup']:>10.2f}")
     if result.get("break_even"):
-        lines += ["", "First layer alone, sparse speed-up over dense by input density (forward | forward + weight grad)"]
+        lines += ["", f"First layer alone, sparse speed-up over dense by input density (forward | forward + weight "
+                      f"grad; {result['settings']['thread_counts'][0]} thread(s))"]
         for label, rows in result["break_even"].items():
             lines.append(f"  {label}")
             lines.append("    " + "  ".join(f"{r['density']:.3f}: x{r['forward_speedup']:.1f} | "

@@ -50,11 +50,12 @@ __all__ = ["SparseEvents", "find_events", "sparse_causal_conv1d", "dense_causal_
 FIRST_LAYER_MODES = ("auto", "dense", "sparse")
 
 # Above this fraction of non-zero input bins "auto" uses the dense convolution on the CPU. Measured on a
-# 2-core AMD EPYC (torch 2.13, benchmarks/bench_surrogate.py, section "break-even"): for the 7x128x153 TCN's
-# first layer (1,278 inputs, 45 taps, 128 filters, batch 8 x 400 ms) the sparse path is 14x (forward) and
-# 18x (forward + weight gradient) faster at 1 % density, 2.3x and 3.1x at 10 %, and breaks even at 25-35 %;
-# for the one-unit I&F layer (100 inputs, 80 taps, 1 filter) it breaks even at 20 % (forward) and above
-# 40 % (training). 10 % keeps a margin on the dense side; the paper's inputs are at 1 %, the I&F's at 0.3 %.
+# 2-core AMD EPYC, one thread (torch 2.13; benchmarks/bench_surrogate.py, "break-even"): for the 7x128x153
+# TCN's first layer (1,278 inputs, 45 taps, 128 filters, batch 8 x 400 ms) the sparse path is 18x (forward)
+# and 24x (forward + weight gradient) faster at 1 % density, 2.5x and 3.3x at 10 %, 1.3x and 1.9x at 20 %,
+# and breaks even near 30 % (forward) and 30-50 % (training); for the one-unit I&F layer (100 inputs, 80
+# taps, 1 filter) it is 8x and 26x faster at 1 % and breaks even near 20 % (forward) and above 50 %
+# (training). 10 % keeps a margin on the dense side; the paper's inputs are at 1 %, the I&F's at 0.3 %.
 SPARSE_MAX_DENSITY = 0.10
 
 
