@@ -40,7 +40,7 @@ REGIONS = ("basal", "oblique", "tuft")
 
 
 @dataclass(frozen=True)
-class L5PCParams:
+class L5PCParams(synapses.SynapseParams):
     """Every number that defines the cell (defaults: Hay cell1 with ``L5PCbiophys5b``).
 
     Densities are in S/cm2, written as ``((mechanism, gbar), ...)`` per region; every channel mechanism
@@ -108,21 +108,7 @@ class L5PCParams:
     # --- conditions -----------------------------------------------------------------------------------
     ampa_sk_sk_factor: float = 0.1      # AMPA_SK: SK_E2 in soma, axon and apical tree times this
 
-    # --- synapses ---------------------------------------------------------------------------------------
-    ampa_tau_rise_ms: float = 0.3
-    ampa_tau_decay_ms: float = 3.0
-    nmda_tau_rise_ms: float = 2.0
-    nmda_tau_decay_ms: float = 70.0
-    ampa_gmax_uS: float = 0.0004
-    nmda_gmax_uS: float = 0.0004
-    exc_e_rev_mV: float = 0.0
-    mg_mM: float = 1.0
-    mg_slope_per_mV: float = 0.08
-    mg_scale_mM: float = 3.57
-    gaba_tau_rise_ms: float = 0.2
-    gaba_tau_decay_ms: float = 8.0
-    gaba_gmax_uS: float = 0.001
-    gaba_e_rev_mV: float = -80.0
+    # --- synapses: the fields of SynapseParams (paper_facts 1.2) -----------------------------------------
 
     # --- landmarks of cell1 (indices into the apical section list) ----------------------------------------
     nexus_apic_index: int = 50          # the "nexus" recording site: apic[50](0.9), about 678 um from the soma

@@ -1,10 +1,32 @@
 """The paper's deterministic synapses, built the same way on every cell (paper_facts 1.2).
 
-``params`` is any object with the synaptic fields of :class:`~neurodepth_lib.cells.l5pc.L5PCParams`
-(``ampa_tau_rise_ms``, ``nmda_gmax_uS``, ``gaba_e_rev_mV``, ...): the L5PC and the teaching cell share them.
+``params`` is a :class:`SynapseParams` (the L5PC's and the teaching cell's parameter classes extend it).
 Each synapse receives its input through a ``NetCon(None, syn)`` with weight 1 and delay 0.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SynapseParams:
+    """Kinetics of the paper's synapses (paper_facts 1.2): AMPA and NMDA difference-of-exponentials, each
+    normalised to peak ``gmax``; Mg block ``1 / (1 + exp(-mg_slope * v) * mg / mg_scale)``; GABA_A."""
+
+    ampa_tau_rise_ms: float = 0.3
+    ampa_tau_decay_ms: float = 3.0
+    nmda_tau_rise_ms: float = 2.0
+    nmda_tau_decay_ms: float = 70.0
+    ampa_gmax_uS: float = 0.0004
+    nmda_gmax_uS: float = 0.0004
+    exc_e_rev_mV: float = 0.0
+    mg_mM: float = 1.0
+    mg_slope_per_mV: float = 0.08
+    mg_scale_mM: float = 3.57
+    gaba_tau_rise_ms: float = 0.2
+    gaba_tau_decay_ms: float = 8.0
+    gaba_gmax_uS: float = 0.001
+    gaba_e_rev_mV: float = -80.0
 
 
 def make_excitatory(seg, condition: str, params):

@@ -73,7 +73,7 @@ HAY_ADJUSTED_LENGTH_UM = {"basal": 5133.5 + 262 * 10.0, "apical": 7440.9 + 377 *
 
 
 @dataclass(frozen=True)
-class TeachingCellParams:
+class TeachingCellParams(synapses.SynapseParams):
     """Every number of the teaching cell. Lengths and diameters in um, densities in S/cm2."""
 
     # --- geometry ---------------------------------------------------------------------------------
@@ -117,21 +117,7 @@ class TeachingCellParams:
     soma_ca_gamma: float = 0.000501
     soma_ca_decay_ms: float = 460.0
 
-    # --- synapses (paper_facts 1.2) -------------------------------------------------------------------
-    ampa_tau_rise_ms: float = 0.3
-    ampa_tau_decay_ms: float = 3.0
-    nmda_tau_rise_ms: float = 2.0
-    nmda_tau_decay_ms: float = 70.0
-    ampa_gmax_uS: float = 0.0004
-    nmda_gmax_uS: float = 0.0004
-    exc_e_rev_mV: float = 0.0
-    mg_mM: float = 1.0
-    mg_slope_per_mV: float = 0.08
-    mg_scale_mM: float = 3.57
-    gaba_tau_rise_ms: float = 0.2
-    gaba_tau_decay_ms: float = 8.0
-    gaba_gmax_uS: float = 0.001
-    gaba_e_rev_mV: float = -80.0
+    # --- synapses: the fields of SynapseParams (paper_facts 1.2) -----------------------------------------
 
     # --- inputs -----------------------------------------------------------------------------------------
     input_grouping: str = "branches"      # "branches": one coarse rate per branch subtree; "trees": the paper's
