@@ -23,7 +23,6 @@ and MAE are in mV of the clipped somatic voltage.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import warnings
@@ -91,7 +90,8 @@ def _load(model):
 
 
 def predict_trials(model, data, *, trials=None, transform: TargetTransform | None = None, batch_size: int = 4,
-                   device=None, workers: int = 0, progress: bool = False) -> TrialPredictions:
+                   device=None, workers: int = 0, input_cache_dir=None,
+                   progress: bool = False) -> TrialPredictions:
     """Run ``model`` over whole trials of ``data`` and collect predictions and truth.
 
     Parameters
@@ -106,6 +106,7 @@ def predict_trials(model, data, *, trials=None, transform: TargetTransform | Non
     device : where to run (None = where the model is).
     workers : processes that regenerate the trials' inputs from their recipes first (a dataset path or
         TrialDataset only; 0 = this process, trial by trial).
+    input_cache_dir : keep those inputs in a cache directory shared between calls (sweeps); default none.
     """
     import torch
 
@@ -137,7 +138,12 @@ def predict_trials(model, data, *, trials=None, transform: TargetTransform | Non
             transform = transform.fit_bias(ds.output("soma_1ms", i) for i in rows)
 
         events = {}
-        if workers and int(workers) > 1 and len(rows) > 1:
+        if input_cache_dir is not None:
+            from .datasets import cached_inputs
+
+            events = dict(zip(rows, cached_inputs(ds, rows, input_cache_dir, workers=int(workers or 0),
+                                                  progress=progress)))
+        elif workers and int(workers) > 1 and len(rows) > 1:
             from .datasets import materialise_inputs
 
             events = dict(zip(rows, materialise_inputs(ds, rows, workers=int(workers), progress=progress)))
@@ -282,7 +288,7 @@ def _data_info(data, preds: TrialPredictions, card: dict | None) -> dict:
 
 def evaluate_model(model, data, *, config: evaluation.EvaluationConfig | None = None, trials=None,
                    transform: TargetTransform | None = None, target_fpr: float = 0.002, batch_size: int = 4,
-                   device=None, workers: int = 0, progress: bool = False) -> Assessment:
+                   device=None, workers: int = 0, input_cache_dir=None, progress: bool = False) -> Assessment:
     """Predict whole held-out trials and score them with the paper's protocol (paper_facts 3.1).
 
     Parameters
@@ -293,7 +299,7 @@ def evaluate_model(model, data, *, config: evaluation.EvaluationConfig | None = 
         with 0-24 spikes, TP at 0.1 % and 0.25 % FP, AUC up to 1 % FP, 12 subsets of 67 %).
     trials : which trials (dataset indices, or sampler rows); default all.
     target_fpr : the ROC point at which the temporal-precision histogram thresholds (paper 0.2 %).
-    batch_size, device, workers, progress : see :func:`predict_trials`.
+    batch_size, device, workers, input_cache_dir, progress : see :func:`predict_trials`.
 
     Returns
     -------
@@ -302,7 +308,7 @@ def evaluate_model(model, data, *, config: evaluation.EvaluationConfig | None = 
     """
     model = _load(model)
     preds = predict_trials(model, data, trials=trials, transform=transform, batch_size=batch_size,
-                           device=device, workers=workers, progress=progress)
+                           device=device, workers=workers, input_cache_dir=input_cache_dir, progress=progress)
     return assess_predictions(preds, model, data, config=config, target_fpr=target_fpr)
 
 
@@ -336,16 +342,12 @@ def assess_predictions(preds: TrialPredictions, model, data, *, config: evaluati
 def record_metrics(model_path, assessment: Assessment, key: str = "test") -> dict:
     """Add ``assessment``'s headline numbers to a model card under ``metrics[key]`` (with the dataset's
     name and plan id) and rewrite the card atomically; the weights are untouched. Returns the card."""
-    from .models import _atomic_write, _model_paths, read_model_card
+    from .models import read_model_card, update_model_card
 
-    card = read_model_card(model_path)
-    _, card_path = _model_paths(model_path)
-    metrics = dict(card.get("metrics") or {})
+    metrics = dict(read_model_card(model_path).get("metrics") or {})
     metrics[str(key)] = {**assessment.summary(), "dataset": assessment.dataset.get("name"),
                          "plan_id": assessment.dataset.get("plan_id"),
                          "trials": assessment.dataset.get("trials"),
                          "config": assessment.result.config.to_dict()}
-    card["metrics"] = _finite_or_none(metrics)
-    text = json.dumps(card, indent=2, sort_keys=True, allow_nan=False)
-    _atomic_write(Path(card_path), (text + "\n").encode())
+    card = update_model_card(model_path, metrics=_finite_or_none(metrics))
     return card

@@ -174,6 +174,8 @@ def _add_train(subparsers) -> None:
                    help="processes regenerating the inputs from their recipes (default 0: this one)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's; 1 is often fastest on a busy machine)")
+    p.add_argument("--allow-incomplete", action="store_true",
+                   help="accept a dataset still being generated (its finished shards; recorded in the card)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT.ckpt.pt exists")
     p.add_argument("--no-evaluate", action="store_true",
                    help="skip scoring the validation trials with the paper's protocol at the end")
@@ -212,7 +214,8 @@ def _run_train(args) -> int:
     dendritic = {"auto": None, "yes": True, "no": False}[args.dendritic]
     from .datasets import open_dataset
 
-    ds = open_dataset(args.dataset)
+    ds = open_dataset(args.dataset, allow_incomplete=args.allow_incomplete)
+    valid = None if args.valid is None else open_dataset(args.valid, allow_incomplete=args.allow_incomplete)
     if dendritic is None:
         dendritic = "dend_1ms" in ds.outputs
     n_dendritic = 0
@@ -229,7 +232,7 @@ def _run_train(args) -> int:
           f"{', dendritic head ' + str(n_dendritic) if n_dendritic else ''}) on {ds.path}")
     print(config.schedule.table())
     fit = training.train_on_dataset(
-        ds, args.out, valid_data=args.valid, valid_fraction=args.valid_fraction, split_seed=args.split_seed,
+        ds, args.out, valid_data=valid, valid_fraction=args.valid_fraction, split_seed=args.split_seed,
         architecture=arch, dendritic=dendritic, spike_bias=spike_bias, config=config, scale=scale,
         resume=not args.no_resume, workers=args.workers, progress=not args.no_progress)
     h = fit.history
@@ -249,8 +252,22 @@ def _run_train(args) -> int:
             assessment.record_metrics(fit.model_path, a, key="valid")
             print("validation trials (all trials, no error bars):")
             print(a.result.table())
+    from .models import update_model_card
+
+    update_model_card(fit.model_path, provenance=_provenance(args, h.wall_time_total_s))
     print(f"model written: {fit.model_path}.pt and {fit.model_path}.json")
     return 0
+
+
+def _provenance(args, wall_s: float | None = None) -> dict:
+    """How an artefact was made: the command, the machine and the versions (stored with it)."""
+    import os
+    import platform
+
+    from .nb import versions
+
+    return {"argv": ["neurodepth", *args.argv], "cores": os.cpu_count(), "platform": platform.platform(),
+            "versions": versions(), **({} if wall_s is None else {"wall_s": round(float(wall_s), 1)})}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -282,6 +299,8 @@ def _add_evaluate(subparsers) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--workers", type=int, default=0,
                    help="processes regenerating the inputs from their recipes (default 0: this one)")
+    p.add_argument("--allow-incomplete", action="store_true",
+                   help="accept a dataset still being generated (its finished shards)")
     p.add_argument("--json", default=None, help="also write every number to this JSON file")
     p.add_argument("--record", default=None, metavar="KEY",
                    help="store the headline numbers in the model card under metrics.KEY (e.g. test)")
@@ -323,7 +342,10 @@ def _run_evaluate(args) -> int:
     config = evaluation.EvaluationConfig(start_ms=args.start_ms, spike_count_range=spike_range,
                                          n_subsets=args.subsets, subset_fraction=args.subset_fraction,
                                          seed=args.seed)
-    a = assessment.evaluate_model(args.model, args.dataset, config=config, trials=_trial_list(args.trials),
+    from .datasets import open_dataset
+
+    dataset = open_dataset(args.dataset, allow_incomplete=args.allow_incomplete)
+    a = assessment.evaluate_model(args.model, dataset, config=config, trials=_trial_list(args.trials),
                                   target_fpr=args.target_fpr, batch_size=args.batch_size,
                                   device=args.device, workers=args.workers)
     print(a.table())
@@ -360,7 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Entry point of the ``neurodepth`` command; returns the exit code."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # recorded in what the command makes (provenance)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -368,6 +392,11 @@ def main(argv=None) -> int:
         return int(args.func(args) or 0)
     except (ValueError, TypeError, FileNotFoundError) as err:
         # bad arguments: one clear line, not a traceback
+        print(f"neurodepth {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except RuntimeError as err:
+        if type(err).__name__ != "IntegrityError":  # (datasets is not imported just to name the class)
+            raise
         print(f"neurodepth {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -406,6 +435,8 @@ def _add_sweep(subparsers) -> None:
                    help="schedule shape and learning-rate multiplier (default lab)")
     p.add_argument("--workers", type=int, default=None, help="local processes (default: cores; 0 = here)")
     p.add_argument("--scheduler", default=None, help="address of a Dask scheduler to run the runs on")
+    p.add_argument("--allow-incomplete", action="store_true",
+                   help="accept a dataset still being generated (its finished shards, frozen at the first run)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_run_sweep)
 
@@ -425,7 +456,8 @@ def _run_sweep(args) -> int:
     client = _dask_client(args.scheduler)
     try:
         res = sweeps.run_sweep(args.out, data, grid, steps=args.steps, scale=args.scale, workers=args.workers,
-                               client=client, progress=not args.no_progress)
+                               client=client, allow_incomplete=args.allow_incomplete,
+                               progress=not args.no_progress)
     finally:
         if client is not None:
             client.close()
@@ -480,7 +512,54 @@ def _run_how_deep(args) -> int:
     return 0
 
 
-SUBCOMMANDS += [_add_sweep, _add_how_deep]
+# ----------------------------------------------------------------------------------------------------
+# neurodepth assets
+# ----------------------------------------------------------------------------------------------------
+
+def _add_assets(subparsers) -> None:
+    p = subparsers.add_parser(
+        "assets", help="list, verify or regenerate the shipped lab assets (datasets, models, sweep results)",
+        description="list: what is shipped, its state and size. verify: check every shipped byte against "
+                    "its recorded sha256 (exit 1 on any mismatch). regenerate NAME: print and run the "
+                    "command that remakes an asset (a dataset into its own directory resumes or repairs "
+                    "it; --out elsewhere rebuilds it from scratch for comparison).")
+    p.add_argument("action", choices=("list", "verify", "regenerate"))
+    p.add_argument("name", nargs="?", default=None, help="asset name (regenerate; verify: default all)")
+    p.add_argument("--out", default=None, help="regenerate into this path instead of the asset's own")
+    p.add_argument("--workers", type=int, default=None, help="generation processes (datasets)")
+    p.add_argument("--dry-run", action="store_true", help="regenerate: print the command only")
+    p.set_defaults(func=_run_assets)
+
+
+def _run_assets(args) -> int:
+    import shlex
+
+    from . import assets
+
+    if args.action == "list":
+        print(assets.describe())
+        return 0
+    if args.action == "verify":
+        results = assets.verify(None if args.name is None else [args.name])
+        for r in results:
+            print(r)
+        failed = [r.name for r in results if r.failed]
+        total = sum(r.size_bytes for r in results)
+        print(f"{len(results)} assets, {total / 1e6:.1f} MB shipped; "
+              + (f"FAILED: {', '.join(failed)}" if failed else "every shipped byte matches its sha256"))
+        return 1 if failed else 0
+    if args.name is None:
+        raise ValueError("regenerate needs an asset name (neurodepth assets list shows them)")
+    argv = assets.regenerate_command(args.name, args.out)
+    if args.workers is not None and assets.ASSETS[args.name].kind == "dataset":
+        argv += ["--workers", str(args.workers)]
+    print(shlex.join(argv))
+    if args.dry_run:
+        return 0
+    return main(argv[1:])
+
+
+SUBCOMMANDS += [_add_sweep, _add_how_deep, _add_assets]
 
 
 if __name__ == "__main__":

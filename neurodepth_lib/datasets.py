@@ -439,9 +439,11 @@ class TrialDataset:
     ----------
     path : the dataset directory.
     allow_incomplete : open a dataset whose generation has not finished (only finished shards are visible).
+    shards : show only these finished shards (names): a fixed view of a dataset that is still growing, so
+        that trial numbers mean the same in every process that opens it.
     """
 
-    def __init__(self, path: str | os.PathLike, *, allow_incomplete: bool = False):
+    def __init__(self, path: str | os.PathLike, *, allow_incomplete: bool = False, shards=None):
         self.path = Path(path)
         self.manifest = read_manifest(self.path)
         plan = self.manifest["plan"]
@@ -455,10 +457,30 @@ class TrialDataset:
         self._shards = sorted(done, key=lambda s: s["first_trial"])
         # visible trials: the finished shards, renumbered 0..n-1 in trial order
         self._starts = np.cumsum([0] + [s["n_trials"] for s in self._shards]).tolist()
+        if shards is not None:
+            self._restrict_to(list(shards))
         self._verified: set[str] = set()
         self._files: dict[str, h5py.File] = {}
         self.input_settings = (InputSettings.from_dict(plan["input_settings"])
                                if plan.get("input_settings") else None)
+
+    def _restrict_to(self, shard_names) -> None:
+        by_name = {s["name"]: s for s in self._shards}
+        missing = [n for n in shard_names if n not in by_name]
+        if missing:
+            raise IntegrityError(f"dataset {self.path}: shard(s) {', '.join(missing)} are no longer finished")
+        self._shards = sorted((by_name[n] for n in shard_names), key=lambda s: s["first_trial"])
+        self._starts = np.cumsum([0] + [s["n_trials"] for s in self._shards]).tolist()
+
+    @property
+    def complete(self) -> bool:
+        """True when every planned shard is finished and visible (not a view of some shards)."""
+        return bool(self.manifest["complete"]) and len(self._shards) == len(self.manifest["shards"])
+
+    @property
+    def n_planned(self) -> int:
+        """Trials the generation plan asked for (``len(self)`` counts the finished ones)."""
+        return int(self.plan["n_trials"])
 
     # ------------------------------------------------------------------ description
     @property
@@ -484,6 +506,11 @@ class TrialDataset:
     @property
     def shard_names(self) -> list[str]:
         return [s["name"] for s in self._shards]
+
+    @property
+    def shard_checksums(self) -> dict[str, str]:
+        """``{shard name: sha256}`` of the visible (finished) shards, in trial order."""
+        return {s["name"]: s["sha256"] for s in self._shards}
 
     def __len__(self) -> int:
         return self._starts[-1]
@@ -700,9 +727,9 @@ class TrialDataset:
         }
 
 
-def open_dataset(path: str | os.PathLike, *, allow_incomplete: bool = False) -> TrialDataset:
+def open_dataset(path: str | os.PathLike, *, allow_incomplete: bool = False, shards=None) -> TrialDataset:
     """Open a dataset directory for reading (see :class:`TrialDataset`)."""
-    return TrialDataset(path, allow_incomplete=allow_incomplete)
+    return TrialDataset(path, allow_incomplete=allow_incomplete, shards=shards)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -881,13 +908,31 @@ class _EventCache:
 
 def _cache_key(dataset: TrialDataset, trials: np.ndarray) -> str:
     h = hashlib.sha256(dataset.manifest["plan_id"].encode())
+    # trial numbers count the visible shards: name them, so a view of a growing dataset gets its own key
+    h.update(",".join(dataset.shard_names).encode())
     h.update(np.asarray(trials, "<i8").tobytes())
     return h.hexdigest()
 
 
-def _inputs_of_trials(path: str, trials: list) -> list:
-    """Worker: the checksum-verified input events of some trials, as plain arrays."""
-    with TrialDataset(path, allow_incomplete=True) as ds:
+def input_cache_path(cache_dir, dataset: TrialDataset, trials) -> Path:
+    """Where the materialised inputs of ``trials`` of ``dataset`` live in a cache directory shared by many
+    runs (sweeps): one HDF5 file per (dataset plan, visible shards, trials)."""
+    return Path(cache_dir) / f"inputs-{_cache_key(dataset, np.asarray(trials, dtype=np.int64))[:32]}.h5"
+
+
+def cached_inputs(dataset: TrialDataset, trials, cache_dir, *, workers: int = 0, progress: bool = False) -> list:
+    """:func:`materialise_inputs` through the shared cache in ``cache_dir`` (made on the first call)."""
+    trials = np.asarray([int(i) for i in trials], dtype=np.int64)
+    cache = _load_event_cache(dataset, trials, input_cache_path(cache_dir, dataset, trials), progress, workers)
+    o = cache.offsets
+    return [InputEvents(cache.channel[o[k]:o[k + 1]], cache.time_ms[o[k]:o[k + 1]], dataset.n_channels,
+                        dataset.duration_ms) for k in range(len(trials))]
+
+
+def _inputs_of_trials(path: str, shard_names: list, trials: list) -> list:
+    """Worker: the checksum-verified input events of some trials, as plain arrays. ``trials`` number the
+    trials of ``shard_names`` (the shards the caller saw), so shards finished since then cannot shift them."""
+    with TrialDataset(path, allow_incomplete=True, shards=shard_names) as ds:
         return [(e.channel, e.time_ms) for e in (ds.inputs(int(i)) for i in trials)]
 
 
@@ -908,13 +953,11 @@ def materialise_inputs(dataset: TrialDataset, trials, *, workers: int = 0, progr
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        # the worker sees the shard list of the visible trials: map our indices onto planned numbers
         chunks = [trials[k:k + 4] for k in range(0, len(trials), 4)]
-        if dataset.manifest["complete"] is False:
-            raise ValueError("parallel materialisation needs a complete dataset")
+        names = dataset.shard_names
         with ProcessPoolExecutor(max_workers=int(workers), mp_context=mp.get_context("spawn")) as pool:
             for chunk, arrays in zip(chunks, pool.map(_inputs_of_trials, [str(dataset.path)] * len(chunks),
-                                                       chunks)):
+                                                       [names] * len(chunks), chunks)):
                 out += [InputEvents(c, t, dataset.n_channels, dataset.duration_ms) for c, t in arrays]
                 if bar is not None:
                     bar.update(len(chunk))

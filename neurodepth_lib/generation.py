@@ -21,6 +21,9 @@ How it works
 5. As shards finish, the manifest records their sha256. A rerun of the same call skips finished shards
    (and adopts shards that were renamed just before the run died), so killing a run loses only the trials
    in flight.
+6. ``provenance.jsonl`` in the directory logs how the data were made: one line per run (command, cores,
+   workers, executor) and per finished shard (wall time, sha256). It is kept out of the manifest, whose
+   bytes depend only on the data.
 
 Each worker process makes its cell ready once (for the L5PC: loads the compiled mechanisms and builds the
 cell) and reuses it for all its trials. Cells are looked up in a small registry (:data:`CELLS`,
@@ -29,9 +32,13 @@ cell) and reuses it for all its trials. Cells are looked up in a small registry 
 """
 from __future__ import annotations
 
+import datetime
 import hashlib
+import json
 import math
 import os
+import platform
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -42,6 +49,8 @@ import numpy as np
 
 from . import datasets as dsets
 from .inputs import InputEvents, InputSettings, generate_inputs
+
+PROVENANCE_NAME = "provenance.jsonl"
 
 __all__ = ["CellModel", "CELLS", "register_cell", "get_cell", "GenerationReport", "generate_dataset",
            "plan_generation", "run_shard", "simulate_trial"]
@@ -721,6 +730,11 @@ def generate_dataset(out_dir, *, cell="iaf", condition=None, n_trials=None, dura
     try:
         manifest, todo = _prepare_directory(out_dir, plan, layout, {})
         pid = manifest["plan_id"]
+        if todo:
+            _log_provenance(out_dir, {
+                "event": "run", "argv": list(sys.argv), "cores": os.cpu_count(), "workers": workers,
+                "executor": "dask" if client is not None else ("pool" if workers > 0 else "in-process"),
+                "platform": platform.platform(), "shards_to_make": [s["name"] for s in todo]})
         events_by_trial = list(inputs) if inputs is not None else None
         tasks = []
         for k, shard in enumerate(layout):
@@ -753,6 +767,9 @@ def generate_dataset(out_dir, *, cell="iaf", condition=None, n_trials=None, dura
         def on_done(result: dict) -> None:
             timing = result.pop("timing", None)
             timings.append(dict(timing or {}, name=result["name"]))
+            _log_provenance(out_dir, {"event": "shard", "name": result["name"], "sha256": result["sha256"],
+                                      "n_trials": result["n_trials"],
+                                      **{k: v for k, v in (timing or {}).items() if k != "pid"}})
             entries[result["name"]].update(result)
             dsets.write_manifest(out_dir, manifest)
             if bar is not None:
@@ -771,6 +788,14 @@ def generate_dataset(out_dir, *, cell="iaf", condition=None, n_trials=None, dura
                                 timings=timings)
     finally:
         lock.release()
+
+
+def _log_provenance(out_dir: Path, record: dict) -> None:
+    """Append one line to ``provenance.jsonl``: how the dataset was made (commands, machine, wall time
+    per shard). Kept apart from the manifest, whose bytes depend only on the data."""
+    record = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), **record}
+    with open(out_dir / PROVENANCE_NAME, "a") as fh:
+        fh.write(json.dumps(record, sort_keys=True) + "\n")
 
 
 def format_summary(summary: dict, report: GenerationReport | None = None) -> str:

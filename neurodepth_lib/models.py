@@ -65,7 +65,7 @@ from . import sparse as _sparse
 __all__ = [
     "TCNConfig", "TCN", "TCNOutput", "Prediction", "one_unit_config", "paper_configs",
     "count_parameters", "macs_per_ms", "spike_probability", "save_model", "load_model",
-    "read_model_card", "predict_full_trace", "predict_overlapping_windows", "paper_overlap_ms",
+    "read_model_card", "update_model_card", "predict_full_trace", "predict_overlapping_windows", "paper_overlap_ms",
     "resolve_device",
 ]
 
@@ -602,6 +602,21 @@ def read_model_card(path: str | os.PathLike) -> dict:
     if card.get("format_version") != CARD_FORMAT_VERSION:
         raise ValueError(f"{card_path} has format_version {card.get('format_version')!r}; this library "
                          f"reads version {CARD_FORMAT_VERSION}")
+    return card
+
+
+def update_model_card(path: str | os.PathLike, **fields) -> dict:
+    """Set top-level ``fields`` of a model card (metrics, provenance...) and rewrite it atomically; the
+    weights are untouched and the reserved keys cannot change. Returns the new card."""
+    clash = sorted(set(fields) & set(_RESERVED_CARD_KEYS))
+    if clash:
+        raise ValueError(f"card keys {clash} are reserved (save_model fills them in)")
+    card = {**read_model_card(path), **fields}
+    try:
+        text = json.dumps(card, indent=2, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"the model card must be JSON-able (no NaN): {err}") from None
+    _atomic_write(_model_paths(path)[1], (text + "\n").encode())
     return card
 
 

@@ -15,7 +15,8 @@ architecture) and scored on the held-out dataset with :func:`neurodepth_lib.asse
 (the paper's protocol). A run writes, under ``<out>/runs/<run id>/``, its model file and card
 (``model.pt`` + ``model.json``) and then ``result.json`` (atomically, last): a run whose ``result.json``
 exists is finished and a rerun of the sweep skips it; a run killed during training resumes from its
-checkpoint. ``<out>/results.csv`` is rewritten from the result files after every finished run.
+checkpoint. ``<out>/results.csv`` is rewritten from the result files after every finished run. The inputs
+regenerated from the datasets' recipes are cached once in ``<out>/input_cache/`` and shared by all runs.
 
 Runs are independent tasks. As for :func:`neurodepth_lib.generation.generate_dataset`, they run on a local
 process pool (``spawn``; ``workers`` processes with ``threads_per_run`` torch threads each) by default, or on
@@ -64,6 +65,7 @@ __all__ = ["SweepGrid", "SweepResult", "kernels_for", "run_id", "plan_runs", "ru
 
 RESULT_NAME = "result.json"
 CSV_NAME = "results.csv"
+INPUT_CACHE_DIR = "input_cache"  # regenerated inputs, shared by every run of a sweep
 CSV_COLUMNS = ("run_id", "condition", "depth", "width", "receptive_field_ms", "kernels", "seed", "steps",
                "auc", "auc_std", "tp_at_0.1pct_fp", "tp_at_0.25pct_fp", "partial_auc",
                "soma_explained_variance_pct", "soma_rmse_mV", "n_parameters", "macs_per_ms",
@@ -176,12 +178,18 @@ def run_one(task: dict) -> dict:
     arch = training.make_architecture("tiny", n_inputs=int(task["n_inputs"]), kernel_sizes=tuple(spec["kernels"]),
                                       widths=int(spec["width"]))
     t0 = time.perf_counter()
-    fit = training.train_on_dataset(task["train"], run_dir / "model", architecture=arch, dendritic=False,
+    from .datasets import open_dataset
+
+    # a dataset still being generated is read as the fixed set of shards the sweep started with
+    train_ds, test_ds = (open_dataset(task[k], allow_incomplete=task.get(k + "_shards") is not None,
+                                      shards=task.get(k + "_shards")) for k in ("train", "test"))
+    fit = training.train_on_dataset(train_ds, run_dir / "model", architecture=arch, dendritic=False,
                                     config=config, scale=budget["scale"], seed=int(spec["seed"]),
                                     valid_fraction=budget["valid_fraction"], progress=False,
+                                    input_cache_dir=Path(task["out_dir"]) / INPUT_CACHE_DIR,
                                     card={"sweep": {"spec": spec, "budget": budget}})
     train_s = time.perf_counter() - t0
-    a = assessment.evaluate_model(fit.model, task["test"])
+    a = assessment.evaluate_model(fit.model, test_ds, input_cache_dir=Path(task["out_dir"]) / INPUT_CACHE_DIR)
     assessment.record_metrics(run_dir / "model", a)
     s = a.summary()
     tp = {k: v for k, v in s.items() if k.startswith("tp_at_")}
@@ -272,7 +280,7 @@ def _execute(tasks, *, workers: int, client, on_done) -> str:
 def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int = 600, scale: str = "lab",
               lr_scale: float | None = None, valid_fraction: float = 0.1, workers: int | None = None,
               threads_per_run: int | None = None, client=None, device: str = "auto",
-              progress: bool = True) -> SweepResult:
+              allow_incomplete: bool = False, progress: bool = True) -> SweepResult:
     """Train and evaluate every run of ``grid`` for every condition of ``data``; skip finished runs.
 
     Parameters
@@ -287,6 +295,9 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
     workers : local processes (default: cores // threads_per_run; 0 = in this process). Ignored with ``client``.
     threads_per_run : torch threads per run (default 1 with more than one worker, else torch's default).
     client : a ``distributed.Client``: runs become tasks on its cluster.
+    allow_incomplete : accept datasets still being generated. The sweep then uses the shards finished when
+        it started (recorded in ``sweep.json``), also when it is resumed later, so every run sees the same
+        trials.
     """
     from .datasets import open_dataset
     from .generation import _default_workers
@@ -300,11 +311,18 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
         raise ValueError("data must be a non-empty dict {condition: (train_dir, test_dir)}")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 5:
         raise ValueError(f"steps must be an integer >= 5, got {steps!r}")
-    n_inputs = {}
+    out_dir = Path(out_dir).expanduser().resolve()
+    plan_path = out_dir / "sweep.json"
+    before = json.loads(plan_path.read_text()) if plan_path.exists() else {}
+    n_inputs, shards = {}, {}
     for condition, pair in data.items():
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise ValueError(f"data[{condition!r}] must be (train_dir, test_dir), got {pair!r}")
-        train, test = (open_dataset(p) for p in pair)
+        frozen = (before.get("shards") or {}).get(condition)
+        train, test = (open_dataset(p, allow_incomplete=allow_incomplete, shards=None if frozen is None else f)
+                       for p, f in zip(pair, frozen or (None, None)))
+        if not (train.complete and test.complete):
+            shards[condition] = frozen or [train.shard_names, test.shard_names]
         if train.n_channels != test.n_channels:
             raise ValueError(f"data[{condition!r}]: train has {train.n_channels} inputs, test {test.n_channels}")
         n_inputs[condition] = train.n_channels
@@ -313,17 +331,14 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
         workers = max(1, cores // (threads_per_run or 1))
     if threads_per_run is None:
         threads_per_run = 1 if (workers > 1 or client is not None) else None
-    out_dir = Path(out_dir).expanduser().resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     budget = {"steps": int(steps), "scale": scale,
               "lr_scale": lr_scale if lr_scale is None else float(lr_scale),
               "valid_fraction": float(valid_fraction), "device": device}
     specs = plan_runs(list(data), grid)
     plan = {"grid": asdict(grid), "data": {c: [str(Path(p).resolve()) for p in pair] for c, pair in data.items()},
-            "budget": budget}
-    plan_path = out_dir / "sweep.json"
-    if plan_path.exists():
-        before = json.loads(plan_path.read_text())
+            "budget": budget, **({"shards": shards} if shards else {})}
+    if before:
         if before.get("budget") != budget or before.get("data") != plan["data"]:
             raise ValueError(f"{out_dir} holds a sweep with another budget or other data; choose another directory")
     _atomic_json(plan_path, plan)
@@ -335,6 +350,8 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
         train, test = data[spec["condition"]]
         tasks.append({"out_dir": str(out_dir), "spec": spec, "budget": budget, "train": str(train),
                       "test": str(test), "n_inputs": n_inputs[spec["condition"]], "threads": threads_per_run})
+        if spec["condition"] in shards:
+            tasks[-1]["train_shards"], tasks[-1]["test_shards"] = shards[spec["condition"]]
     bar = None
     if progress and tasks:
         from tqdm.auto import tqdm

@@ -898,7 +898,9 @@ def dataset_fingerprint(dataset) -> dict:
     return {"name": ds.path.name, "path": str(ds.path), "plan_id": ds.manifest["plan_id"],
             "manifest_sha256": file_sha256(ds.path / MANIFEST_NAME), "cell": ds.cell,
             "condition": ds.condition, "n_trials": int(len(ds)), "duration_ms": int(ds.duration_ms),
-            "n_channels": int(ds.n_channels)}
+            "n_channels": int(ds.n_channels), "complete": ds.complete,
+            # a dataset still being generated changes its manifest: name the shards this model saw
+            **({} if ds.complete else {"shards_used": ds.shard_checksums})}
 
 
 @dataclass
@@ -928,7 +930,7 @@ def train_on_dataset(train_data, out=None, *, trials=None, valid_data=None, vali
                      architecture="fit_cnn", dendritic: bool | None = None, spike_bias=None,
                      config: TrainingConfig | None = None, scale: str = "lab", seed: int = 0,
                      resume: bool = True, workers: int = 0, cache_inputs: bool = True,
-                     progress: bool = True, card: dict | None = None) -> FitResult:
+                     input_cache_dir=None, progress: bool = True, card: dict | None = None) -> FitResult:
     """Train a TCN on a dataset directory with the paper's targets, losses and schedule; write a model file.
 
     Parameters
@@ -957,6 +959,7 @@ def train_on_dataset(train_data, out=None, *, trials=None, valid_data=None, vali
     seed : seeds the weights' initialisation and the window sampling (when ``config`` is not given).
     workers : processes that regenerate the inputs from their recipes (0 = this process).
     cache_inputs : keep the regenerated inputs beside ``out`` (``<out>.train-inputs.h5``) for reruns.
+    input_cache_dir : keep them instead in this directory, shared by many runs on the same trials (sweeps).
     card : extra JSON-able entries for the model card.
 
     Returns
@@ -967,7 +970,7 @@ def train_on_dataset(train_data, out=None, *, trials=None, valid_data=None, vali
     """
     import json
 
-    from .datasets import TrialDataset, WindowSampler, open_dataset, split_trials
+    from .datasets import TrialDataset, WindowSampler, input_cache_path, open_dataset, split_trials
     from .models import TCN as _TCN
 
     config = config or TrainingConfig.for_scale(scale, seed=seed, restore_best=True, progress=progress)
@@ -1033,8 +1036,13 @@ def train_on_dataset(train_data, out=None, *, trials=None, valid_data=None, vali
                                  f"(--no-resume) or another out")
 
     window_ms = config.window_ms
+    caches = {"train": paths["train_cache"] if (paths and cache_inputs) else None,
+              "valid": paths["valid_cache"] if (paths and cache_inputs) else None}
+    if input_cache_dir is not None:
+        caches = {"train": input_cache_path(input_cache_dir, ds, train_idx),
+                  "valid": input_cache_path(input_cache_dir, vds if vds is not None else ds, valid_idx)}
     train_sampler = WindowSampler(ds, trials=train_idx, dendritic=dendritic, window_ms=window_ms,
-                                  cache_path=paths["train_cache"] if (paths and cache_inputs) else None,
+                                  cache_path=caches["train"],
                                   workers=workers, progress=progress, seed=config.seed)
     valid_sampler = None
     if valid_idx.size:
@@ -1042,7 +1050,7 @@ def train_on_dataset(train_data, out=None, *, trials=None, valid_data=None, vali
         valid_sampler = WindowSampler(vsrc, trials=valid_idx, transform=train_sampler.transform,
                                       dendritic=dendritic and "dend_1ms" in vsrc.outputs, pca=train_sampler.pca,
                                       window_ms=window_ms, seed=config.seed + 1,
-                                      cache_path=paths["valid_cache"] if (paths and cache_inputs) else None,
+                                      cache_path=caches["valid"],
                                       workers=workers, progress=progress)
 
     rate_logit = spike_log_odds(train_sampler.spikes[:, train_sampler.transform.warmup_ms:])
