@@ -176,6 +176,8 @@ def _add_train(subparsers) -> None:
                    help="torch CPU threads (default: torch's; 1 is often fastest on a busy machine)")
     p.add_argument("--allow-incomplete", action="store_true",
                    help="accept a dataset still being generated (its finished shards; recorded in the card)")
+    p.add_argument("--weights-dtype", choices=("float32", "float16"), default="float32",
+                   help="how OUT.pt stores the weights (float16 halves the file, for shipping)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT.ckpt.pt exists")
     p.add_argument("--no-evaluate", action="store_true",
                    help="skip scoring the validation trials with the paper's protocol at the end")
@@ -234,7 +236,8 @@ def _run_train(args) -> int:
     fit = training.train_on_dataset(
         ds, args.out, valid_data=valid, valid_fraction=args.valid_fraction, split_seed=args.split_seed,
         architecture=arch, dendritic=dendritic, spike_bias=spike_bias, config=config, scale=scale,
-        resume=not args.no_resume, workers=args.workers, progress=not args.no_progress)
+        resume=not args.no_resume, workers=args.workers, weights_dtype=args.weights_dtype,
+        progress=not args.no_progress)
     h = fit.history
     print(f"{h.steps_done} of {h.total_steps} steps in {h.wall_time_total_s:.1f} s on {h.device}"
           + (f" (resumed at step {', '.join(map(str, h.resumed_at_steps))})" if h.resumed_at_steps else ""))
@@ -551,7 +554,11 @@ def _run_assets(args) -> int:
     if args.name is None:
         raise ValueError("regenerate needs an asset name (neurodepth assets list shows them)")
     argv = assets.regenerate_command(args.name, args.out)
-    if args.workers is not None and assets.ASSETS[args.name].kind == "dataset":
+    kind = assets.ASSETS[args.name].kind
+    if kind != "dataset" and args.out is None and not args.dry_run:
+        raise ValueError(f"give --out to regenerate {args.name!r} somewhere new: retraining does not overwrite "
+                         f"a shipped {kind} (weights come out equal only on the same torch build and threads)")
+    if args.workers is not None and kind == "dataset":
         argv += ["--workers", str(args.workers)]
     print(shlex.join(argv))
     if args.dry_run:

@@ -533,19 +533,25 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def _state_dict_bytes(model: nn.Module) -> bytes:
+WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+
+
+def _state_dict_bytes(model: nn.Module, weights_dtype: str = "float32") -> bytes:
     buf = io.BytesIO()
     # a plain dict of contiguous CPU tensors, so that weights_only loading works, files move between devices,
     # and the bytes do not depend on how a weight is laid out in memory (the first layer's may be tap-major)
-    torch.save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, buf)
+    dtype = WEIGHT_DTYPES[weights_dtype]
+    torch.save({k: (v.detach().cpu().to(dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
+                for k, v in model.state_dict().items()}, buf)
     return buf.getvalue()
 
 
 _RESERVED_CARD_KEYS = ("format", "format_version", "config", "name", "n_parameters", "receptive_field_ms",
-                       "macs_per_ms", "weights_file", "weights_sha256")
+                       "macs_per_ms", "weights_file", "weights_sha256", "weights_dtype")
 
 
-def save_model(path: str | os.PathLike, model: TCN, card: dict | None = None) -> tuple[Path, Path]:
+def save_model(path: str | os.PathLike, model: TCN, card: dict | None = None, *,
+               weights_dtype: str = "float32") -> tuple[Path, Path]:
     """Write ``<path>.pt`` (the ``state_dict``) and ``<path>.json`` (the model card), each atomically.
 
     Parameters
@@ -554,6 +560,9 @@ def save_model(path: str | os.PathLike, model: TCN, card: dict | None = None) ->
     model : a :class:`TCN`.
     card : JSON-able extra information (dataset manifest hash, training schedule, metrics...). It may not
         use the reserved keys the card already holds: ``format``, ``config``, ``n_parameters``, ...
+    weights_dtype : ``"float32"`` (default) or ``"float16"``: half the file, for shipping (the L5PC's first
+        layer holds most of the weights). :func:`load_model` returns float32 weights either way, so a
+        float16 file is the model it describes: evaluate it after loading.
 
     Returns
     -------
@@ -567,15 +576,17 @@ def save_model(path: str | os.PathLike, model: TCN, card: dict | None = None) ->
     clash = sorted(set(card) & set(_RESERVED_CARD_KEYS))
     if clash:
         raise ValueError(f"card keys {clash} are reserved (the card fills them in itself)")
+    if weights_dtype not in WEIGHT_DTYPES:
+        raise ValueError(f"weights_dtype must be one of {sorted(WEIGHT_DTYPES)}, got {weights_dtype!r}")
     weights_path, card_path = _model_paths(path)
-    data = _state_dict_bytes(model)
+    data = _state_dict_bytes(model, weights_dtype)
     full = {
         "format": CARD_FORMAT, "format_version": CARD_FORMAT_VERSION,
         "name": model.config.name, "config": model.config.to_dict(),
         "n_parameters": count_parameters(model), "receptive_field_ms": model.config.receptive_field_ms,
         "macs_per_ms": macs_per_ms(model.config),
         "weights_file": weights_path.name, "weights_sha256": hashlib.sha256(data).hexdigest(),
-        **card,
+        "weights_dtype": weights_dtype, **card,
     }
     try:
         text = json.dumps(full, indent=2, sort_keys=True, allow_nan=False)
@@ -639,6 +650,8 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device | None 
     config = TCNConfig.from_dict(card["config"])
     model = TCN(config)
     state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    # a float16 file (for shipping) is computed in float32
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:

@@ -930,7 +930,8 @@ def train_on_dataset(train_data, out=None, *, trials=None, valid_data=None, vali
                      architecture="fit_cnn", dendritic: bool | None = None, spike_bias=None,
                      config: TrainingConfig | None = None, scale: str = "lab", seed: int = 0,
                      resume: bool = True, workers: int = 0, cache_inputs: bool = True,
-                     input_cache_dir=None, progress: bool = True, card: dict | None = None) -> FitResult:
+                     input_cache_dir=None, weights_dtype: str = "float32", progress: bool = True,
+                     card: dict | None = None) -> FitResult:
     """Train a TCN on a dataset directory with the paper's targets, losses and schedule; write a model file.
 
     Parameters
@@ -960,6 +961,8 @@ def train_on_dataset(train_data, out=None, *, trials=None, valid_data=None, vali
     workers : processes that regenerate the inputs from their recipes (0 = this process).
     cache_inputs : keep the regenerated inputs beside ``out`` (``<out>.train-inputs.h5``) for reruns.
     input_cache_dir : keep them instead in this directory, shared by many runs on the same trials (sweeps).
+    weights_dtype : how the final weights are stored (``"float16"`` halves the file, for shipping; the
+        returned model then holds the stored, rounded weights). Checkpoints stay float32.
     card : extra JSON-able entries for the model card.
 
     Returns
@@ -973,6 +976,10 @@ def train_on_dataset(train_data, out=None, *, trials=None, valid_data=None, vali
     from .datasets import TrialDataset, WindowSampler, input_cache_path, open_dataset, split_trials
     from .models import TCN as _TCN
 
+    from .models import WEIGHT_DTYPES
+
+    if weights_dtype not in WEIGHT_DTYPES:
+        raise ValueError(f"weights_dtype must be one of {sorted(WEIGHT_DTYPES)}, got {weights_dtype!r}")
     config = config or TrainingConfig.for_scale(scale, seed=seed, restore_best=True, progress=progress)
     if not isinstance(config, TrainingConfig):
         raise TypeError(f"config must be a TrainingConfig, got {type(config).__name__}")
@@ -1112,7 +1119,11 @@ def train_on_dataset(train_data, out=None, *, trials=None, valid_data=None, vali
     }
     if paths is not None:
         _atomic_write(paths["history"], (json.dumps(history.to_dict(), allow_nan=False) + "\n").encode())
-        _, card_path = save_model(out, model, full_card)
+        _, card_path = save_model(out, model, full_card, weights_dtype=weights_dtype)
+        if weights_dtype != "float32":  # the returned model is the one in the file
+            from .models import load_model
+
+            model.load_state_dict(load_model(out, map_location=None).state_dict())
         model.card = json.loads(card_path.read_text())
         model.model_path = str(out)
     else:

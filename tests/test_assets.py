@@ -148,6 +148,8 @@ def test_a_trained_model_records_the_command_that_remakes_it(shipped, data_root,
     assert provenance["argv"] == ["neurodepth", *args] and provenance["wall_s"] >= 0
     assert provenance["versions"]["torch"]
     assert assets.regenerate_command("toy_model") == ["neurodepth", *args]
+    assert cli.main(["assets", "regenerate", "toy_model"]) == 2  # never over the shipped weights
+    assert "give --out" in capsys.readouterr().err
     elsewhere = assets.regenerate_command("toy_model", data_root / "other")
     assert elsewhere[elsewhere.index("--out") + 1] == str(data_root / "other")
 

@@ -288,3 +288,23 @@ def test_inference_errors():
         with pytest.raises(ValueError, match="CUDA is not available"):
             m.resolve_device("cuda")
     assert m.resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_float16_weight_files_are_half_the_size_and_load_as_the_rounded_model(tmp_path):
+    torch.manual_seed(0)
+    model = m.TCN(m.TCNConfig(n_inputs=300, kernel_sizes=(21, 5), widths=(8, 8))).eval()
+    w32, _ = m.save_model(tmp_path / "m32", model)
+    w16, card16 = m.save_model(tmp_path / "m16", model, weights_dtype="float16")
+    assert w16.stat().st_size < 0.6 * w32.stat().st_size
+    assert m.read_model_card(card16)["weights_dtype"] == "float16"
+    loaded = m.load_model(tmp_path / "m16")
+    for (name, a), b in zip(model.state_dict().items(), loaded.state_dict().values()):
+        assert b.dtype == a.dtype, name  # computed in float32 again
+        if a.is_floating_point():
+            torch.testing.assert_close(b, a.half().float(), rtol=0, atol=0)
+    x = (torch.rand(2, 300, 200) < 0.02).float()
+    with torch.no_grad():
+        p32, p16 = model(x).spike_logit, loaded(x).spike_logit
+    assert float((p32 - p16).abs().max()) < 0.05  # rounding the weights to 11 bits moves the logits a little
+    with pytest.raises(ValueError, match="weights_dtype"):
+        m.save_model(tmp_path / "bad", model, weights_dtype="int8")

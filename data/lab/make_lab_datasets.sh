@@ -5,7 +5,7 @@
 #
 #   nohup nice -n 19 bash data/lab/make_lab_datasets.sh > logs/lab_datasets.log 2>&1 &
 #
-# WORKERS (default 1) processes per dataset; two datasets run side by side.
+# WORKERS (default 1) processes per dataset.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 W=${WORKERS:-1}
@@ -13,8 +13,10 @@ gen() {  # condition split trials seed
   .venv/bin/neurodepth generate --cell l5pc --condition "$1" --trials "$3" --duration-ms 6000 \
     --seed "$4" --out "data/lab/l5pc_${1,,}_$2" --workers "$W" --trials-per-shard 8
 }
+# Two chains of commands run side by side (CHAINS=A or CHAINS=B runs one, leaving a core free).
 # Order: test sets first (every shipped model is scored on a complete held-out set), then the AMPA training
 # set (the AMPA condition had no data at all), then validation sets and the rest of the NMDA training set.
-( gen NMDA test 100 3000; gen AMPA train 200 4000 ) &
-( gen AMPA test 50 6000; gen AMPA valid 25 5000; gen NMDA valid 50 2000; gen NMDA train 400 1000 ) &
+CHAINS=${CHAINS:-AB}
+if [[ $CHAINS == *A* ]]; then ( gen NMDA test 100 3000; gen AMPA test 50 6000; gen AMPA train 200 4000 ) & fi
+if [[ $CHAINS == *B* ]]; then ( gen AMPA valid 25 5000; gen NMDA valid 50 2000; gen NMDA train 400 1000 ) & fi
 wait

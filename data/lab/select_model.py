@@ -1,0 +1,39 @@
+"""Ship the deeper candidate with the best validation AUC (step 2 of make_lab_models.sh).
+
+    python data/lab/select_model.py CANDIDATE_DIR OUT_PREFIX NAME [NAME ...]
+
+The model cards ``CANDIDATE_DIR/<NAME>.json`` compete on their ``metrics.valid`` AUC (written by ``neurodepth
+train`` on the held-out training trials); the winner's weights and card are copied to OUT_PREFIX.pt / .json, and the card records
+the competition under ``selection``. Test data play no part.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from neurodepth_lib.models import update_model_card
+
+
+def main(candidate_dir: str, out_prefix: str, *names: str) -> str:
+    cand, out = Path(candidate_dir), Path(out_prefix)
+    cards = {k: json.loads((cand / f"{k}.json").read_text()) for k in names}
+    scored = {k: c["metrics"]["valid"]["auc"] for k, c in cards.items()
+              if ((c.get("metrics") or {}).get("valid") or {}).get("auc") is not None}
+    if not scored:
+        raise SystemExit(f"no candidate in {cand} has a validation AUC")
+    best = max(scored, key=scored.get)
+    for k, auc in sorted(scored.items(), key=lambda kv: -kv[1]):
+        print(f"candidate {k} ({cards[k]['name']}): validation AUC {auc:.4f}{'  <- shipped' if k == best else ''}")
+    for suffix in (".pt", ".json"):
+        shutil.copyfile(cand / (best + suffix), out.with_name(out.name + suffix))
+    update_model_card(out, selection={
+        "by": "validation AUC (held-out training trials, all of them)", "chosen": best,
+        "candidates": {k: {"name": cards[k]["name"], "n_parameters": cards[k]["n_parameters"], "valid_auc": a}
+                       for k, a in scored.items()}})
+    return best
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
