@@ -188,3 +188,13 @@ def test_a_sweep_on_growing_data_keeps_the_shards_it_started_with(tmp_path):
     assert sorted(p.name for p in (tmp_path / "sweep" / sweeps.INPUT_CACHE_DIR).iterdir()) == caches
     card = M.read_model_card(tmp_path / "sweep" / "runs" / "IAF_D2xW2xT11_s0" / "model")
     assert list(card["dataset"]["shards_used"]) == frozen[0]
+
+
+def test_every_shipped_asset_matches_its_recorded_checksums():
+    """The lab assets committed to this repository: every shard, weight file and pin is intact."""
+    results = assets.verify()
+    assert {r.name for r in results} == set(assets.ASSETS)
+    failed = [str(r) for r in results if r.failed]
+    assert not failed, "\n".join(failed)
+    shipped = [r for r in results if r.state in ("ok", "partial")]
+    assert sum(r.size_bytes for r in shipped) < 60e6  # the lab-asset budget (issue 9)
