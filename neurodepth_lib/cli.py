@@ -437,6 +437,8 @@ def _add_sweep(subparsers) -> None:
     p.add_argument("--scale", default="lab", choices=("quick", "lab", "paper"),
                    help="schedule shape and learning-rate multiplier (default lab)")
     p.add_argument("--workers", type=int, default=None, help="local processes (default: cores; 0 = here)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads per run (default: 1 with several workers, else torch's)")
     p.add_argument("--scheduler", default=None, help="address of a Dask scheduler to run the runs on")
     p.add_argument("--allow-incomplete", action="store_true",
                    help="accept a dataset still being generated (its finished shards, frozen at the first run)")
@@ -460,6 +462,7 @@ def _run_sweep(args) -> int:
     try:
         res = sweeps.run_sweep(args.out, data, grid, steps=args.steps, scale=args.scale, workers=args.workers,
                                client=client, allow_incomplete=args.allow_incomplete,
+                               threads_per_run=args.threads,
                                progress=not args.no_progress)
     finally:
         if client is not None:
