@@ -247,9 +247,10 @@ class Assessment:
     def __str__(self) -> str:
         return self.table()
 
-    def to_dict(self, include_roc: bool = False) -> dict:
-        """A JSON-able dict: ``model``, ``dataset``, ``evaluation`` (the protocol's numbers) and
-        ``temporal_precision`` (lags, smoothed rate in Hz, threshold and its ROC point)."""
+    def to_dict(self, include_roc: bool | int = False) -> dict:
+        """A JSON-able dict: ``model``, ``dataset``, ``evaluation`` (the protocol's numbers; ``include_roc``
+        as in :meth:`~neurodepth_lib.evaluation.EvaluationResult.to_dict`) and ``temporal_precision`` (lags,
+        smoothed rate in Hz, threshold and its ROC point)."""
         tp = self.temporal_precision
         out = {"model": self.model, "dataset": self.dataset,
                "evaluation": self.result.to_dict(include_roc=include_roc),

@@ -305,6 +305,8 @@ def _add_evaluate(subparsers) -> None:
     p.add_argument("--allow-incomplete", action="store_true",
                    help="accept a dataset still being generated (its finished shards)")
     p.add_argument("--json", default=None, help="also write every number to this JSON file")
+    p.add_argument("--roc-points", type=int, default=1000,
+                   help="ROC points in the JSON file, log-spaced in FP rate (default 1000; 0 none; -1 all)")
     p.add_argument("--record", default=None, metavar="KEY",
                    help="store the headline numbers in the model card under metrics.KEY (e.g. test)")
     p.set_defaults(func=_run_evaluate)
@@ -357,7 +359,8 @@ def _run_evaluate(args) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "w") as f:
-            json.dump(a.to_dict(include_roc=True), f, indent=1, allow_nan=False)
+            roc = True if args.roc_points < 0 else args.roc_points
+            json.dump(a.to_dict(include_roc=roc), f, indent=1, allow_nan=False)
         os.replace(tmp, path)
         print(f"numbers written: {path}")
     if args.record:

@@ -308,8 +308,12 @@ class EvaluationResult:
     def filter_name(self) -> str:
         return self.config.filter_name
 
-    def to_dict(self, include_roc: bool = False) -> dict:
-        """A JSON-able dict (``tp_at_fp`` keyed by the FP rate as a string; inf D' becomes None)."""
+    def to_dict(self, include_roc: bool | int = False) -> dict:
+        """A JSON-able dict (``tp_at_fp`` keyed by the FP rate as a string; inf D' becomes None).
+
+        ``include_roc``: True adds the whole ROC curve (one point per distinct score: megabytes for a test
+        set); an integer ``n`` adds at most about ``n`` of its points, log-spaced in the false-positive
+        rate (where the paper's operating points lie) plus both ends."""
         d = {
             "filter": self.filter_name, "config": self.config.to_dict(),
             "n_trials": self.n_trials, "n_trials_kept": self.n_trials_kept,
@@ -327,8 +331,16 @@ class EvaluationResult:
                      "soma_calibrated_mae_mV", "calibration_scale", "calibration_offset_mV"):
             d[name] = getattr(self, name)
         if include_roc:
-            d["roc"] = {"fpr": self.roc_fpr.tolist(), "tpr": self.roc_tpr.tolist(),
-                        "thresholds": [None if not math.isfinite(x) else float(x) for x in self.roc_thresholds]}
+            keep = np.arange(self.roc_fpr.size)
+            if not isinstance(include_roc, bool) and 2 <= int(include_roc) < keep.size:
+                positive = self.roc_fpr[self.roc_fpr > 0]
+                low = positive.min() if positive.size else 1e-6
+                grid = np.geomspace(low, 1.0, int(include_roc) - 2)
+                keep = np.unique(np.concatenate([[0, keep.size - 1], np.searchsorted(self.roc_fpr, grid)]))
+                keep = keep[keep < self.roc_fpr.size]
+            d["roc"] = {"fpr": self.roc_fpr[keep].tolist(), "tpr": self.roc_tpr[keep].tolist(),
+                        "thresholds": [None if not math.isfinite(x) else float(x)
+                                       for x in self.roc_thresholds[keep]]}
         return d
 
     def table(self) -> str:

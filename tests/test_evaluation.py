@@ -156,6 +156,17 @@ def test_evaluate_on_an_easy_problem_with_error_bars():
     assert r.d_prime == pytest.approx(math.sqrt(2) * norm.ppf(r.auc))
     d = json.loads(json.dumps(r.to_dict(include_roc=True)))
     assert d["filter"] == "starting_at_500ms_all_simulations" and d["roc"]["thresholds"][0] is None
+    # a thinned curve: a subset of the full one, both ends kept, points spread over the log FP axis
+    thin = r.to_dict(include_roc=60)["roc"]
+    assert len(d["roc"]["fpr"]) > 100 and 10 <= len(thin["fpr"]) <= 60
+    full = {(f, t) for f, t in zip(d["roc"]["fpr"], d["roc"]["tpr"])}
+    assert all((f, t) in full for f, t in zip(thin["fpr"], thin["tpr"]))
+    assert thin["fpr"][0] == d["roc"]["fpr"][0] and thin["fpr"][-1] == d["roc"]["fpr"][-1]
+    # between two kept points, the full curve's points all lie within one log-grid step (1.15x) of the first
+    fpr_full = np.asarray(d["roc"]["fpr"])
+    for a, b in zip(thin["fpr"][1:-1], thin["fpr"][2:]):
+        between = fpr_full[(fpr_full > a) & (fpr_full < b)]
+        assert a == 0 or np.all(between < 1.15 * a)
     table = r.table()
     for text in ("ROC AUC", "TP @ 0.1 % FP", "TP @ 0.25 % FP", "AUC @ 1 % FP", "explained variance",
                  "RMSE (mV)", "z-score calibrated"):
