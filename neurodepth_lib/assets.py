@@ -67,7 +67,8 @@ ASSETS: dict[str, Asset] = {
                                  "the best deeper TCN trained on l5pc_ampa_train"),
     "model_l5pc_ampa_fcn": Asset("model", "lab/models/l5pc_ampa_fcn", None,
                                  "a depth-1 network trained on l5pc_ampa_train"),
-    "hay_sweep": Asset("file", "lab/sweeps/hay_sweep.csv", None,
+    "hay_sweep": Asset("file", "lab/sweeps/hay_sweep.csv",
+                       "e3cccc6cdc502d5a07383fa2a36427c44ae8a5bb1c070f0cff81bbaade85b519",
                        "depth and width sweep of TCNs on the Hay lab data (the table notebook 06 plots)"),
 }
 
