@@ -68,7 +68,7 @@ ASSETS: dict[str, Asset] = {
     "model_l5pc_ampa_fcn": Asset("model", "lab/models/l5pc_ampa_fcn", None,
                                  "a depth-1 network trained on l5pc_ampa_train"),
     "hay_sweep": Asset("file", "lab/sweeps/hay_sweep.csv",
-                       "e3cccc6cdc502d5a07383fa2a36427c44ae8a5bb1c070f0cff81bbaade85b519",
+                       "6b801938677fafd5eb1a654441c85a4873d27fa50f93479505d04c2d4e99b673",
                        "depth and width sweep of TCNs on the Hay lab data (the table notebook 06 plots)"),
 }
 
