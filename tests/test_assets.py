@@ -198,3 +198,20 @@ def test_every_shipped_asset_matches_its_recorded_checksums():
     assert not failed, "\n".join(failed)
     shipped = [r for r in results if r.state in ("ok", "partial")]
     assert sum(r.size_bytes for r in shipped) < 60e6  # the lab-asset budget (issue 9)
+
+
+def test_a_result_file_is_verified_and_remade_from_its_provenance(data_root, monkeypatch):
+    table = data_root / "lab" / "sweeps" / "toy.csv"
+    table.parent.mkdir(parents=True)
+    table.write_text("run_id,auc\nA,0.9\n")
+    argv = ["neurodepth", "sweep", "--depths", "1", "--out", "runs/toy"]
+    (table.parent / "toy.csv.provenance.json").write_text(json.dumps({"argv": argv}))
+    pin = assets._sha256(table)
+    monkeypatch.setitem(assets.ASSETS, "toy_table", assets.Asset("file", "lab/sweeps/toy.csv", pin, "toy"))
+    assert assets.find("toy_table") == table and assets.verify(["toy_table"])[0].state == "ok"
+    assert assets.regenerate_command("toy_table") == argv
+    assert assets.regenerate_command("toy_table", "/tmp/elsewhere")[-1] == "/tmp/elsewhere"
+    table.write_text("run_id,auc\nA,0.99\n")  # an edited number is caught
+    assert assets.verify(["toy_table"])[0].failed
+    with pytest.raises(ValueError, match="does not match"):
+        assets.find("toy_table")
