@@ -56,7 +56,9 @@ ASSETS: dict[str, Asset] = {
                             "Hay L5PC, NMDA, held-out test trials"),
     "l5pc_ampa_train": Asset("dataset", "lab/l5pc_ampa_train", None, "Hay L5PC, AMPA only, training trials"),
     "l5pc_ampa_valid": Asset("dataset", "lab/l5pc_ampa_valid", None, "Hay L5PC, AMPA only, validation trials"),
-    "l5pc_ampa_test": Asset("dataset", "lab/l5pc_ampa_test", None, "Hay L5PC, AMPA only, test trials"),
+    "l5pc_ampa_test": Asset("dataset", "lab/l5pc_ampa_test",
+                            "2e02c79d9e4e43be2a48e1619982041f5cda3bbdbf9393adc0857212d8796fde",
+                            "Hay L5PC, AMPA only, test trials"),
     "model_l5pc_nmda_tcn": Asset("model", "lab/models/l5pc_nmda_tcn",
                                  "1ede5f4d0f83ab0f688b2ab68ff51d690a589b19c4037a5bb733c4d50999e1fb",
                                  "the best deeper TCN trained on l5pc_nmda_train"),
@@ -235,7 +237,8 @@ def _verify_dataset(where: Path) -> tuple[str, int, str, list]:
     planned = int(manifest.get("plan", {}).get("n_trials", 0))
     duration_s = manifest.get("plan", {}).get("duration_ms", 0) / 1000.0
     rate = (sum(spikes) / (len(spikes) * duration_s)) if spikes and duration_s else float("nan")
-    detail = f"{done}/{planned} trials, {done * duration_s / 3600:.2f} h simulated, {rate:.2f} Hz mean rate"
+    detail = f"{done}/{planned} trials, {done * duration_s / 3600:.2f} h simulated" + \
+        (f", {rate:.2f} Hz mean rate" if spikes else "")
     if problems:
         return "FAILED", size, detail, problems
     return ("ok" if manifest.get("complete") else "partial"), size, detail, []
