@@ -536,6 +536,13 @@ def _atomic_write(path: Path, data: bytes) -> None:
 WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 
+def check_weights_dtype(weights_dtype: str) -> str:
+    """``weights_dtype`` if it is a storage type :func:`save_model` knows, else a ``ValueError``."""
+    if weights_dtype not in WEIGHT_DTYPES:
+        raise ValueError(f"weights_dtype must be one of {sorted(WEIGHT_DTYPES)}, got {weights_dtype!r}")
+    return weights_dtype
+
+
 def _state_dict_bytes(model: nn.Module, weights_dtype: str = "float32") -> bytes:
     buf = io.BytesIO()
     # a plain dict of contiguous CPU tensors, so that weights_only loading works, files move between devices,
@@ -576,8 +583,7 @@ def save_model(path: str | os.PathLike, model: TCN, card: dict | None = None, *,
     clash = sorted(set(card) & set(_RESERVED_CARD_KEYS))
     if clash:
         raise ValueError(f"card keys {clash} are reserved (the card fills them in itself)")
-    if weights_dtype not in WEIGHT_DTYPES:
-        raise ValueError(f"weights_dtype must be one of {sorted(WEIGHT_DTYPES)}, got {weights_dtype!r}")
+    check_weights_dtype(weights_dtype)
     weights_path, card_path = _model_paths(path)
     data = _state_dict_bytes(model, weights_dtype)
     full = {

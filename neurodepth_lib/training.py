@@ -975,11 +975,9 @@ def train_on_dataset(train_data, out=None, *, trials=None, valid_data=None, vali
 
     from .datasets import TrialDataset, WindowSampler, input_cache_path, open_dataset, split_trials
     from .models import TCN as _TCN
+    from .models import check_weights_dtype
 
-    from .models import WEIGHT_DTYPES
-
-    if weights_dtype not in WEIGHT_DTYPES:
-        raise ValueError(f"weights_dtype must be one of {sorted(WEIGHT_DTYPES)}, got {weights_dtype!r}")
+    check_weights_dtype(weights_dtype)  # before any long computation
     config = config or TrainingConfig.for_scale(scale, seed=seed, restore_best=True, progress=progress)
     if not isinstance(config, TrainingConfig):
         raise TypeError(f"config must be a TrainingConfig, got {type(config).__name__}")
