@@ -70,7 +70,7 @@ ASSETS: dict[str, Asset] = {
     "model_l5pc_ampa_fcn": Asset("model", "lab/models/l5pc_ampa_fcn", None,
                                  "a depth-1 network trained on l5pc_ampa_train"),
     "hay_sweep": Asset("file", "lab/sweeps/hay_sweep.csv",
-                       "6b801938677fafd5eb1a654441c85a4873d27fa50f93479505d04c2d4e99b673",
+                       "cd162775c2bdbb40359e3e56bedd91b79e20f53b61e00e352d35eb2c837e1e99",
                        "depth and width sweep of TCNs on the Hay lab data (the table notebook 06 plots)"),
 }
 
