@@ -124,3 +124,26 @@ def test_passes_through_generation(tmp_path):
     with pytest.raises(ValueError, match="unknown teaching-cell parameter"):
         generation.generate_dataset(tmp_path / "bad", cell="teaching", condition="NMDA", n_trials=1,
                                     duration_ms=600, cell_params={"spines": 1}, workers=0, progress=False)
+
+
+def test_compiled_step_loop_matches_python_fadvance_loop(monkeypatch):
+    """simulate_trial advances with ParallelContext.psolve; it must give exactly what a Python fadvance loop
+    gives (same steps, same event deliveries, same spikes), including a duration that is not a whole number
+    of 10-ms psolve chunks and dt that does not divide 1 ms evenly in binary (0.05)."""
+    from neurodepth_lib import simulation
+
+    cell = _runs()["cell"]
+    cell.set_condition("NMDA")
+    events = generate_inputs(cell.input_settings("NMDA"), 1237, 5)
+    compiled = simulate_trial(cell, events, dt_ms=0.05, secondorder=2, record_dendrites=True)
+
+    def python_loop(h, tstop_ms):
+        while h.t < tstop_ms:
+            h.fadvance()
+
+    monkeypatch.setattr(simulation, "_run_fixed_step", python_loop)
+    looped = simulate_trial(cell, events, dt_ms=0.05, secondorder=2, record_dendrites=True)
+    assert compiled.n_spikes > 0  # a trial with action potentials, so spike timing is compared too
+    np.testing.assert_array_equal(compiled.spike_times_ms, looped.spike_times_ms)
+    np.testing.assert_array_equal(compiled.v_soma_0125ms, looped.v_soma_0125ms)
+    np.testing.assert_array_equal(compiled.v_dend_1ms, looped.v_dend_1ms)
