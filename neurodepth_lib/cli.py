@@ -445,6 +445,9 @@ def _add_sweep(subparsers) -> None:
     p.add_argument("--scheduler", default=None, help="address of a Dask scheduler to run the runs on")
     p.add_argument("--allow-incomplete", action="store_true",
                    help="accept a dataset still being generated (its finished shards, frozen at the first run)")
+    p.add_argument("--train-trials", type=int, default=None,
+                   help="train on the first N trials of each training set (default all), e.g. equal data for "
+                        "every condition")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_run_sweep)
 
@@ -465,7 +468,7 @@ def _run_sweep(args) -> int:
     try:
         res = sweeps.run_sweep(args.out, data, grid, steps=args.steps, scale=args.scale, workers=args.workers,
                                client=client, allow_incomplete=args.allow_incomplete,
-                               threads_per_run=args.threads,
+                               threads_per_run=args.threads, train_trials=args.train_trials,
                                progress=not args.no_progress)
     finally:
         if client is not None:

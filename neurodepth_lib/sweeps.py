@@ -185,6 +185,8 @@ def run_one(task: dict) -> dict:
                                       shards=task.get(k + "_shards")) for k in ("train", "test"))
     fit = training.train_on_dataset(train_ds, run_dir / "model", architecture=arch, dendritic=False,
                                     config=config, scale=budget["scale"], seed=int(spec["seed"]),
+                                    trials=(None if budget.get("train_trials") is None
+                                            else range(int(budget["train_trials"]))),
                                     valid_fraction=budget["valid_fraction"], progress=False,
                                     input_cache_dir=Path(task["out_dir"]) / INPUT_CACHE_DIR,
                                     card={"sweep": {"spec": spec, "budget": budget}})
@@ -280,7 +282,8 @@ def _execute(tasks, *, workers: int, client, on_done) -> str:
 def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int = 600, scale: str = "lab",
               lr_scale: float | None = None, valid_fraction: float = 0.1, workers: int | None = None,
               threads_per_run: int | None = None, client=None, device: str = "auto",
-              allow_incomplete: bool = False, progress: bool = True) -> SweepResult:
+              allow_incomplete: bool = False, train_trials: int | None = None,
+              progress: bool = True) -> SweepResult:
     """Train and evaluate every run of ``grid`` for every condition of ``data``; skip finished runs.
 
     Parameters
@@ -298,6 +301,8 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
     allow_incomplete : accept datasets still being generated. The sweep then uses the shards finished when
         it started (recorded in ``sweep.json``), also when it is resumed later, so every run sees the same
         trials.
+    train_trials : train on the first this many trials of every condition's training set (default all), e.g.
+        to compare conditions on equal amounts of data; ``valid_fraction`` is held out of these.
     """
     from .datasets import open_dataset
     from .generation import _default_workers
@@ -311,6 +316,9 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
         raise ValueError("data must be a non-empty dict {condition: (train_dir, test_dir)}")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 5:
         raise ValueError(f"steps must be an integer >= 5, got {steps!r}")
+    if train_trials is not None and (isinstance(train_trials, bool) or not isinstance(train_trials, (int, np.integer))
+                                     or train_trials < 2):
+        raise ValueError(f"train_trials must be None or an integer >= 2, got {train_trials!r}")
     out_dir = Path(out_dir).expanduser().resolve()
     plan_path = out_dir / "sweep.json"
     before = json.loads(plan_path.read_text()) if plan_path.exists() else {}
@@ -323,6 +331,9 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
                        for p, f in zip(pair, frozen or (None, None)))
         if not (train.complete and test.complete):
             shards[condition] = frozen or [train.shard_names, test.shard_names]
+        if train_trials is not None and len(train) < train_trials:
+            raise ValueError(f"data[{condition!r}]: train_trials={train_trials} but the training set "
+                             f"{pair[0]} has {len(train)} {'finished ' if not train.complete else ''}trials")
         if train.n_channels != test.n_channels:
             raise ValueError(f"data[{condition!r}]: train has {train.n_channels} inputs, test {test.n_channels}")
         n_inputs[condition] = train.n_channels
@@ -334,7 +345,9 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
     out_dir.mkdir(parents=True, exist_ok=True)
     budget = {"steps": int(steps), "scale": scale,
               "lr_scale": lr_scale if lr_scale is None else float(lr_scale),
-              "valid_fraction": float(valid_fraction), "device": device}
+              "valid_fraction": float(valid_fraction), "device": device,
+              # only when set, so that sweeps started before this option resume with an unchanged budget
+              **({"train_trials": int(train_trials)} if train_trials is not None else {})}
     specs = plan_runs(list(data), grid)
     plan = {"grid": asdict(grid), "data": {c: [str(Path(p).resolve()) for p in pair] for c, pair in data.items()},
             "budget": budget, **({"shards": shards} if shards else {})}

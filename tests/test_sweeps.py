@@ -146,3 +146,20 @@ def test_how_deep_end_to_end_on_the_iaf_neuron(tmp_path):
                             depths=(1, 2), width=2, receptive_field_ms=11, seeds=(0, 1), steps=5, scale="quick",
                             workers=0, progress=False)
     assert again.sweep.runs_made == 0
+
+
+def test_train_trials_uses_the_first_n_training_trials(tmp_path, iaf_data):
+    train, test = iaf_data
+    grid = sweeps.SweepGrid(depths=(1,), widths=(2,), receptive_fields_ms=(11,), seeds=(0,))
+    with pytest.raises(ValueError, match="train_trials=7 but the training set .* has 6 trials"):
+        sweeps.run_sweep(tmp_path / "too_many", {"iaf": (train, test)}, grid, steps=5, scale="quick", workers=0,
+                         train_trials=7, progress=False)
+    assert not (tmp_path / "too_many").exists()  # refused before anything was written
+    with pytest.raises(ValueError, match="train_trials"):
+        sweeps.run_sweep(tmp_path / "bad", {"iaf": (train, test)}, grid, steps=5, workers=0, train_trials=1.5)
+    res = sweeps.run_sweep(tmp_path / "four", {"iaf": (train, test)}, grid, steps=5, scale="quick", workers=0,
+                           train_trials=4, valid_fraction=0.25, progress=False)
+    card = json.loads((tmp_path / "four" / "runs" / res.rows[0]["run_id"] / "model.json").read_text())
+    seen = card["dataset"]["trials"] + card["valid_dataset"]["trials"]
+    assert sorted(seen) == [0, 1, 2, 3], seen  # trials 4 and 5 were neither trained nor validated on
+    assert res.rows[0]["budget"]["train_trials"] == 4

@@ -16,6 +16,8 @@ STEPS=${STEPS:-1000}
 DATA=$COND=data/lab/l5pc_${cond}_train,data/lab/l5pc_${cond}_test
 common=(--out "$OUT" --data "$DATA" --T 77 --seeds 0 1 --steps "$STEPS" --scale lab --workers "${WORKERS:-1}" --threads 1
         --allow-incomplete --no-progress)
+# TRAIN_TRIALS=N trains every run on the first N training trials, so that both conditions see equal data
+if [[ -n ${TRAIN_TRIALS:-} ]]; then common+=(--train-trials "$TRAIN_TRIALS"); fi
 start=$(date +%s)
 depth_cmd=(neurodepth sweep --depths 1 2 3 4 5 6 7 --widths 16 "${common[@]}")
 width_cmd=(neurodepth sweep --depths 4 --widths 8 32 "${common[@]}")
