@@ -178,6 +178,9 @@ def _add_train(subparsers) -> None:
                    help="accept a dataset still being generated (its finished shards; recorded in the card)")
     p.add_argument("--weights-dtype", choices=("float32", "float16"), default="float32",
                    help="how OUT.pt stores the weights (float16 halves the file, for shipping)")
+    p.add_argument("--train-trials", type=int, default=None,
+                   help="use only the first N trials of DATASET (default all; --valid-fraction is held out of "
+                        "them): fixes the trials while a dataset is still growing")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT.ckpt.pt exists")
     p.add_argument("--no-evaluate", action="store_true",
                    help="skip scoring the validation trials with the paper's protocol at the end")
@@ -218,6 +221,12 @@ def _run_train(args) -> int:
 
     ds = open_dataset(args.dataset, allow_incomplete=args.allow_incomplete)
     valid = None if args.valid is None else open_dataset(args.valid, allow_incomplete=args.allow_incomplete)
+    trials = None
+    if args.train_trials is not None:
+        if not 1 <= args.train_trials <= len(ds):
+            raise ValueError(f"--train-trials must be between 1 and the {len(ds)} "
+                             f"{'finished ' if not ds.complete else ''}trials of {ds.path}, got {args.train_trials}")
+        trials = range(args.train_trials)
     if dendritic is None:
         dendritic = "dend_1ms" in ds.outputs
     n_dendritic = 0
@@ -234,7 +243,8 @@ def _run_train(args) -> int:
           f"{', dendritic head ' + str(n_dendritic) if n_dendritic else ''}) on {ds.path}")
     print(config.schedule.table())
     fit = training.train_on_dataset(
-        ds, args.out, valid_data=valid, valid_fraction=args.valid_fraction, split_seed=args.split_seed,
+        ds, args.out, trials=trials, valid_data=valid, valid_fraction=args.valid_fraction,
+        split_seed=args.split_seed,
         architecture=arch, dendritic=dendritic, spike_bias=spike_bias, config=config, scale=scale,
         resume=not args.no_resume, workers=args.workers, weights_dtype=args.weights_dtype,
         progress=not args.no_progress)

@@ -258,6 +258,15 @@ def test_cli_train_and_evaluate_round_trip(iaf_sets, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unknown architecture" in err
 
+    # --train-trials: only the first N trials, split into training and validation
+    first = tmp_path / "runs" / "first8"
+    assert cli.main([*args[:3], str(first), *args[4:], "--train-trials", "8", "--steps", "5", "--no-evaluate"]) == 0
+    card = M.read_model_card(first)
+    assert sorted(card["dataset"]["trials"] + card["valid_dataset"]["trials"]) == list(range(8))
+    capsys.readouterr()
+    assert cli.main([*args[:3], str(tmp_path / "runs" / "too_many"), *args[4:], "--train-trials", "17"]) == 2
+    assert "--train-trials must be between 1 and the 16 trials" in capsys.readouterr().err
+
 
 # ---------------------------------------------------------------- shipped assets
 
