@@ -6,7 +6,8 @@
 #
 # For CONDITION (NMDA or AMPA):
 #   1. a depth-1 network and two deeper candidates, all with a 77-ms receptive field, are trained on the
-#      condition's training set, holding out VALID_FRACTION of its trials (split seed 0) for validation;
+#      condition's training set, holding out VALID_FRACTION of its trials (split seed 0) for validation, or
+#      validated on VALID;
 #   2. the deeper candidate with the best validation AUC becomes l5pc_<condition>_tcn (model selection sees
 #      the validation trials only; the candidates' numbers go into its card under "selection");
 #   3. both shipped models are scored once on the condition's test set with the paper's protocol, and the
@@ -21,15 +22,23 @@ COND=${1:?usage: make_lab_models.sh NMDA|AMPA}
 cond=${COND,,}
 STEPS=${STEPS:-3000}
 VALID_FRACTION=${VALID_FRACTION:-0.15}
+# VALID=DIR validates on that dataset (e.g. the condition's shipped validation set) instead of holding out
+# VALID_FRACTION of the training trials; TRAIN_TRIALS=N trains on the first N training trials only, so that
+# every candidate sees the same trials while the training set is still growing.
+VALID=${VALID:-}
+TRAIN_TRIALS=${TRAIN_TRIALS:-}
 TRAIN=data/lab/l5pc_${cond}_train
 TEST=data/lab/l5pc_${cond}_test
 OUT=data/lab/models
 CAND=runs/lab_candidates/$cond          # not shipped: the selection is recorded in the shipped card
 mkdir -p "$OUT" "$CAND"
 nd() { .venv/bin/neurodepth "$@"; }
+data_args=()
+if [[ -n $VALID ]]; then data_args+=(--valid "$VALID"); else data_args+=(--valid-fraction "$VALID_FRACTION"); fi
+if [[ -n $TRAIN_TRIALS ]]; then data_args+=(--train-trials "$TRAIN_TRIALS"); fi
 train() {  # out arch-args...
   local out=$1; shift
-  nd train "$TRAIN" --allow-incomplete --valid-fraction "$VALID_FRACTION" --split-seed 0 --seed 0 \
+  nd train "$TRAIN" --allow-incomplete "${data_args[@]}" --split-seed 0 --seed 0 \
     --scale lab --steps "$STEPS" --threads 1 --weights-dtype float16 --no-progress --out "$out" "$@"
 }
 train "$CAND/d1" --depth 1 --kernel 77 --width 24                      # 1 x 24, T = 77 ms
