@@ -72,7 +72,7 @@ ASSETS: dict[str, Asset] = {
     "model_l5pc_ampa_fcn": Asset("model", "lab/models/l5pc_ampa_fcn", None,
                                  "a depth-1 network trained on l5pc_ampa_train"),
     "hay_sweep": Asset("file", "lab/sweeps/hay_sweep.csv",
-                       "cd162775c2bdbb40359e3e56bedd91b79e20f53b61e00e352d35eb2c837e1e99",
+                       "bfa956cfc8450ca49d398251200a40b2c50474cab8e157ba38165c31c9589f79",
                        "depth and width sweep of TCNs on the Hay lab data (the table notebook 06 plots)"),
 }
 
