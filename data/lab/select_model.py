@@ -3,7 +3,7 @@
     python data/lab/select_model.py CANDIDATE_DIR OUT_PREFIX NAME [NAME ...]
 
 The model cards ``CANDIDATE_DIR/<NAME>.json`` compete on their ``metrics.valid`` AUC (written by ``neurodepth
-train`` on the held-out training trials); the winner's weights and card are copied to OUT_PREFIX.pt / .json, and the card records
+train`` on the held-out training trials or the validation dataset); the winner's weights and card are copied to OUT_PREFIX.pt / .json, and the card records
 the competition under ``selection``. Test data play no part.
 """
 from __future__ import annotations
@@ -28,8 +28,11 @@ def main(candidate_dir: str, out_prefix: str, *names: str) -> str:
         print(f"candidate {k} ({cards[k]['name']}): validation AUC {auc:.4f}{'  <- shipped' if k == best else ''}")
     for suffix in (".pt", ".json"):
         shutil.copyfile(cand / (best + suffix), out.with_name(out.name + suffix))
+    train, valid = cards[best].get("dataset") or {}, cards[best].get("valid_dataset") or {}
+    held_out = valid.get("plan_id") is not None and valid.get("plan_id") == train.get("plan_id")
+    on = "held-out training trials" if held_out else f"the {valid.get('name', 'validation')} dataset"
     update_model_card(out, selection={
-        "by": "validation AUC (held-out training trials, all of them)", "chosen": best,
+        "by": f"validation AUC ({on}, all of its {len(valid.get('trials', []))} trials)", "chosen": best,
         "candidates": {k: {"name": cards[k]["name"], "n_parameters": cards[k]["n_parameters"], "valid_auc": a}
                        for k, a in scored.items()}})
     return best
