@@ -40,8 +40,8 @@ What it drops, and why:
   own coarse rate, so some branches are driven hard while others are quiet: clustered drive, which is
   what makes NMDA spikes branch-specific events. ``input_grouping="trees"`` restores the paper's two groups.
 
-Cost: one simulated second at the pipeline's settings (dt 0.05 ms, Crank-Nicolson) costs 1/26.7 of the Hay
-cell's on the same machine (``benchmarks/bench_teaching_cell.py``, back to back: 0.20 against 5.4 CPU s per
+Cost: one simulated second at the pipeline's settings (dt 0.05 ms, Crank-Nicolson) costs 1/26.4 of the Hay
+cell's on the same machine (``benchmarks/bench_teaching_cell.py``, back to back: 0.21 against 5.4 CPU s per
 simulated second; about half of the teaching cell's cost is its 104 synapses). ``segment_um`` is the lever for a
 cheaper cell (70 um gives 42 segments and 84 inputs, a different cell).
 
