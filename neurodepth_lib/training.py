@@ -925,6 +925,13 @@ def _run_paths(out: Path) -> dict:
             "valid_cache": out.with_name(out.name + ".valid-inputs.h5")}
 
 
+def _describe_data(entry: dict | None) -> str:
+    """``dataset`` / ``valid_dataset`` of a run record in a few words, for error messages."""
+    if entry is None:
+        return "none"
+    return f"{len(entry['trials'])} trials of {entry.get('name')} (plan {str(entry.get('plan_id'))[:12]})"
+
+
 def train_on_dataset(train_data, out=None, *, trials=None, valid_data=None, valid_trials=None,
                      valid_fraction: float = 0.1, split_seed: int = 0,
                      architecture="fit_cnn", dendritic: bool | None = None, spike_bias=None,
@@ -1036,9 +1043,10 @@ def train_on_dataset(train_data, out=None, *, trials=None, valid_data=None, vali
             same = (a is None and b is None) or (a is not None and b is not None and a["plan_id"] == b["plan_id"]
                                                  and a["trials"] == b["trials"])
             if not same:
-                raise ValueError(f"{ckpt_file} belongs to a run on other data ({key} differs: "
-                                 f"{(a or {}).get('name')} vs {(b or {}).get('name')}); pass resume=False "
-                                 f"(--no-resume) or another out")
+                raise ValueError(f"{ckpt_file} belongs to a run on other data: its {key.replace('_', ' ')} was "
+                                 f"{_describe_data(a)}, now {_describe_data(b)} (a dataset that grew, or another "
+                                 f"validation choice); pass resume=False (--no-resume) to start over, or "
+                                 f"another out")
 
     window_ms = config.window_ms
     caches = {"train": paths["train_cache"] if (paths and cache_inputs) else None,

@@ -171,6 +171,10 @@ def test_killed_training_resumes_to_the_same_weights(iaf_sets, tmp_path, monkeyp
     # a checkpoint is never continued on other data
     with pytest.raises(ValueError, match="other data"):
         tr.train_on_dataset(iaf_sets[1], tmp_path / "again", **kw)
+    # nor on fewer trials of the same dataset; the message says what changed and how to start over
+    first = again.card["dataset"]["trials"]
+    with pytest.raises(ValueError, match=rf"its dataset was {len(first)} trials of .* now 9 trials of .*resume=False"):
+        tr.train_on_dataset(iaf_sets[0], tmp_path / "again", trials=range(10), **kw)
 
 
 # ---------------------------------------------------------------- evaluation of a model on a dataset
