@@ -147,7 +147,7 @@ def _run_fixed_step(h, tstop_ms: float) -> None:
     """Advance NEURON's fixed-step integrator from the current state to ``tstop_ms``.
 
     ``ParallelContext.psolve`` steps in C: the same steps and event deliveries as a Python
-    ``while h.t < tstop: h.fadvance()`` loop (bit-identical, tests/test_simulation.py), without that loop's
+    ``while h.t < tstop: h.fadvance()`` loop (bit-identical, tests/test_teaching_cell.py), without that loop's
     ~7 us of interpreter overhead per step, which is 40 % of the teaching cell's cost. A single process needs
     no gids; ``set_maxstep`` only bounds the chunks psolve integrates between (unused) spike exchanges.
     """
