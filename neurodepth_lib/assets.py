@@ -50,7 +50,9 @@ class Asset:
 
 ASSETS: dict[str, Asset] = {
     "l5pc_nmda_train": Asset("dataset", "lab/l5pc_nmda_train", None, "Hay L5PC, NMDA, 6-s training trials"),
-    "l5pc_nmda_valid": Asset("dataset", "lab/l5pc_nmda_valid", None, "Hay L5PC, NMDA, validation trials"),
+    "l5pc_nmda_valid": Asset("dataset", "lab/l5pc_nmda_valid",
+                             "41ac016b615cfe1e001a52f5458493dfde83b52ba38faeb8eb8f52305fb9fd0b",
+                             "Hay L5PC, NMDA, validation trials"),
     "l5pc_nmda_test": Asset("dataset", "lab/l5pc_nmda_test",
                             "dcbec9e3f0b2363f6e4e78acb98cdd199f6d944bf032e03495f40625def43a79",
                             "Hay L5PC, NMDA, held-out test trials"),
