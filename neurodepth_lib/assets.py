@@ -49,7 +49,9 @@ class Asset:
 
 
 ASSETS: dict[str, Asset] = {
-    "l5pc_nmda_train": Asset("dataset", "lab/l5pc_nmda_train", None, "Hay L5PC, NMDA, 6-s training trials"),
+    "l5pc_nmda_train": Asset("dataset", "lab/l5pc_nmda_train",
+                             "1ceb220716a5feb63eb6332dce57671f2210f65ff0b22f0660a631e9ff9fdebe",
+                             "Hay L5PC, NMDA, 6-s training trials"),
     "l5pc_nmda_valid": Asset("dataset", "lab/l5pc_nmda_valid",
                              "41ac016b615cfe1e001a52f5458493dfde83b52ba38faeb8eb8f52305fb9fd0b",
                              "Hay L5PC, NMDA, validation trials"),
