@@ -68,10 +68,10 @@ ASSETS: dict[str, Asset] = {
                             "2e02c79d9e4e43be2a48e1619982041f5cda3bbdbf9393adc0857212d8796fde",
                             "Hay L5PC, AMPA only, test trials"),
     "model_l5pc_nmda_tcn": Asset("model", "lab/models/l5pc_nmda_tcn",
-                                 "847cafcebe8f28973c5d93e04d52778e63100eb74d472fb04624b02f8ad893d7",
+                                 "0b477774ce4f29484abf9fbbe64babbbf513e7f8983cd24c31f89361f5a60fde",
                                  "the best deeper TCN trained on l5pc_nmda_train"),
     "model_l5pc_nmda_fcn": Asset("model", "lab/models/l5pc_nmda_fcn",
-                                 "d86c959106e0f68b38add8b46a827d7ed783a9eff58d8865e52473abd0825a6e",
+                                 "63fc902bdcd7bc17be0e1af88f1a5eb89dc2bdccd01794e04e0ca5c6d6314214",
                                  "a depth-1 network trained on l5pc_nmda_train"),
     "model_l5pc_ampa_tcn": Asset("model", "lab/models/l5pc_ampa_tcn",
                                  "6c57be80f976e75da40bfecd7bc822f103219e2b6befd3113fb47df5ae541d44",
@@ -80,7 +80,7 @@ ASSETS: dict[str, Asset] = {
                                  "83523839ba74259016d841c030f61a3242b528fb1a70b4dc00c03bea319c6ffc",
                                  "a depth-1 network trained on l5pc_ampa_train"),
     "hay_sweep": Asset("file", "lab/sweeps/hay_sweep.csv",
-                       "bfa956cfc8450ca49d398251200a40b2c50474cab8e157ba38165c31c9589f79",
+                       "173f31c16849081ccca4ef004cf81afcdf50cc42852f7e353afe7db6efc274b3",
                        "depth and width sweep of TCNs on the Hay lab data (the table notebook 06 plots)"),
 }
 

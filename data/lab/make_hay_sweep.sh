@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Hay-cell sweep that notebook 06 plots (issue 9), for one condition (NMDA or AMPA): depth 1-7 at width 16,
-# then widths 8 and 32 at depth 4 (SWEEP_WIDTHS=no skips them), two seeds each, every network with a 77-ms
+# then widths 8 and 32 at depth 4 and widths 32 and 64 at depth 1 (is a one-layer network short of depth or only
+# of units? the paper's had 128; SWEEP_WIDTHS=no skips both), two seeds each, every network with a 77-ms
 # receptive field and the same training budget, trained on the condition's training set (its finished trials)
 # and scored on its test set with the paper's protocol. Resumable: finished runs are skipped. Then every
 # condition's table (runs/hay_sweep_<condition>/results.csv) is merged into sweeps/hay_sweep.csv, with its
@@ -21,9 +22,15 @@ if [[ -n ${TRAIN_TRIALS:-} ]]; then common+=(--train-trials "$TRAIN_TRIALS"); fi
 start=$(date +%s)
 depth_cmd=(neurodepth sweep --depths 1 2 3 4 5 6 7 --widths 16 "${common[@]}")
 width_cmd=(neurodepth sweep --depths 4 --widths 8 32 "${common[@]}")
+wide1_cmd=(neurodepth sweep --depths 1 --widths 32 64 "${common[@]}")
 .venv/bin/"${depth_cmd[@]}"
-if [[ ${SWEEP_WIDTHS:-yes} != no ]]; then .venv/bin/"${width_cmd[@]}"; else width_cmd=(); fi
+if [[ ${SWEEP_WIDTHS:-yes} != no ]]; then
+  .venv/bin/"${width_cmd[@]}"
+  .venv/bin/"${wide1_cmd[@]}"
+else
+  width_cmd=(); wide1_cmd=()
+fi
 mkdir -p "$OUT"
-printf '%s\n' "${depth_cmd[*]}" "${width_cmd[*]}" > "$OUT/commands.txt"
-echo "$(( $(date +%s) - start ))" > "$OUT/wall_s_last_run.txt"
+printf '%s\n' "${depth_cmd[*]}" "${width_cmd[*]}" "${wide1_cmd[*]}" > "$OUT/commands.txt"
+echo "$(( $(date +%s) - start ))" >> "$OUT/wall_s_runs.txt"     # one line per run of this script (resumes add up)
 .venv/bin/python data/lab/merge_sweeps.py runs data/lab/sweeps/hay_sweep.csv

@@ -24,15 +24,19 @@ def main(runs_dir: str, out_csv: str) -> Path:
     sweeps = sorted(p for p in Path(runs_dir).glob("hay_sweep_*") if (p / "results.csv").exists())
     if not sweeps:
         raise SystemExit(f"no runs/hay_sweep_<condition>/results.csv under {runs_dir}")
-    rows, record = [], {"commands": {}, "sweeps": {}, "wall_s_last_run": {}}
+    rows, record = [], {"commands": {}, "sweeps": {}, "wall_s_runs": {}, "train_s_total": {}}
     for d in sweeps:
         condition = d.name[len("hay_sweep_"):].upper()
         rows += read_csv(d / "results.csv")
         commands = [line.split() for line in (d / "commands.txt").read_text().splitlines() if line.strip()]
         record["commands"][condition] = commands
         record["sweeps"][condition] = json.loads((d / "sweep.json").read_text())
-        wall = d / "wall_s_last_run.txt"
-        record["wall_s_last_run"][condition] = int(wall.read_text()) if wall.exists() else None
+        # wall time of each run of make_hay_sweep.sh (a resumed sweep has several), and the training time of
+        # every network in it (each run's result.json), which does not depend on how the runs were resumed
+        wall = d / "wall_s_runs.txt"
+        record["wall_s_runs"][condition] = ([int(x) for x in wall.read_text().split()] if wall.exists() else None)
+        record["train_s_total"][condition] = round(sum(
+            json.loads(r.read_text()).get("train_time_s", 0.0) for r in (d / "runs").glob("*/result.json")), 1)
     rows.sort(key=lambda r: (r["condition"], r["run_id"]))
     out = Path(out_csv)
     out.parent.mkdir(parents=True, exist_ok=True)
