@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["Asset", "ASSETS", "data_root", "path_of", "find", "status", "dataset", "VerifyResult", "verify",
-           "describe", "regenerate_command", "provenance_path"]
+           "describe", "regenerate_command", "recorded_commands", "provenance_path"]
 
 DATA_DIR_ENV = "NEURODEPTH_DATA_DIR"
 KINDS = ("dataset", "model", "file")
@@ -340,6 +340,18 @@ def _recorded_argv(name: str) -> list[str]:
     if not argv:
         raise ValueError(f"the provenance record of {name!r} ({path}) holds no command")
     return list(argv)
+
+
+def recorded_commands(name: str) -> list[list[str]]:
+    """Every command recorded as making asset ``name``, in order. A merged result (the Hay sweep: several
+    ``neurodepth sweep`` commands per condition, then a merge) records them all under ``commands``
+    (``{condition: [argv, ...]}``) and ``made_by`` (the script that runs them and merges); anything else
+    records one command."""
+    record = json.loads(provenance_path(name).read_text()) if _asset(name).kind != "dataset" else {}
+    commands = record.get("commands")
+    if isinstance(commands, dict) and commands:
+        return [list(argv) for group in commands.values() for argv in group]
+    return [regenerate_command(name)]
 
 
 def _replace_out(argv: list[str], out) -> list[str]:

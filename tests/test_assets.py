@@ -200,6 +200,26 @@ def test_every_shipped_asset_matches_its_recorded_checksums():
     assert sum(r.size_bytes for r in shipped) < 60e6  # the lab-asset budget (issue 9)
 
 
+def test_a_merged_result_names_every_command_that_made_it(data_root, monkeypatch, capsys):
+    """A table merged from several sweeps (the Hay sweep) must not let its first command pass for the whole."""
+    table = data_root / "lab" / "sweeps" / "merged.csv"
+    table.parent.mkdir(parents=True)
+    table.write_text("run_id,auc\nA,0.9\nB,0.8\n")
+    first = ["neurodepth", "sweep", "--depths", "1", "--out", "runs/a"]
+    second = ["neurodepth", "sweep", "--depths", "4", "--widths", "8", "--out", "runs/a"]
+    third = ["neurodepth", "sweep", "--depths", "1", "--out", "runs/b"]
+    record = {"argv": first, "commands": {"AMPA": [first, second], "NMDA": [third]}, "made_by": "make_it.sh"}
+    (table.parent / "merged.csv.provenance.json").write_text(json.dumps(record))
+    monkeypatch.setitem(assets.ASSETS, "toy_merged",
+                        assets.Asset("file", "lab/sweeps/merged.csv", assets._sha256(table), "toy"))
+    assert assets.recorded_commands("toy_merged") == [first, second, third]
+    assert cli.main(["assets", "regenerate", "toy_merged", "--out", "/tmp/elsewhere", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "made by 3 commands and a merge (make_it.sh)" in out and "one part only" in out
+    assert "--widths 8" in out and "runs/b" in out
+    assert out.strip().splitlines()[-1].endswith("--out /tmp/elsewhere")  # the one that would run
+
+
 def test_a_result_file_is_verified_and_remade_from_its_provenance(data_root, monkeypatch):
     table = data_root / "lab" / "sweeps" / "toy.csv"
     table.parent.mkdir(parents=True)
@@ -211,6 +231,7 @@ def test_a_result_file_is_verified_and_remade_from_its_provenance(data_root, mon
     assert assets.find("toy_table") == table and assets.verify(["toy_table"])[0].state == "ok"
     assert assets.regenerate_command("toy_table") == argv
     assert assets.regenerate_command("toy_table", "/tmp/elsewhere")[-1] == "/tmp/elsewhere"
+    assert assets.recorded_commands("toy_table") == [argv]  # made by one command: nothing more to say
     table.write_text("run_id,auc\nA,0.99\n")  # an edited number is caught
     assert assets.verify(["toy_table"])[0].failed
     with pytest.raises(ValueError, match="does not match"):

@@ -42,7 +42,8 @@ def main(runs_dir: str, out_csv: str) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     write_csv(rows, out)
     first = record["commands"].get("NMDA") or next(iter(record["commands"].values()))
-    record.update(argv=first[0], cores=os.cpu_count(), platform=platform.platform(), versions=versions(),
+    record.update(argv=first[0], made_by="data/lab/make_hay_sweep.sh NMDA|AMPA (TRAIN_TRIALS as in the commands)",
+                  cores=os.cpu_count(), platform=platform.platform(), versions=versions(),
                   produces="results.csv in each --out directory, merged into " + out.name,
                   sha256=hashlib.sha256(out.read_bytes()).hexdigest(), n_rows=len(rows))
     Path(str(out) + ".provenance.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
