@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["Asset", "ASSETS", "data_root", "path_of", "find", "status", "dataset", "VerifyResult", "verify",
-           "describe", "regenerate_command", "recorded_commands", "provenance_path"]
+           "describe", "regenerate_command", "recorded_commands", "regeneration_note", "provenance_path"]
 
 DATA_DIR_ENV = "NEURODEPTH_DATA_DIR"
 KINDS = ("dataset", "model", "file")
@@ -330,12 +330,17 @@ def _dataset_argv(manifest: dict, out: Path) -> list[str]:
     return argv + ["--out", str(out)]
 
 
-def _recorded_argv(name: str) -> list[str]:
+def _provenance_record(name: str) -> dict:
     path = provenance_path(name)
     try:
-        record = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError):
         raise ValueError(f"asset {name!r} has no readable provenance record ({path})") from None
+
+
+def _recorded_argv(name: str) -> list[str]:
+    path = provenance_path(name)
+    record = _provenance_record(name)
     argv = (record.get("provenance") or record).get("argv")
     if not argv:
         raise ValueError(f"the provenance record of {name!r} ({path}) holds no command")
@@ -347,11 +352,28 @@ def recorded_commands(name: str) -> list[list[str]]:
     ``neurodepth sweep`` commands per condition, then a merge) records them all under ``commands``
     (``{condition: [argv, ...]}``) and ``made_by`` (the script that runs them and merges); anything else
     records one command."""
-    record = json.loads(provenance_path(name).read_text()) if _asset(name).kind != "dataset" else {}
+    record = _provenance_record(name) if _asset(name).kind == "file" else {}
+    return _merged_commands(record) or [regenerate_command(name)]
+
+
+def _merged_commands(record: dict) -> list[list[str]]:
     commands = record.get("commands")
-    if isinstance(commands, dict) and commands:
-        return [list(argv) for group in commands.values() for argv in group]
-    return [regenerate_command(name)]
+    return [list(argv) for group in commands.values() for argv in group] if isinstance(commands, dict) else []
+
+
+def regeneration_note(name: str) -> str | None:
+    """For an asset made by several commands and a merge, a note listing them all: what
+    :func:`regenerate_command` gives remakes one part only. None for an asset made by one command."""
+    if _asset(name).kind != "file":
+        return None
+    record = _provenance_record(name)
+    commands, made_by = _merged_commands(record), record.get("made_by")
+    if len(commands) < 2:
+        return None
+    return "\n".join([f"note: {name} was made by {len(commands)} commands and a merge"
+                      + (f" ({made_by})" if made_by else "")
+                      + "; the command below remakes one part only. All of them:"]
+                     + ["  " + shlex.join(argv) for argv in commands])
 
 
 def _replace_out(argv: list[str], out) -> list[str]:

@@ -554,7 +554,6 @@ def _add_assets(subparsers) -> None:
 
 
 def _run_assets(args) -> int:
-    import json
     import shlex
 
     from . import assets
@@ -580,15 +579,9 @@ def _run_assets(args) -> int:
                          f"a shipped {kind} (weights come out equal only on the same torch build and threads)")
     if args.workers is not None and kind == "dataset":
         argv += ["--workers", str(args.workers)]
-    made_by = assets.recorded_commands(args.name) if kind == "file" else [argv]
-    if len(made_by) > 1:
-        # say so rather than let a partial remake pass for the whole table
-        record = json.loads(assets.provenance_path(args.name).read_text())
-        print(f"note: {args.name} was made by {len(made_by)} commands and a merge"
-              + (f" ({record['made_by']})" if record.get("made_by") else "")
-              + "; the command below remakes one part only. All of them:")
-        for other in made_by:
-            print("  " + shlex.join(other))
+    note = assets.regeneration_note(args.name)  # say so rather than let a partial remake pass for the whole
+    if note:
+        print(note)
     print(shlex.join(argv))
     if args.dry_run:
         return 0
