@@ -8,7 +8,7 @@ Both sides simulate the same input trials (the same dataset seed, so the same re
 * **baseline, the authors' recipe**: one process, CVODE at default tolerances, every dendritic segment
   plus soma and nexus recorded at every integration step and interpolated afterwards (the paper's
   simulation script; paper_facts 1.4). Input generation and cell building are included in its time.
-* **ours**: :func:`neurodepth_lib.generation.generate_dataset` with the pipeline's integration (fixed step
+* **ours**: :func:`neurodepth_lib.data.generate_dataset` with the pipeline's integration (fixed step
   0.05 ms, Crank-Nicolson; ``--dt-ms`` and ``--secondorder`` override), soma and nexus only, one process per
   core, with everything a user waits for: spawning the workers, loading mechanisms, building cells,
   regenerating inputs, writing and hashing the shards.
@@ -20,7 +20,7 @@ times the number of workers it estimates the ratio on an idle machine.
 Fidelity: the fraction of baseline spikes that have a spike of ours within 1 ms (and vice versa), the
 largest shift, and the RMS difference of the soma traces clipped at -55 mV. Finally the training-window
 throughput (windows per second, batches of 8 windows of 400 ms, the paper's sizes) of
-:class:`~neurodepth_lib.datasets.WindowSampler` over the dataset we made.
+:class:`~neurodepth_lib.fit.WindowSampler` over the dataset we made.
 
 Results are printed as a table and written as JSON (``--json``). The machines are shared and noisy; the
 two sides run back to back in one process tree, so trust the ratio more than either number.
@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import neurodepth_lib as nd
 
 HERE = Path(__file__).resolve().parent
 
@@ -46,7 +47,7 @@ def baseline_trial(cell, events, duration_ms: int) -> dict:
     """One trial the authors' way: CVODE, every segment recorded at every step, interpolated after."""
     from neuron import h
 
-    from neurodepth_lib.simulation import detect_spikes
+    from neurodepth_lib.cells.simulation import detect_spikes
 
     netcons = cell.netcons
     channel, time_ms = events.channel.tolist(), events.time_ms.astype(float).tolist()
@@ -88,7 +89,6 @@ def baseline_trial(cell, events, duration_ms: int) -> dict:
 
 
 def run_baseline(n_trials: int, duration_ms: int, seed: int, condition: str) -> dict:
-    from neurodepth_lib import datasets as D
     from neurodepth_lib.cells import L5PC
     from neurodepth_lib.inputs import generate_inputs
 
@@ -97,7 +97,7 @@ def run_baseline(n_trials: int, duration_ms: int, seed: int, condition: str) -> 
     settings = cell.input_settings(condition)
     trials = []
     for i in range(n_trials):
-        events = generate_inputs(settings, duration_ms, D.trial_seed(seed, i))
+        events = generate_inputs(settings, duration_ms, nd.data.trial_seed(seed, i))
         trials.append(baseline_trial(cell, events, duration_ms))
         print(f"  baseline trial {i + 1}/{n_trials}: {len(trials[-1]['spike_times_ms'])} spikes, "
               f"{trials[-1]['steps']} CVODE steps, {time.perf_counter() - t0:.0f} s so far", flush=True)
@@ -108,8 +108,6 @@ def run_baseline(n_trials: int, duration_ms: int, seed: int, condition: str) -> 
 
 def run_ours(out: Path, n_trials: int, duration_ms: int, seed: int, condition: str, workers: int,
              dt_ms: float | None, secondorder: int | None) -> dict:
-    from neurodepth_lib import generation as G
-
     simulation = {}
     if dt_ms is not None:
         simulation["dt_ms"] = dt_ms
@@ -119,7 +117,7 @@ def run_ours(out: Path, n_trials: int, duration_ms: int, seed: int, condition: s
 
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0, c0 = time.perf_counter(), time.process_time()
-    report = G.generate_dataset(out, cell="l5pc", condition=condition, n_trials=n_trials,
+    report = nd.data.generate_dataset(out, cell="l5pc", condition=condition, n_trials=n_trials,
                                 duration_ms=duration_ms, seed=seed, trials_per_shard=1, workers=workers,
                                 simulation=simulation or None, progress=False)
     wall = time.perf_counter() - t0
@@ -155,7 +153,7 @@ def spike_agreement(ref: list, ours: list, tol_ms: float = 1.0) -> dict:
 
 
 def window_throughput(ds, seconds: float, batch_size: int = 8, window_ms: int = 400) -> dict:
-    from neurodepth_lib.datasets import WindowSampler
+    from neurodepth_lib.fit import WindowSampler
 
     t0 = time.perf_counter()
     sampler = WindowSampler(ds, window_ms=window_ms)

@@ -8,7 +8,7 @@ One run, one machine, one set of input trials: ``--trials`` trials of ``--trial-
 paper's input statistics for the Hay L5PC (:func:`neurodepth_lib.inputs.generate_inputs` with the cell's
 tree settings, NMDA condition). It measures:
 
-1. **NEURON** on the Hay cell (:func:`neurodepth_lib.simulation.simulate_trial`, soma and nexus recorded):
+1. **NEURON** on the Hay cell (:func:`neurodepth_lib.cells.simulation.simulate_trial`, soma and nexus recorded):
    fixed step dt = 0.025 ms (backward Euler, the reference setting) and CVODE at default tolerances (the
    authors' setting), in one process, and in one independent process per core started together (the way
    to use the cores: one cell cannot use two). To keep this short NEURON simulates the first
@@ -16,14 +16,14 @@ tree settings, NMDA condition). It measures:
    simulated second does not depend on the trial length; notebook 08 shows it).
 2. **The surrogates**, untrained (compute does not depend on the weights): the paper's large NMDA model
    TCN 7x128x153 (kernels 45 then six of 19), the small FCN 1x128x43, the ``fit_CNN.py`` default TCN
-   3x64x100 (not with ``--quick``), and any lab model shipped under ``data/`` (:mod:`neurodepth_lib.assets`),
-   with the first layer dense (``conv1d``) and sparse (:mod:`neurodepth_lib.sparse`), over the whole trials
-   with :func:`neurodepth_lib.models.predict_full_trace` (float32, no gradients) at batch sizes 1, 2, 4, ...
+   3x64x100 (not with ``--quick``), and any lab model shipped under ``data/`` (:mod:`neurodepth_lib.data.assets`),
+   with the first layer dense (``conv1d``) and sparse (:mod:`neurodepth_lib.nets.sparse`), over the whole trials
+   with :func:`neurodepth_lib.nets.predict_full_trace` (float32, no gradients) at batch sizes 1, 2, 4, ...
    ``--trials`` (quick: 1 and ``--trials``), on each of ``--threads`` torch thread counts (default 1 and
    all cores: core for core against one NEURON process, machine for machine against a process per core).
    Also: the large model on exactly the NEURON crops, and without its first layer (what the rest of the
    network costs: the ceiling of any first-layer speed-up).
-3. **Training throughput** (windows per second) with :func:`neurodepth_lib.training.train` (Nadam, the
+3. **Training throughput** (windows per second) with :func:`neurodepth_lib.fit.train` (Nadam, the
    paper's losses and L2): the large TCN at batch 8 x 400 ms on windows of the same trials, and the
    one-unit I&F network of chapter 01 at batch 16 x 500 ms on I&F trials (0.3 % of inputs active); dense
    vs sparse first layer, in interleaved rounds. Targets are zeros (the cost does not depend on them).
@@ -50,6 +50,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import neurodepth_lib as nd
 
 HERE = Path(__file__).resolve().parent
 SEED = 8_000
@@ -66,7 +67,7 @@ NEURON_CONFIGS = {
 
 def _neuron_trial(cell, channel, time_ms, duration_ms, params) -> tuple[float, int, float]:
     """(wall s, output spikes, CPU s of this process) of one NEURON trial."""
-    from neurodepth_lib.simulation import simulate_trial
+    from neurodepth_lib.cells.simulation import simulate_trial
 
     keep = time_ms < duration_ms
     channel, time_ms = channel[keep], time_ms[keep]
@@ -171,18 +172,14 @@ def _timed(fn, repeats: int) -> tuple[float, list, float]:
 
 
 def surrogate_models(args) -> dict:
-    from neurodepth_lib import models
-
-    presets = models.paper_configs()
+    presets = nd.nets.paper_configs()
     out = {"TCN 7x128x153 (paper, large)": ("config", presets["large"]),
            "FCN 1x128x43 (paper, small)": ("config", presets["small"])}
     if not args.quick:
         out["TCN 3x64x100 (fit_CNN default)"] = ("config", presets["fit_cnn"])
     try:  # lab models shipped with the collection, when present
-        from neurodepth_lib import assets
-
         for name in ("model_l5pc_nmda_tcn", "model_l5pc_nmda_fcn"):
-            path = assets.find(name)
+            path = nd.data.assets.find(name)
             if path is not None:
                 out[f"lab model {name}"] = ("file", path)
     except Exception as err:  # noqa: BLE001 - the assets registry is optional here
@@ -191,19 +188,17 @@ def surrogate_models(args) -> dict:
 
 
 def build_model(kind, what, first_layer):
-    from neurodepth_lib import models
-
     t0 = time.perf_counter()
     if kind == "config":
-        net = models.TCN(what.replace(first_layer=first_layer)).eval()
+        net = nd.nets.TCN(what.replace(first_layer=first_layer)).eval()
         build = time.perf_counter() - t0
         with tempfile.TemporaryDirectory() as tmp:  # what saving and loading a model file costs
-            models.save_model(Path(tmp) / "m", net)
+            nd.nets.save_model(Path(tmp) / "m", net)
             t1 = time.perf_counter()
-            models.load_model(Path(tmp) / "m")
+            nd.nets.load_model(Path(tmp) / "m")
             load = time.perf_counter() - t1
     else:
-        net = models.load_model(what).set_first_layer(first_layer)
+        net = nd.nets.load_model(what).set_first_layer(first_layer)
         build, load = None, time.perf_counter() - t0
     return net, build, load
 
@@ -222,8 +217,6 @@ def batch_sizes(n: int, quick: bool) -> list[int]:
 def run_surrogate(X, crops_dense, args) -> dict:
     import torch
 
-    from neurodepth_lib import models
-
     sim_s = X.shape[0] * X.shape[2] / 1000
     rows, extra = [], {"large_sparse_on_neuron_crops": [], "large_without_first_layer": []}
     built = {}
@@ -236,13 +229,13 @@ def run_surrogate(X, crops_dense, args) -> dict:
         for (label, first_layer), (net, build, load) in built.items():
             cfg = net.config
             for b in batch_sizes(X.shape[0], args.quick):
-                wall, reps, first = _timed(lambda: models.predict_full_trace(net, X, batch_size=b), args.repeats)
+                wall, reps, first = _timed(lambda: nd.nets.predict_full_trace(net, X, batch_size=b), args.repeats)
                 row = {"model": label, "name": cfg.name, "first_layer": first_layer, "threads": threads,
                        "batch": b, "trials": int(X.shape[0]), "trial_ms": int(X.shape[2]),
                        "sim_s_per_wall_s": sim_s / wall, "median_wall_s": wall, "repeats_wall_s": reps,
                        "sim_s_per_cpu_s": sim_s / _LAST_CPU["s"],
                        "first_call_s": first, "build_s": build, "save_load_s": load,
-                       "macs_per_ms": models.macs_per_ms(cfg), "n_parameters": models.count_parameters(cfg),
+                       "macs_per_ms": nd.nets.macs_per_ms(cfg), "n_parameters": nd.nets.count_parameters(cfg),
                        "path_taken": net.hidden[0].last_path}
                 rows.append(row)
                 print(f"  {label:<32} {first_layer:<6} {threads} thr batch {b:>2}: {row['sim_s_per_wall_s']:8.2f} "
@@ -252,7 +245,7 @@ def run_surrogate(X, crops_dense, args) -> dict:
                    key=lambda r: r["sim_s_per_wall_s"])
         # the same model on exactly the NEURON crops (the inputs NEURON simulated), batch = all crops
         crops_s = crops_dense.shape[0] * crops_dense.shape[2] / 1000
-        wall, reps, _ = _timed(lambda: models.predict_full_trace(net, crops_dense), args.repeats)
+        wall, reps, _ = _timed(lambda: nd.nets.predict_full_trace(net, crops_dense), args.repeats)
         extra["large_sparse_on_neuron_crops"].append(
             {"threads": threads, "batch": int(crops_dense.shape[0]), "trial_ms": int(crops_dense.shape[2]),
              "sim_s_per_wall_s": crops_s / wall, "repeats_wall_s": reps})
@@ -270,7 +263,7 @@ def run_surrogate(X, crops_dense, args) -> dict:
                 net.spike_head(z), net.soma_head(z)
 
         wall, reps, _ = _timed(rest, args.repeats)
-        macs = models.macs_per_ms(cfg) - cfg.n_inputs * cfg.widths[0] * cfg.kernel_sizes[0]
+        macs = nd.nets.macs_per_ms(cfg) - cfg.n_inputs * cfg.widths[0] * cfg.kernel_sizes[0]
         rate = best["batch"] * X.shape[2] / 1000 / wall
         extra["large_without_first_layer"].append(
             {"threads": threads, "batch": best["batch"], "sim_s_per_wall_s": rate, "macs_per_ms": macs,
@@ -287,14 +280,12 @@ def run_surrogate(X, crops_dense, args) -> dict:
 def _train_steps(config, sampler, batch_size, window_ms, steps, seed=0) -> list[float]:
     import torch
 
-    from neurodepth_lib import models, training
-
     torch.manual_seed(seed)
-    net = models.TCN(config)
-    schedule = training.Schedule((training.ScheduleStage(steps, 1e-4, (1.0, 0.02, 0.0)),))
-    cfg = training.TrainingConfig(schedule=schedule, batch_size=batch_size, window_ms=window_ms, seed=seed,
+    net = nd.nets.TCN(config)
+    schedule = nd.fit.Schedule((nd.fit.ScheduleStage(steps, 1e-4, (1.0, 0.02, 0.0)),))
+    cfg = nd.fit.TrainingConfig(schedule=schedule, batch_size=batch_size, window_ms=window_ms, seed=seed,
                                   progress=False, validate_every_steps=10 ** 9, device="cpu")
-    history = training.train(net, sampler, None, cfg)
+    history = nd.fit.train(net, sampler, None, cfg)
     times = np.diff([0.0] + list(history.wall_time_s))
     return times[2:].tolist(), net.hidden[0].last_path  # the first two steps are warm-up
 
@@ -302,21 +293,20 @@ def _train_steps(config, sampler, batch_size, window_ms, steps, seed=0) -> list[
 def run_training(X, args) -> dict:
     import torch
 
-    from neurodepth_lib import iaf, inputs, models, training
-
+    from neurodepth_lib import inputs
     out = {}
     n, _, t = X.shape
     zeros = np.zeros((n, t), np.float32)
-    l5pc = training.InMemoryWindows(X, zeros, zeros, min_end_ms=min(500, t))
+    l5pc = nd.fit.InMemoryWindows(X, zeros, zeros, warmup_ms=min(500, t))
     # the I&F neuron of chapter 01: 100 inputs at 0.3 %, its own targets
     settings = inputs.iaf_input_settings()
     X_iaf = inputs.stack_dense(inputs.generate_many(settings, 3000, np.arange(SEED, SEED + 16)))
-    sim = iaf.simulate(X_iaf, iaf.IAFParams())
+    sim = nd.cells.iaf.simulate(X_iaf, nd.cells.iaf.IAFParams())
     v = sim.voltage_target_mV().astype(np.float32)
-    iaf_windows = training.InMemoryWindows(X_iaf, sim.spikes.astype(np.float32), v - v.mean(), min_end_ms=500)
+    iaf_windows = nd.fit.InMemoryWindows(X_iaf, sim.spikes.astype(np.float32), v - v.mean(), warmup_ms=500)
     cases = {
-        "TCN 7x128x153, batch 8 x 400 ms": (models.paper_configs()["large"], l5pc, 8, 400, args.train_steps),
-        "one-unit I&F network, batch 16 x 500 ms": (models.one_unit_config(), iaf_windows, 16, 500,
+        "TCN 7x128x153, batch 8 x 400 ms": (nd.nets.paper_configs()["large"], l5pc, 8, 400, args.train_steps),
+        "one-unit I&F network, batch 16 x 500 ms": (nd.nets.one_unit_config(), iaf_windows, 16, 500,
                                                     args.train_steps * 4),
     }
     for threads in args.train_thread_counts:
@@ -350,8 +340,6 @@ def run_training(X, args) -> dict:
 def run_break_even(args) -> dict:
     import torch
 
-    from neurodepth_lib import sparse as S
-
     threads = args.thread_counts[0]
     torch.set_num_threads(threads)
     layers = {"TCN 7x128x153 first layer (1278 in, 45 taps, 128 out), batch 8 x 400 ms": (8, 1278, 400, 45, 128),
@@ -361,7 +349,7 @@ def run_break_even(args) -> dict:
     g = torch.Generator().manual_seed(0)
     for label, (B, C, T, K, O) in layers.items():
         w_sparse = torch.nn.Parameter(torch.randn(O, C, K, generator=g) * 0.01)
-        S.tap_major_(w_sparse)
+        nd.nets.sparse.tap_major_(w_sparse)
         w_dense = torch.nn.Parameter(w_sparse.detach().contiguous())
         bias = torch.nn.Parameter(torch.zeros(O))
         grad = torch.randn(B, O, T, generator=g)
@@ -369,7 +357,7 @@ def run_break_even(args) -> dict:
         for p in densities:
             x = (torch.rand(B, C, T, generator=g) < p).float()
             res = {"density": p, "threads": threads}
-            for mode, fn, w in (("dense", S.dense_causal_conv1d, w_dense), ("sparse", S.sparse_causal_conv1d, w_sparse)):
+            for mode, fn, w in (("dense", nd.nets.sparse.dense_causal_conv1d, w_dense), ("sparse", nd.nets.sparse.sparse_causal_conv1d, w_sparse)):
                 def fwd():
                     with torch.no_grad():
                         fn(x, w, bias)
@@ -392,7 +380,6 @@ def run_break_even(args) -> dict:
 # ---------------------------------------------------------------------------------------------------
 
 def machine_info(threads: list) -> dict:
-    import torch
 
     from neurodepth_lib import nb
 
@@ -449,7 +436,7 @@ def summary_table(result: dict) -> str:
     for r in s["large_without_first_layer"]:
         lines.append(f"{'7x128x153 minus first layer':<31}{'(none)':<10}{r['threads']:>4}{r['batch']:>6}"
                      f"{r['sim_s_per_wall_s']:>14.2f}{ratios(r['sim_s_per_wall_s'])}   ({r['gmac_per_s']:.0f} GMAC/s)")
-    lines += ["", "Training throughput (training.train: Nadam, paper losses + L2; median step after the warm-up steps)",
+    lines += ["", "Training throughput (nd.fit.train: Nadam, paper losses + L2; median step after the warm-up steps)",
               f"{'network':<48}{'dense win/s':>12}{'sparse win/s':>14}{'speed-up':>10}"]
     for label, r in result["training"].items():
         lines.append(f"{label:<48}{r['dense']['windows_per_s']:>12.1f}{r['sparse']['windows_per_s']:>14.1f}"

@@ -16,7 +16,7 @@ import time
 
 def _cost(cell, duration_ms: int, repeats: int, seed: int = 0) -> float:
     from neurodepth_lib.inputs import generate_inputs
-    from neurodepth_lib.simulation import simulate_trial
+    from neurodepth_lib.cells.simulation import simulate_trial
 
     events = generate_inputs(cell.input_settings("NMDA"), duration_ms, seed)
     best = float("inf")

@@ -52,7 +52,7 @@ def _add_generate(subparsers) -> None:
 
 
 def _run_generate(args) -> int:
-    from . import generation
+    from .data import generation
 
     simulation = {}
     if args.dt_ms is not None:
@@ -198,7 +198,7 @@ def _set_threads(threads) -> None:
 
 
 def _run_train(args) -> int:
-    from . import scales, training
+    from . import fit as training, nets, scales
 
     _set_threads(args.threads)
 
@@ -217,7 +217,7 @@ def _run_train(args) -> int:
         window_ms=args.window_ms, seed=args.seed, device=args.device, restore_best=True,
         progress=not args.no_progress)
     dendritic = {"auto": None, "yes": True, "no": False}[args.dendritic]
-    from .datasets import open_dataset
+    from .data import open_dataset
 
     ds = open_dataset(args.dataset, allow_incomplete=args.allow_incomplete)
     valid = None if args.valid is None else open_dataset(args.valid, allow_incomplete=args.allow_incomplete)
@@ -231,12 +231,12 @@ def _run_train(args) -> int:
         dendritic = "dend_1ms" in ds.outputs
     n_dendritic = 0
     if dendritic:
-        from .datasets import TargetTransform
+        from .data import TargetTransform
 
         n_dendritic = TargetTransform.paper(ds.cell, ds.condition).n_dend_components
     width = args.width
     widths = None if width is None else (width[0] if len(width) == 1 else width)
-    arch = training.make_architecture(args.arch, n_inputs=ds.n_channels, n_dendritic=n_dendritic,
+    arch = nets.make_architecture(args.arch, n_inputs=ds.n_channels, n_dendritic=n_dendritic,
                                       kernel_sizes=args.kernels, depth=args.depth, kernel_ms=args.kernel,
                                       first_kernel_ms=args.first_kernel, widths=widths)
     print(f"training {arch.name} (kernels {list(arch.kernel_sizes)}, widths {list(arch.widths)}"
@@ -254,7 +254,7 @@ def _run_train(args) -> int:
     if h.best_step is not None:
         print(f"best validation {h.best_by} loss {h.best_valid:.5f} at step {h.best_step}")
     if fit.valid_sampler is not None and not args.no_evaluate:
-        from . import assessment, evaluation
+        from . import scoring as assessment, scoring as evaluation
 
         try:
             a = assessment.evaluate_model(fit.model, fit.valid_sampler, config=evaluation.EvaluationConfig(
@@ -265,7 +265,7 @@ def _run_train(args) -> int:
             assessment.record_metrics(fit.model_path, a, key="valid")
             print("validation trials (all trials, no error bars):")
             print(a.result.table())
-    from .models import update_model_card
+    from .nets import update_model_card
 
     update_model_card(fit.model_path, provenance=_provenance(args, h.wall_time_total_s))
     print(f"model written: {fit.model_path}.pt and {fit.model_path}.json")
@@ -345,7 +345,7 @@ def _run_evaluate(args) -> int:
     import tempfile
     from pathlib import Path
 
-    from . import assessment, evaluation
+    from . import scoring as assessment, scoring as evaluation
 
     _set_threads(args.threads)
     if args.all_trials:
@@ -357,7 +357,7 @@ def _run_evaluate(args) -> int:
     config = evaluation.EvaluationConfig(start_ms=args.start_ms, spike_count_range=spike_range,
                                          n_subsets=args.subsets, subset_fraction=args.subset_fraction,
                                          seed=args.seed)
-    from .datasets import open_dataset
+    from .data import open_dataset
 
     dataset = open_dataset(args.dataset, allow_incomplete=args.allow_incomplete)
     a = assessment.evaluate_model(args.model, dataset, config=config, trials=_trial_list(args.trials),
@@ -463,7 +463,7 @@ def _add_sweep(subparsers) -> None:
 
 
 def _run_sweep(args) -> int:
-    from . import sweeps
+    from . import studies as sweeps
 
     data = {}
     for item in args.data:
@@ -517,7 +517,7 @@ def _add_how_deep(subparsers) -> None:
 
 
 def _run_how_deep(args) -> int:
-    from . import sweeps
+    from . import studies as sweeps
 
     client = _dask_client(args.scheduler)
     try:
@@ -556,7 +556,7 @@ def _add_assets(subparsers) -> None:
 def _run_assets(args) -> int:
     import shlex
 
-    from . import assets
+    from .data import assets
 
     if args.action == "list":
         print(assets.describe())

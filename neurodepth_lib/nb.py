@@ -16,14 +16,20 @@ import os
 import platform
 import random
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
+try:
+    import resource  # Unix: CPU time of finished child processes too
+except ImportError:  # pragma: no cover - Windows
+    resource = None
+
 from . import __version__
+from ._io import atomic_write_text
 from .scales import by_scale, resolve_scale
 
 REPO_URL = "https://github.com/neurodepth/neurodepth"
@@ -33,8 +39,6 @@ RECEIPT_SUFFIX = ".receipt.json"
 
 def versions() -> dict:
     """Versions of Python and of the libraries the collection uses (``None`` when not installed)."""
-    from importlib.metadata import PackageNotFoundError, version
-
     out = {"neurodepth": __version__, "python": platform.python_version()}
     # read from the installed metadata: importing NEURON or torch just for a version would be slow
     for dist in ("numpy", "torch", "neuron", "matplotlib", "h5py", "dask", "scikit-learn"):
@@ -56,21 +60,6 @@ def hardware() -> dict:
     except Exception:  # noqa: BLE001
         pass
     return info
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _jsonable(value):
@@ -101,6 +90,7 @@ class NotebookContext:
     seed: int
     rng: np.random.Generator
     started: float = field(default_factory=time.perf_counter)
+    started_cpu: float = field(default_factory=lambda: _cpu_seconds())
     checks: list = field(default_factory=list)
 
     def by_scale(self, *, quick, lab, paper):
@@ -108,7 +98,14 @@ class NotebookContext:
 
     @property
     def elapsed_s(self) -> float:
+        """Wall time since :func:`setup`."""
         return time.perf_counter() - self.started
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU time since :func:`setup`: this kernel's threads and its finished child processes (a
+        generation or sweep pool counts once its workers have exited)."""
+        return _cpu_seconds() - self.started_cpu
 
     def check(self, description: str, condition: bool, detail: str = "") -> bool:
         """A visible self-check (see :func:`check`), also recorded in the receipt."""
@@ -117,13 +114,24 @@ class NotebookContext:
         return ok
 
     def write_receipt(self, directory: str | os.PathLike | None = None, **numbers) -> Path:
-        """Write the numbers a test should check, plus scale, seed, versions and elapsed time."""
+        """Write the numbers a test should check, plus scale, seed, versions, wall and CPU time."""
         receipt = {"notebook": self.name, "scale": self.scale, "seed": self.seed,
-                   "elapsed_s": round(self.elapsed_s, 2), "versions": versions(),
+                   "elapsed_s": round(self.elapsed_s, 2), "cpu_s": round(self.cpu_s, 2),
+                   "cores": os.cpu_count(), "versions": versions(),
                    "checks": self.checks, "results": _jsonable(numbers)}
         path = atomic_write_text(receipt_path(self.name, directory), json.dumps(receipt, indent=2) + "\n")
         print(f"receipt written: {path.name}")
         return path
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds used by this process and its children that have exited (user + system); on Windows,
+    this process only."""
+    if resource is None:  # pragma: no cover - Windows
+        return time.process_time()
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def seed_everything(seed: int) -> None:

@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import norm
 from sklearn import metrics
 
-from neurodepth_lib import evaluation as ev
+import neurodepth_lib as nd
 
 
 def tied_problem(n=5000, seed=0):
@@ -26,7 +26,7 @@ def tied_problem(n=5000, seed=0):
 @pytest.mark.parametrize("drop", [True, False])
 def test_roc_curve_matches_sklearn_with_ties(seed, drop):
     s, y = tied_problem(seed=seed)
-    fpr, tpr, thr = ev.roc_curve(s, y, drop_intermediate=drop)
+    fpr, tpr, thr = nd.scoring.roc_curve(s, y, drop_intermediate=drop)
     sk_fpr, sk_tpr, sk_thr = metrics.roc_curve(y, s, drop_intermediate=drop)
     np.testing.assert_allclose(fpr, sk_fpr)
     np.testing.assert_allclose(tpr, sk_tpr)
@@ -37,88 +37,88 @@ def test_roc_curve_matches_sklearn_with_ties(seed, drop):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_auc_and_tp_at_fp_match_sklearn(seed):
     s, y = tied_problem(seed=seed)
-    assert abs(ev.roc_auc(s, y) - metrics.roc_auc_score(y, s)) < 1e-12
+    assert abs(nd.scoring.roc_auc(s, y) - metrics.roc_auc_score(y, s)) < 1e-12
     # continuous scores too (no ties), 2-D input pooled like the paper's trials x ms
     rng = np.random.default_rng(seed)
     y2 = (rng.random((20, 300)) < 0.02).astype(int)
     s2 = rng.normal(size=(20, 300)) + 1.5 * y2
-    assert abs(ev.roc_auc(s2, y2) - metrics.roc_auc_score(y2.ravel(), s2.ravel())) < 1e-12
+    assert abs(nd.scoring.roc_auc(s2, y2) - metrics.roc_auc_score(y2.ravel(), s2.ravel())) < 1e-12
     for scores, labels in ((s, y), (s2.ravel(), y2.ravel())):
-        fpr, tpr, _ = ev.roc_curve(scores, labels)
+        fpr, tpr, _ = nd.scoring.roc_curve(scores, labels)
         sk_fpr, sk_tpr, _ = metrics.roc_curve(labels, scores)
         for x in (0.0001, 0.001, 0.0025, 0.01, 0.1, 0.5):
             expected = sk_tpr[np.argmin(np.abs(sk_fpr - x))]
-            assert ev.tp_at_fp(fpr, tpr, x) == expected
+            assert nd.scoring.tp_at_fp(fpr, tpr, x) == expected
 
 
 def test_auc_of_simple_predictors():
     y = np.array([0, 0, 1, 0, 1, 0, 0, 1])
-    assert ev.roc_auc(y * 0.9 + 0.05, y) == 1.0  # perfect
-    assert ev.roc_auc(1 - y, y) == 0.0  # inverted
-    assert ev.roc_auc(np.full(8, 0.3), y) == 0.5  # constant: one diagonal segment
+    assert nd.scoring.roc_auc(y * 0.9 + 0.05, y) == 1.0  # perfect
+    assert nd.scoring.roc_auc(1 - y, y) == 0.0  # inverted
+    assert nd.scoring.roc_auc(np.full(8, 0.3), y) == 0.5  # constant: one diagonal segment
     # hand-computed: scores 0.1 < 0.4 = 0.4 < 0.8 with labels 0, 1, 0, 1
     # pairs (pos, neg): (0.4, 0.1) win, (0.4, 0.4) tie, (0.8, 0.1) win, (0.8, 0.4) win -> 3.5 / 4
-    assert ev.roc_auc([0.1, 0.4, 0.4, 0.8], [0, 1, 0, 1]) == 3.5 / 4
+    assert nd.scoring.roc_auc([0.1, 0.4, 0.4, 0.8], [0, 1, 0, 1]) == 3.5 / 4
 
 
 def test_partial_auc_and_d_prime():
     y = np.r_[np.ones(50), np.zeros(5000)]
-    fpr, tpr, _ = ev.roc_curve(np.r_[np.ones(50), np.zeros(5000)] + 0.0, y)
-    assert ev.partial_auc(fpr, tpr, 0.01) == 1.0
-    fpr, tpr, _ = ev.roc_curve(1 - y, y)
-    assert ev.partial_auc(fpr, tpr, 0.01) == 0.0
+    fpr, tpr, _ = nd.scoring.roc_curve(np.r_[np.ones(50), np.zeros(5000)] + 0.0, y)
+    assert nd.scoring.partial_auc(fpr, tpr, 0.01) == 1.0
+    fpr, tpr, _ = nd.scoring.roc_curve(1 - y, y)
+    assert nd.scoring.partial_auc(fpr, tpr, 0.01) == 0.0
     # chance: TPR = FPR, so the mean TPR over [0, 0.01] is 0.005
-    assert abs(ev.partial_auc([0, 1], [0, 1], 0.01) - 0.005) < 1e-9
+    assert abs(nd.scoring.partial_auc([0, 1], [0, 1], 0.01) - 0.005) < 1e-9
     # hand-computed staircase: TPR 0.5 on [0, 0.005), 1 from 0.005 on -> mean 0.75
-    staircase = ev.partial_auc([0, 0, 0.005, 0.005, 1], [0, 0.5, 0.5, 1, 1], 0.01)
+    staircase = nd.scoring.partial_auc([0, 0, 0.005, 0.005, 1], [0, 0.5, 0.5, 1, 1], 0.01)
     assert abs(staircase - 0.75) < 1e-3
     # against a direct interpolation of scikit-learn's curve
     rng = np.random.default_rng(3)
     labels = (rng.random(20000) < 0.05).astype(int)
     scores = rng.normal(size=20000) + 2 * labels
-    fpr, tpr, _ = ev.roc_curve(scores, labels)
+    fpr, tpr, _ = nd.scoring.roc_curve(scores, labels)
     sk_fpr, sk_tpr, _ = metrics.roc_curve(labels, scores)
     direct = np.mean(np.interp(np.linspace(0, 0.01, 20000), sk_fpr, sk_tpr))
-    assert abs(ev.partial_auc(fpr, tpr, 0.01) - direct) < 1e-3
-    assert ev.d_prime(0.5) == 0.0
-    assert abs(ev.d_prime(norm.cdf(1 / math.sqrt(2))) - 1.0) < 1e-12
-    assert ev.d_prime(1.0) == math.inf
+    assert abs(nd.scoring.partial_auc(fpr, tpr, 0.01) - direct) < 1e-3
+    assert nd.scoring.d_prime(0.5) == 0.0
+    assert abs(nd.scoring.d_prime(norm.cdf(1 / math.sqrt(2))) - 1.0) < 1e-12
+    assert nd.scoring.d_prime(1.0) == math.inf
 
 
 def test_one_class_and_bad_labels_raise():
     with pytest.raises(ValueError, match="only one class"):
-        ev.roc_curve([0.1, 0.2], [0, 0])
+        nd.scoring.roc_curve([0.1, 0.2], [0, 0])
     with pytest.raises(ValueError, match="only 0 and 1"):
-        ev.roc_curve([0.1, 0.2], [0, 2])
+        nd.scoring.roc_curve([0.1, 0.2], [0, 2])
     with pytest.raises(ValueError, match="NaN"):
-        ev.roc_curve([0.1, np.nan], [0, 1])
+        nd.scoring.roc_curve([0.1, np.nan], [0, 1])
     with pytest.raises(ValueError, match="differ in size"):
-        ev.roc_curve([0.1, 0.2, 0.3], [0, 1])
+        nd.scoring.roc_curve([0.1, 0.2, 0.3], [0, 1])
 
 
 # ---- soma metrics -----------------------------------------------------------------------------------
 def test_soma_metrics_hand_computed():
     t = np.array([-70.0, -68.0, -66.0, -64.0])
-    assert ev.explained_variance(t, t) == 1.0
-    assert ev.explained_variance(np.full(4, t.mean()), t) == 0.0
-    assert ev.explained_variance(t + 3.0, t) == 1.0  # an offset is not penalised by EV ...
-    assert ev.rmse(t + 3.0, t) == 3.0 and ev.mae(t + 3.0, t) == 3.0  # ... but is by RMSE / MAE
-    assert ev.rmse([0.0, 0.0], [3.0, 4.0]) == math.sqrt(12.5) and ev.mae([0.0, 0.0], [3.0, -4.0]) == 3.5
+    assert nd.scoring.explained_variance(t, t) == 1.0
+    assert nd.scoring.explained_variance(np.full(4, t.mean()), t) == 0.0
+    assert nd.scoring.explained_variance(t + 3.0, t) == 1.0  # an offset is not penalised by EV ...
+    assert nd.scoring.rmse(t + 3.0, t) == 3.0 and nd.scoring.mae(t + 3.0, t) == 3.0  # ... but is by RMSE / MAE
+    assert nd.scoring.rmse([0.0, 0.0], [3.0, 4.0]) == math.sqrt(12.5) and nd.scoring.mae([0.0, 0.0], [3.0, -4.0]) == 3.5
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=500), rng.normal(size=500)
-    assert abs(ev.explained_variance(a, b) - metrics.explained_variance_score(b, a)) < 1e-12
+    assert abs(nd.scoring.explained_variance(a, b) - metrics.explained_variance_score(b, a)) < 1e-12
     # calibration: a prediction that is an affine map of the truth becomes exact
     pred = 0.5 * t + 10
-    cal = ev.zscore_calibrate(pred, t)
+    cal = nd.scoring.zscore_calibrate(pred, t)
     np.testing.assert_allclose(cal, t)
-    assert ev.explained_variance(pred, t) < 1.0 - 0.2  # raw: halved amplitude
-    assert ev.explained_variance(cal, t) == pytest.approx(1.0)
+    assert nd.scoring.explained_variance(pred, t) < 1.0 - 0.2  # raw: halved amplitude
+    assert nd.scoring.explained_variance(cal, t) == pytest.approx(1.0)
     noisy = t + rng.normal(size=4)
-    cal = ev.zscore_calibrate(noisy, t)
+    cal = nd.scoring.zscore_calibrate(noisy, t)
     assert cal.mean() == pytest.approx(t.mean()) and cal.std() == pytest.approx(t.std())
-    np.testing.assert_allclose(ev.zscore_calibrate(np.ones(4), t), t.mean())
+    np.testing.assert_allclose(nd.scoring.zscore_calibrate(np.ones(4), t), t.mean())
     with pytest.raises(ValueError, match="constant"):
-        ev.explained_variance(t, np.ones(4))
+        nd.scoring.explained_variance(t, np.ones(4))
 
 
 # ---- the protocol -----------------------------------------------------------------------------------
@@ -134,7 +134,7 @@ def synthetic_trials(n_trials=30, duration_ms=1500, rate=0.01, noise=0.1, seed=0
 
 def test_evaluate_on_an_easy_problem_with_error_bars():
     prob, spikes, vp, vt = synthetic_trials(n_trials=60, noise=0.8)
-    r = ev.evaluate(prob, spikes, vp, vt, ev.EvaluationConfig(spike_count_range=None))
+    r = nd.scoring.evaluate(prob, spikes, vp, vt, nd.scoring.EvaluationConfig(spike_count_range=None))
     assert r.n_trials == r.n_trials_kept == 60 and r.n_bins == 60 * 1000
     assert r.n_spikes == int(spikes[:, 500:].sum())
     assert r.auc == pytest.approx(metrics.roc_auc_score(spikes[:, 500:].ravel(), prob[:, 500:].ravel()))
@@ -176,7 +176,7 @@ def test_evaluate_on_an_easy_problem_with_error_bars():
 def test_calibration_is_reported_separately():
     prob, spikes, _, vt = synthetic_trials()
     vp = 0.5 * (vt - vt.mean()) + vt.mean() + 4.0  # right shape, half the amplitude, 4 mV off
-    r = ev.evaluate(prob, spikes, vp, vt, ev.EvaluationConfig(spike_count_range=None, n_subsets=0))
+    r = nd.scoring.evaluate(prob, spikes, vp, vt, nd.scoring.EvaluationConfig(spike_count_range=None, n_subsets=0))
     assert r.auc_std is None and r.soma_explained_variance_pct_std is None
     assert r.soma_calibrated_explained_variance_pct == pytest.approx(100.0)
     assert r.soma_calibrated_rmse_mV == pytest.approx(0.0, abs=1e-9)
@@ -194,15 +194,15 @@ def test_warm_up_and_spike_count_filter():
     prob = 0.7 * spikes + 0.1 * rng.random(spikes.shape)  # perfect after the warm-up ...
     prob[:, :500] = 1.0  # ... and nonsense during it
     spikes[:, :500] = 0
-    cfg = ev.EvaluationConfig(n_subsets=0)
-    assert ev.evaluate(prob, spikes, vp, vt, cfg).auc == 1.0  # the warm-up is excluded
-    assert ev.evaluate(prob, spikes, vp, vt, ev.EvaluationConfig(start_ms=0, n_subsets=0)).auc < 0.8
+    cfg = nd.scoring.EvaluationConfig(n_subsets=0)
+    assert nd.scoring.evaluate(prob, spikes, vp, vt, cfg).auc == 1.0  # the warm-up is excluded
+    assert nd.scoring.evaluate(prob, spikes, vp, vt, nd.scoring.EvaluationConfig(start_ms=0, n_subsets=0)).auc < 0.8
     # trial 3 gets 30 spikes, 20 of them during the warm-up: the filter counts the whole trial
     spikes[3, rng.choice(500, 20, replace=False)] = 1
     prob[3, 500:] = 1 - prob[3, 500:]  # and a badly predicted trial
-    r = ev.evaluate(prob, spikes, vp, vt, cfg)
+    r = nd.scoring.evaluate(prob, spikes, vp, vt, cfg)
     assert r.n_trials_kept == 9 and 3 not in r.kept_trials and r.auc == 1.0
-    r_all = ev.evaluate(prob, spikes, vp, vt, ev.EvaluationConfig(spike_count_range=None, n_subsets=0))
+    r_all = nd.scoring.evaluate(prob, spikes, vp, vt, nd.scoring.EvaluationConfig(spike_count_range=None, n_subsets=0))
     assert r_all.n_trials_kept == 10 and r_all.auc < 1.0
     assert r.filter_name == "starting_at_500ms_spikes_in_[0,24]_range"
 
@@ -210,25 +210,25 @@ def test_warm_up_and_spike_count_filter():
 def test_evaluate_errors():
     prob, spikes, vp, vt = synthetic_trials(n_trials=4, duration_ms=800)
     with pytest.raises(ValueError, match="shapes differ"):
-        ev.evaluate(prob[:, :700], spikes, vp, vt)
+        nd.scoring.evaluate(prob[:, :700], spikes, vp, vt)
     with pytest.raises(ValueError, match="only 0 and 1"):
-        ev.evaluate(prob, spikes * 2, vp, vt)
+        nd.scoring.evaluate(prob, spikes * 2, vp, vt)
     bad = vp.copy()
     bad[0, 3] = np.nan
     with pytest.raises(ValueError, match="soma_pred contains NaN"):
-        ev.evaluate(prob, spikes, bad, vt)
+        nd.scoring.evaluate(prob, spikes, bad, vt)
     with pytest.raises(ValueError, match="no trial has a spike count"):
-        ev.evaluate(prob, spikes, vp, vt, ev.EvaluationConfig(spike_count_range=(100, 200)))
+        nd.scoring.evaluate(prob, spikes, vp, vt, nd.scoring.EvaluationConfig(spike_count_range=(100, 200)))
     with pytest.raises(ValueError, match="only one class"):
-        ev.evaluate(prob, np.zeros_like(spikes), vp, vt)
+        nd.scoring.evaluate(prob, np.zeros_like(spikes), vp, vt)
     with pytest.raises(ValueError, match="leaves nothing"):
-        ev.evaluate(prob, spikes, vp, vt, ev.EvaluationConfig(start_ms=800))
+        nd.scoring.evaluate(prob, spikes, vp, vt, nd.scoring.EvaluationConfig(start_ms=800))
     with pytest.raises(ValueError, match=r"\(n_trials, time\)"):
-        ev.evaluate(prob[0], spikes[0], vp[0], vt[0])
+        nd.scoring.evaluate(prob[0], spikes[0], vp[0], vt[0])
     with pytest.raises(ValueError, match="spike_count_range"):
-        ev.EvaluationConfig(spike_count_range=(5, 2))
+        nd.scoring.EvaluationConfig(spike_count_range=(5, 2))
     with pytest.raises(ValueError, match="subset_fraction"):
-        ev.EvaluationConfig(subset_fraction=0)
+        nd.scoring.EvaluationConfig(subset_fraction=0)
 
 
 # ---- temporal precision -----------------------------------------------------------------------------
@@ -242,7 +242,7 @@ def test_temporal_precision_histogram_finds_the_lag():
     # then the corner after those 80 bins (the next corner lies far to the right)
     prob = 0.3 * rng.random(spikes.shape)
     prob[:, 3:][spikes[:, :-3] == 1] = 0.9
-    tp = ev.temporal_precision_histogram(prob, spikes, target_fpr=0.002, half_window_ms=50)
+    tp = nd.scoring.temporal_precision_histogram(prob, spikes, target_fpr=0.002, half_window_ms=50)
     assert tp.lags_ms[0] == -50 and tp.lags_ms[-1] == 50 and tp.lags_ms.size == 101
     assert tp.n_true_spikes == 80
     assert tp.threshold == 0.9 and tp.fpr == pytest.approx(80 / (20 * 3500 - 80)) and tp.tpr == 0.0
@@ -257,7 +257,7 @@ def test_temporal_precision_histogram_finds_the_lag():
 
 
 def test_evaluation_does_not_import_torch():
-    code = ("import sys, neurodepth_lib.evaluation as e; "
+    code = ("import sys, neurodepth_lib.scoring.protocol as e; "
             "assert 'torch' not in sys.modules, 'torch imported'; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 from neurodepth_lib import cli
-from neurodepth_lib import datasets as D
-from neurodepth_lib import generation as G
+import neurodepth_lib as nd
 from neurodepth_lib.inputs import iaf_input_settings
 
 
@@ -29,10 +28,10 @@ def no_simulation(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a simulation ran")
 
-    monkeypatch.setattr(G, "run_shard", boom)
-    monkeypatch.setattr(G, "_iaf_simulate", boom)
-    monkeypatch.setitem(G.CELLS, "iaf", G.CellModel(**{**G.IAF.__dict__, "simulate": boom}))
-    monkeypatch.setitem(G.CELLS, "l5pc", G.CellModel(**{**G.L5PC_MODEL.__dict__, "simulate": boom}))
+    monkeypatch.setattr(nd.data.generation, "run_shard", boom)
+    monkeypatch.setattr(nd.cells.iaf, "_iaf_simulate", boom)
+    monkeypatch.setitem(nd.cells.CELLS, "iaf", nd.cells.CellModel(**{**nd.cells.iaf.IAF_MODEL.__dict__, "simulate": boom}))
+    monkeypatch.setitem(nd.cells.CELLS, "l5pc", nd.cells.CellModel(**{**nd.cells.neuron_adapter.L5PC_MODEL.__dict__, "simulate": boom}))
 
 
 # ---------------------------------------------------------------- wrong parameters fail first
@@ -61,7 +60,7 @@ def test_wrong_parameters_fail_before_any_simulation(tmp_path, no_simulation, kw
     args.update(kwargs)
     out = tmp_path / "ds"
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        G.generate_dataset(out, **args)
+        nd.data.generate_dataset(out, **args)
     assert not out.exists()  # not even the directory was made
 
 
@@ -69,21 +68,21 @@ def test_negative_rates_fail_before_any_simulation(tmp_path, no_simulation):
     settings = iaf_input_settings().to_dict()
     settings["groups"][0]["exc_total_per_100ms"] = [-10.0, 50.0]
     with pytest.raises(ValueError, match="excitatory rates must be non-negative"):
-        G.generate_dataset(tmp_path / "ds", cell="iaf", n_trials=2, duration_ms=500,
+        nd.data.generate_dataset(tmp_path / "ds", cell="iaf", n_trials=2, duration_ms=500,
                            input_settings=settings, workers=0, progress=False)
     settings["groups"][0]["exc_total_per_100ms"] = [0.0, 10.0]
     settings["groups"][0]["inh_minus_exc_per_100ms"] = [-50.0, -20.0]  # I always < 0
     with pytest.raises(ValueError, match="inhibitory rates would always be negative"):
-        G.generate_dataset(tmp_path / "ds", cell="iaf", n_trials=2, duration_ms=500,
+        nd.data.generate_dataset(tmp_path / "ds", cell="iaf", n_trials=2, duration_ms=500,
                            input_settings=settings, workers=0, progress=False)
     assert not (tmp_path / "ds").exists()
 
 
 def test_a_different_plan_in_the_same_directory_is_refused(tmp_path):
-    G.generate_dataset(tmp_path / "ds", cell="iaf", n_trials=3, duration_ms=600, seed=1, workers=0,
+    nd.data.generate_dataset(tmp_path / "ds", cell="iaf", n_trials=3, duration_ms=600, seed=1, workers=0,
                        progress=False)
     with pytest.raises(ValueError, match="different dataset.*seed"):
-        G.generate_dataset(tmp_path / "ds", cell="iaf", n_trials=3, duration_ms=600, seed=2, workers=0,
+        nd.data.generate_dataset(tmp_path / "ds", cell="iaf", n_trials=3, duration_ms=600, seed=2, workers=0,
                            progress=False)
 
 
@@ -93,13 +92,13 @@ def test_byte_identical_shards_with_process_pool_dask_and_in_process(tmp_path):
     from distributed import Client, LocalCluster
 
     kw = dict(cell="iaf", n_trials=9, duration_ms=1200, seed=11, trials_per_shard=4, progress=False)
-    ref = G.generate_dataset(tmp_path / "inproc", workers=0, **kw)
+    ref = nd.data.generate_dataset(tmp_path / "inproc", workers=0, **kw)
     time.sleep(1.1)  # any timestamp in the files would now differ
-    pool = G.generate_dataset(tmp_path / "pool", workers=2, **kw)
+    pool = nd.data.generate_dataset(tmp_path / "pool", workers=2, **kw)
     assert pool.executor.startswith("process pool") and pool.shards_written == 3
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
             Client(cluster) as client:
-        dask = G.generate_dataset(tmp_path / "dask", client=client, **kw)
+        dask = nd.data.generate_dataset(tmp_path / "dask", client=client, **kw)
     assert dask.executor == "dask" and dask.shards_written == 3
     a, b, c = (shard_bytes(tmp_path / d) for d in ("inproc", "pool", "dask"))
     assert list(a) == ["shard_00000.h5", "shard_00001.h5", "shard_00002.h5"]
@@ -108,7 +107,7 @@ def test_byte_identical_shards_with_process_pool_dask_and_in_process(tmp_path):
     assert manifests[0] == manifests[1] == manifests[2]
     assert ref.open().verify() == {"shards": 3, "trials": 9}
     # a different seed gives different data
-    other = G.generate_dataset(tmp_path / "other", workers=0, **{**kw, "seed": 12})
+    other = nd.data.generate_dataset(tmp_path / "other", workers=0, **{**kw, "seed": 12})
     assert shard_bytes(other.path)["shard_00000.h5"] != a["shard_00000.h5"]
 
 
@@ -117,16 +116,15 @@ def test_byte_identical_shards_with_process_pool_dask_and_in_process(tmp_path):
 SLOW_CELL = textwrap.dedent('''
     """A slow I&F for the kill test: 0.15 s of 'simulation' per trial."""
     import time
-    from neurodepth_lib import generation as G
-
+    import neurodepth_lib as nd
     def simulate(events_list, condition, cell_params, simulation, record):
         time.sleep(0.15 * len(events_list))
-        return G._iaf_simulate(events_list, condition, cell_params, simulation, record)
+        return nd.cells.iaf._iaf_simulate(events_list, condition, cell_params, simulation, record)
 
-    MODEL = G.CellModel(**{**G.IAF.__dict__, "name": "slow_iaf", "simulate": simulate})
+    MODEL = nd.cells.CellModel(**{**nd.cells.iaf.IAF_MODEL.__dict__, "name": "slow_iaf", "simulate": simulate})
 
     def run(out, workers):
-        return G.generate_dataset(out, cell=MODEL, n_trials=24, duration_ms=800, seed=5,
+        return nd.data.generate_dataset(out, cell=MODEL, n_trials=24, duration_ms=800, seed=5,
                                   trials_per_shard=2, workers=workers, progress=False)
 ''')
 
@@ -162,13 +160,13 @@ def test_kill_minus_9_then_rerun_completes_without_loss_or_duplicates(tmp_path, 
     # every complete shard is kept (recorded ones, and any renamed just before the kill); the rest is made
     assert report.shards_skipped == len(present) and report.shards_written == 12 - len(present)
     assert not list(out.glob(".shard_*.tmp"))
-    ds = D.open_dataset(out)
+    ds = nd.data.open_dataset(out)
     assert ds.verify() == {"shards": 12, "trials": 24}  # every shard sha256 and input checksum
     assert ds.trial_numbers().tolist() == list(range(24))  # no trial lost, none twice
     seeds = [ds.trial(i).input_seed for i in range(24)]
-    assert seeds == [D.trial_seed(5, i) for i in range(24)]
+    assert seeds == [nd.data.trial_seed(5, i) for i in range(24)]
     # and the result is exactly what an uninterrupted run makes
-    ref = G.generate_dataset(tmp_path / "ref", cell=slowcell.MODEL, n_trials=24, duration_ms=800, seed=5,
+    ref = nd.data.generate_dataset(tmp_path / "ref", cell=slowcell.MODEL, n_trials=24, duration_ms=800, seed=5,
                              trials_per_shard=2, workers=0, progress=False)
     assert shard_bytes(out) == shard_bytes(ref.path)
 
@@ -177,14 +175,13 @@ FLAKY_CELL = textwrap.dedent('''
     """An I&F that crashes (like a NEURON error) on trials whose input count is divisible by 3,
     when FLAKY_FAIL is set."""
     import os
-    from neurodepth_lib import generation as G
-
+    import neurodepth_lib as nd
     def simulate(events_list, condition, cell_params, simulation, record):
         if os.environ.get("FLAKY_FAIL") and any(e.n_events % 3 == 0 for e in events_list):
             raise FloatingPointError("simulated crash")
-        return G._iaf_simulate(events_list, condition, cell_params, simulation, record)
+        return nd.cells.iaf._iaf_simulate(events_list, condition, cell_params, simulation, record)
 
-    MODEL = G.CellModel(**{**G.IAF.__dict__, "name": "flaky_iaf", "simulate": simulate})
+    MODEL = nd.cells.CellModel(**{**nd.cells.iaf.IAF_MODEL.__dict__, "name": "flaky_iaf", "simulate": simulate})
 ''')
 
 
@@ -197,17 +194,17 @@ def test_a_failing_shard_is_named_and_the_rest_is_kept(tmp_path, monkeypatch):
 
     kw = dict(cell=flakycell.MODEL, n_trials=8, duration_ms=600, seed=1, trials_per_shard=1, progress=False)
     with pytest.raises(RuntimeError, match=r"generating shard_\d{5}\.h5 failed: simulated crash"):
-        G.generate_dataset(tmp_path / "ds", workers=2, **kw)
+        nd.data.generate_dataset(tmp_path / "ds", workers=2, **kw)
     manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
     assert not manifest["complete"]
     monkeypatch.delenv("FLAKY_FAIL")
-    report = G.generate_dataset(tmp_path / "ds", workers=0, **kw)
+    report = nd.data.generate_dataset(tmp_path / "ds", workers=0, **kw)
     assert report.shards_written >= 1 and report.open().verify() == {"shards": 8, "trials": 8}
 
 
 def test_rerun_adopts_a_shard_renamed_before_the_manifest_was_updated(tmp_path, monkeypatch):
     kw = dict(cell="iaf", n_trials=6, duration_ms=700, seed=2, trials_per_shard=2, workers=0, progress=False)
-    G.generate_dataset(tmp_path / "ds", **kw)
+    nd.data.generate_dataset(tmp_path / "ds", **kw)
     path = tmp_path / "ds" / "manifest.json"
     original = path.read_bytes()
     manifest = json.loads(original)
@@ -215,8 +212,8 @@ def test_rerun_adopts_a_shard_renamed_before_the_manifest_was_updated(tmp_path, 
     manifest["complete"] = False
     path.write_text(json.dumps(manifest))
     (tmp_path / "ds" / ".shard_00002.h5.123.deadbeef.tmp").write_bytes(b"half a shard")
-    monkeypatch.setattr(G, "run_shard", lambda task: pytest.fail("nothing should be simulated"))
-    report = G.generate_dataset(tmp_path / "ds", **kw)
+    monkeypatch.setattr(nd.data.generation, "run_shard", lambda task: pytest.fail("nothing should be simulated"))
+    report = nd.data.generate_dataset(tmp_path / "ds", **kw)
     assert report.shards_skipped == 3 and report.shards_written == 0
     assert path.read_bytes() == original
     assert not list((tmp_path / "ds").glob(".shard_*"))
@@ -224,10 +221,10 @@ def test_rerun_adopts_a_shard_renamed_before_the_manifest_was_updated(tmp_path, 
 
 def test_a_damaged_finished_shard_is_made_again(tmp_path):
     kw = dict(cell="iaf", n_trials=4, duration_ms=700, seed=2, trials_per_shard=2, workers=0, progress=False)
-    G.generate_dataset(tmp_path / "ds", **kw)
+    nd.data.generate_dataset(tmp_path / "ds", **kw)
     good = shard_bytes(tmp_path / "ds")
     (tmp_path / "ds" / "shard_00001.h5").write_bytes(good["shard_00001.h5"][:-10])
-    report = G.generate_dataset(tmp_path / "ds", **kw)
+    report = nd.data.generate_dataset(tmp_path / "ds", **kw)
     assert report.shards_written == 1 and shard_bytes(tmp_path / "ds") == good
 
 
@@ -240,7 +237,7 @@ def test_cli_generate_prints_where_and_what(tmp_path, capsys):
     text = capsys.readouterr().out
     assert code == 0
     assert str(out) in text and "5 trials x 1000 ms in 3 shards" in text and "Hz" in text and "MB" in text
-    ds = D.open_dataset(out)
+    ds = nd.data.open_dataset(out)
     rate = ds.spike_counts().mean()  # spikes per 1-s trial = Hz
     assert f"output rate {rate:.2f}" in text
     code = cli.main(["generate", "--cell", "iaf", "--trials", "5", "--duration-ms", "1000", "--seed", "4",
@@ -273,13 +270,12 @@ def test_cli_bad_arguments_exit_2_with_a_message(tmp_path, capsys):
 
 @pytest.mark.neuron
 def test_l5pc_short_trials_match_a_direct_simulation(tmp_path):
-    from neurodepth_lib import simulation
     from neurodepth_lib.cells import L5PC
 
     from neuron import h
 
     mine = L5PC("AMPA")  # a cell the user holds (only one L5PC can live in a process)
-    report = G.generate_dataset(tmp_path / "l5", cell="l5pc", condition="NMDA", n_trials=2, duration_ms=150,
+    report = nd.data.generate_dataset(tmp_path / "l5", cell="l5pc", condition="NMDA", n_trials=2, duration_ms=150,
                                 seed=3, workers=0, progress=False)
     assert h.secondorder == 0  # the pipeline's Crank-Nicolson setting does not leak out of it
     assert mine._alive and mine.condition == "AMPA"  # reused, not destroyed, and handed back as it was
@@ -292,7 +288,7 @@ def test_l5pc_short_trials_match_a_direct_simulation(tmp_path):
     assert events.n_events > 0
     h.secondorder = 2
     try:
-        direct = simulation.simulate_trial(mine, events, condition="NMDA", dt_ms=0.05)
+        direct = nd.cells.simulation.simulate_trial(mine, events, condition="NMDA", dt_ms=0.05)
     finally:
         h.secondorder = 0
     np.testing.assert_array_equal(ds.output("soma_1ms", 1), direct.v_soma_1ms)

@@ -18,8 +18,8 @@ pytest.importorskip("neuron")
 
 from neurodepth_lib.cells import mechanisms  # noqa: E402  (sets NEURON_MODULE_OPTIONS first)
 from neurodepth_lib.cells import L5PC, L5PCParams, ensure_mechanisms  # noqa: E402
-from neurodepth_lib.simulation import (SimulationParams, detect_spikes, resting_potential,  # noqa: E402
-                                       simulate_trial)
+from neurodepth_lib.cells.simulation import (SimulationParams, detect_spikes, resting_potential,  # noqa: E402
+                                             simulate_trial)
 
 pytestmark = pytest.mark.neuron
 
@@ -318,7 +318,7 @@ def test_bad_condition_and_channel_count_raise(cell):
 def test_simulation_does_not_import_torch():
     import subprocess
 
-    code = ("import sys, neurodepth_lib.simulation, neurodepth_lib.cells.l5pc; "
+    code = ("import sys, neurodepth_lib.cells.simulation, neurodepth_lib.cells.l5pc; "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"

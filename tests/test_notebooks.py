@@ -15,7 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from neurodepth_lib import assets, nb
+from neurodepth_lib import nb
+import neurodepth_lib as nd
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -141,7 +142,7 @@ def receipt_checks(stem: str, r: dict) -> None:
         assert res["nmda_depth_needed"] in res["depths"] and res["ampa_depth_needed"] in res["depths"]
         assert res["plateau_fraction_nmda"] > res["plateau_fraction_ampa"]      # NMDA plateaus, not AMPA
         # the chapter draws the shipped Hay sweep exactly when the lab assets hold it
-        assert res["hay_sweep_available"] is (assets.find("hay_sweep") is not None)
+        assert res["hay_sweep_available"] is (nd.data.assets.find("hay_sweep") is not None)
     elif stem == "07_what_the_network_learned":
         assert res["iaf_kernel_correlation"] > 0.5                               # the filter is the PSP
         assert 10 <= res["iaf_tau_ms"] <= 40                                     # tau 20 ms, within x2

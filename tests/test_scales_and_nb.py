@@ -56,14 +56,14 @@ def test_setup_rejects_bad_seed():
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     target = tmp_path / "a.json"
-    nd.nb.atomic_write_text(target, "old")
+    nd._io.atomic_write_text(target, "old")
 
     class Boom:
         def __str__(self):
             raise RuntimeError("boom")
 
     with pytest.raises(TypeError):
-        nd.nb.atomic_write_text(target, Boom())  # write() refuses a non-string
+        nd._io.atomic_write_text(target, Boom())  # write() refuses a non-string
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
 
@@ -72,7 +72,7 @@ def test_lazy_import_does_not_load_heavy_libraries():
     import subprocess
     import sys
 
-    code = ("import sys, neurodepth_lib as nd; nd.inputs; nd.iaf; nd.scales; "
+    code = ("import sys, neurodepth_lib as nd; nd.inputs; nd.cells.iaf; nd.scales; "
             "print('torch' in sys.modules, 'neuron' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

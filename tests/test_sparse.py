@@ -7,9 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurodepth_lib import models as m
-from neurodepth_lib import sparse as S
-from neurodepth_lib import training
+import neurodepth_lib as nd
 
 torch.set_num_threads(1)
 
@@ -27,7 +25,7 @@ def reference(x, weight, bias, grad_out):
     x = x.clone().to(weight.dtype).requires_grad_(True)
     w = weight.detach().clone().requires_grad_(True)
     b = None if bias is None else bias.detach().clone().requires_grad_(True)
-    out = S.dense_causal_conv1d(x, w, b)
+    out = nd.nets.sparse.dense_causal_conv1d(x, w, b)
     out.backward(grad_out)
     return out.detach(), w.grad, None if b is None else b.grad, x.grad
 
@@ -76,7 +74,7 @@ def test_sparse_equals_dense_outputs_and_gradients(B, C, T, K, O, p, dtype):
 
     w = weight.clone().requires_grad_(True)
     b = bias.clone().requires_grad_(True)
-    out = S.sparse_causal_conv1d(x, w, b)
+    out = nd.nets.sparse.sparse_causal_conv1d(x, w, b)
     out.backward(grad_out)
     # float64: equal to rounding; float32: sums of up to C*K terms of size ~1 in another order
     tol = dict(rtol=1e-10, atol=1e-10) if dtype == torch.float64 else dict(rtol=1e-5, atol=2e-5)
@@ -97,7 +95,7 @@ def test_non_binary_inputs_are_weighted(K, O):
     grad_out = torch.randn(3, O, 25, generator=g, dtype=torch.float64)
     ref_out, ref_gw, _, _ = reference(x, weight, None, grad_out)
     w = weight.clone().requires_grad_(True)
-    out = S.sparse_causal_conv1d(x, w)
+    out = nd.nets.sparse.sparse_causal_conv1d(x, w)
     out.backward(grad_out)
     torch.testing.assert_close(out, ref_out, rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(w.grad, ref_gw, rtol=1e-10, atol=1e-10)
@@ -109,7 +107,7 @@ def test_gradcheck(K, O):
     g = torch.Generator().manual_seed(4)
     w = torch.randn(O, 6, K, generator=g, dtype=torch.float64, requires_grad=True)
     b = torch.randn(O, generator=g, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda w_, b_: S.sparse_causal_conv1d(x, w_, b_), (w, b))
+    assert torch.autograd.gradcheck(lambda w_, b_: nd.nets.sparse.sparse_causal_conv1d(x, w_, b_), (w, b))
 
 
 def test_input_gradient_when_asked_equals_dense():
@@ -119,7 +117,7 @@ def test_input_gradient_when_asked_equals_dense():
     grad_out = torch.randn(2, 3, 21, generator=g, dtype=torch.float64)
     _, _, _, ref_gx = reference(x, weight, None, grad_out)
     xs = x.clone().requires_grad_(True)
-    S.sparse_causal_conv1d(xs, weight).backward(grad_out)
+    nd.nets.sparse.sparse_causal_conv1d(xs, weight).backward(grad_out)
     torch.testing.assert_close(xs.grad, ref_gx, rtol=1e-10, atol=1e-10)
 
 
@@ -127,7 +125,7 @@ def test_no_events_gives_the_bias_and_zero_weight_gradient():
     for K, O in ((3, 2), (30, 40)):
         w = torch.randn(O, 5, K, requires_grad=True)
         b = torch.randn(O, requires_grad=True)
-        out = S.sparse_causal_conv1d(torch.zeros(2, 5, 8), w, b)
+        out = nd.nets.sparse.sparse_causal_conv1d(torch.zeros(2, 5, 8), w, b)
         assert torch.equal(out, b.detach()[None, :, None].expand(2, O, 8))
         out.sum().backward()
         assert torch.equal(w.grad, torch.zeros_like(w))
@@ -137,16 +135,16 @@ def test_no_events_gives_the_bias_and_zero_weight_gradient():
 def test_causal_and_deterministic():
     x = sparse_input((2, 30, 60), 0.05, seed=7)
     w = torch.randn(16, 30, 10)
-    out = S.sparse_causal_conv1d(x, w)
-    assert torch.equal(out, S.sparse_causal_conv1d(x, w))  # bit for bit: resumed training stays exact
+    out = nd.nets.sparse.sparse_causal_conv1d(x, w)
+    assert torch.equal(out, nd.nets.sparse.sparse_causal_conv1d(x, w))  # bit for bit: resumed training stays exact
     x2 = x.clone()
     x2[:, :, 40:] = (torch.rand(2, 30, 20) < 0.5).float()  # change only the future of t = 39
-    assert torch.equal(S.sparse_causal_conv1d(x2, w)[..., :40], out[..., :40])
+    assert torch.equal(nd.nets.sparse.sparse_causal_conv1d(x2, w)[..., :40], out[..., :40])
 
 
 def test_find_events_indexes_every_non_zero_bin():
     x = sparse_input((3, 11, 17), 0.15, seed=8)
-    ev = S.find_events(x)
+    ev = nd.nets.sparse.find_events(x)
     nz = x.nonzero()
     assert ev.n_events == nz.shape[0] and ev.shape == (3, 11, 17)
     assert ev.value_by_row is None and ev.value_by_channel is None  # binary input: no multiplications
@@ -162,38 +160,38 @@ def test_find_events_indexes_every_non_zero_bin():
     ch = torch.repeat_interleave(torch.arange(11), torch.bincount(nz[:, 1], minlength=11))
     assert torch.all(x[ev.batch_by_channel, ch, ev.time_by_channel] == 1)
     # an input denser than max_density is not indexed
-    assert S.find_events(x, max_density=0.05) is None
-    assert S.find_events(x, max_density=0.5) is not None
-    assert S.find_events(torch.zeros(1, 3, 4)).n_events == 0
+    assert nd.nets.sparse.find_events(x, max_density=0.05) is None
+    assert nd.nets.sparse.find_events(x, max_density=0.5) is not None
+    assert nd.nets.sparse.find_events(torch.zeros(1, 3, 4)).n_events == 0
     xv = x * 2
-    assert torch.all(S.find_events(xv).value_by_row == 2)
+    assert torch.all(nd.nets.sparse.find_events(xv).value_by_row == 2)
 
 
 def test_bad_arguments_are_named():
     w = torch.randn(4, 5, 3)
     with pytest.raises(ValueError, match="channels"):
-        S.sparse_causal_conv1d(torch.zeros(1, 6, 10), w)
+        nd.nets.sparse.sparse_causal_conv1d(torch.zeros(1, 6, 10), w)
     with pytest.raises(ValueError, match="batch, channels, time"):
-        S.sparse_causal_conv1d(torch.zeros(5, 10), w)
+        nd.nets.sparse.sparse_causal_conv1d(torch.zeros(5, 10), w)
     with pytest.raises(ValueError, match="bias"):
-        S.sparse_causal_conv1d(torch.zeros(1, 5, 10), w, torch.zeros(3))
+        nd.nets.sparse.sparse_causal_conv1d(torch.zeros(1, 5, 10), w, torch.zeros(3))
     with pytest.raises(ValueError, match="events were found"):
-        S.sparse_causal_conv1d(torch.zeros(1, 5, 10), w, events=S.find_events(torch.zeros(2, 5, 10)))
+        nd.nets.sparse.sparse_causal_conv1d(torch.zeros(1, 5, 10), w, events=nd.nets.sparse.find_events(torch.zeros(2, 5, 10)))
     with pytest.raises(ValueError, match="first_layer"):
-        S.choose_path(torch.zeros(1, 5, 10), "fast")
+        nd.nets.sparse.choose_path(torch.zeros(1, 5, 10), "fast")
 
 
 def test_tap_major_layout_keeps_values_and_gradients():
     conv = torch.nn.Conv1d(6, 4, 5)
     before = conv.weight.detach().clone()
-    S.tap_major_(conv)
-    assert S.is_tap_major(conv.weight) and not conv.weight.is_contiguous()
+    nd.nets.sparse.tap_major_(conv)
+    assert nd.nets.sparse.is_tap_major(conv.weight) and not conv.weight.is_contiguous()
     assert torch.equal(conv.weight, before) and conv.weight.shape == (4, 6, 5)
     x = sparse_input((2, 6, 9), 0.2, seed=9)
-    S.sparse_causal_conv1d(x, conv.weight, conv.bias).sum().backward()
-    assert S.is_tap_major(conv.weight.grad)  # returned in the weight's layout: no transposed copy
+    nd.nets.sparse.sparse_causal_conv1d(x, conv.weight, conv.bias).sum().backward()
+    assert nd.nets.sparse.is_tap_major(conv.weight.grad)  # returned in the weight's layout: no transposed copy
     w = before.clone().requires_grad_(True)
-    S.dense_causal_conv1d(x, w, conv.bias.detach()).sum().backward()
+    nd.nets.sparse.dense_causal_conv1d(x, w, conv.bias.detach()).sum().backward()
     torch.testing.assert_close(conv.weight.grad, w.grad)
 
 
@@ -201,7 +199,7 @@ def test_tap_major_layout_keeps_values_and_gradients():
 def small(**kw):
     base = dict(n_inputs=40, kernel_sizes=(9, 4), widths=(12, 6), n_dendritic=2)
     base.update(kw)
-    return m.TCNConfig(**base)
+    return nd.nets.TCNConfig(**base)
 
 
 def randomised(model, seed=0):
@@ -213,10 +211,10 @@ def randomised(model, seed=0):
 
 
 @pytest.mark.parametrize("config", [small(), small(kernel_sizes=(30, 3), widths=(40, 8)),
-                                    m.one_unit_config(n_inputs=40, kernel_ms=20)])
+                                    nd.nets.one_unit_config(n_inputs=40, kernel_ms=20)])
 def test_tcn_paths_agree_in_outputs_and_gradients(config):
     x = sparse_input((4, 40, 80), 0.02, seed=10)
-    models_ = {mode: randomised(m.TCN(config.replace(first_layer=mode)), seed=1).train()
+    models_ = {mode: randomised(nd.nets.TCN(config.replace(first_layer=mode)), seed=1).train()
                for mode in ("dense", "sparse", "auto")}
     outs, grads = {}, {}
     for mode, net in models_.items():
@@ -238,7 +236,7 @@ def test_tcn_paths_agree_in_outputs_and_gradients(config):
 
 
 def test_auto_picks_sparse_only_for_sparse_inputs_without_input_gradient():
-    net = m.TCN(small()).eval()
+    net = nd.nets.TCN(small()).eval()
     sparse_x = sparse_input((2, 40, 50), 0.01, seed=11)
     dense_x = sparse_input((2, 40, 50), 0.5, seed=11)
     assert net.first_layer_path(sparse_x) == "sparse"
@@ -250,16 +248,16 @@ def test_auto_picks_sparse_only_for_sparse_inputs_without_input_gradient():
         assert net.hidden[0].last_path == "dense"
     # the threshold itself
     at = torch.zeros(1, 40, 50)
-    at.view(-1)[: int(S.SPARSE_MAX_DENSITY * at.numel())] = 1
+    at.view(-1)[: int(nd.nets.sparse.SPARSE_MAX_DENSITY * at.numel())] = 1
     assert net.first_layer_path(at) == "sparse"
-    at.view(-1)[: int(S.SPARSE_MAX_DENSITY * at.numel()) + 1] = 1
+    at.view(-1)[: int(nd.nets.sparse.SPARSE_MAX_DENSITY * at.numel()) + 1] = 1
     assert net.first_layer_path(at) == "dense"
     # saliency maps need d(output)/d(input), which is dense: auto takes the dense path, forced sparse works
     xg = sparse_x.clone().requires_grad_(True)
     assert net.first_layer_path(xg) == "dense"
     net(xg).soma.sum().backward()
     assert net.hidden[0].last_path == "dense"
-    forced = m.TCN(small(first_layer="sparse")).eval()
+    forced = nd.nets.TCN(small(first_layer="sparse")).eval()
     forced.load_state_dict(net.state_dict())
     xs = sparse_x.clone().requires_grad_(True)
     forced(xs).soma.sum().backward()
@@ -273,14 +271,14 @@ def test_auto_picks_sparse_only_for_sparse_inputs_without_input_gradient():
 
 
 def test_set_first_layer_switches_without_touching_weights():
-    net = randomised(m.TCN(small(first_layer="dense")), seed=2).eval()
+    net = randomised(nd.nets.TCN(small(first_layer="dense")), seed=2).eval()
     assert net.hidden[0].conv.weight.is_contiguous()
     state = {k: v.clone() for k, v in net.state_dict().items()}
     x = sparse_input((2, 40, 30), 0.03, seed=12)
     with torch.no_grad():
         dense_out = net(x).soma
         net.set_first_layer("sparse")
-        assert net.config.first_layer == "sparse" and S.is_tap_major(net.hidden[0].conv.weight)
+        assert net.config.first_layer == "sparse" and nd.nets.sparse.is_tap_major(net.hidden[0].conv.weight)
         torch.testing.assert_close(net(x).soma, dense_out, rtol=1e-5, atol=1e-5)
     with torch.no_grad():
         net.set_first_layer("dense")
@@ -294,36 +292,36 @@ def test_set_first_layer_switches_without_touching_weights():
 
 def test_config_field_is_optional_in_cards_and_validated(tmp_path):
     with pytest.raises(ValueError, match="first_layer"):
-        m.TCNConfig(first_layer="gpu")
-    assert "first_layer" not in m.TCNConfig().to_dict()  # the default: cards look as before
-    d = m.TCNConfig(first_layer="dense").to_dict()
-    assert d["first_layer"] == "dense" and m.TCNConfig.from_dict(json.loads(json.dumps(d))).first_layer == "dense"
+        nd.nets.TCNConfig(first_layer="gpu")
+    assert "first_layer" not in nd.nets.TCNConfig().to_dict()  # the default: cards look as before
+    d = nd.nets.TCNConfig(first_layer="dense").to_dict()
+    assert d["first_layer"] == "dense" and nd.nets.TCNConfig.from_dict(json.loads(json.dumps(d))).first_layer == "dense"
     # a card written before the field existed loads, with the default
-    net = randomised(m.TCN(small()), seed=3)
-    m.save_model(tmp_path / "net", net)
+    net = randomised(nd.nets.TCN(small()), seed=3)
+    nd.nets.save_model(tmp_path / "net", net)
     card = json.loads((tmp_path / "net.json").read_text())
     assert "first_layer" not in card["config"]
-    loaded = m.load_model(tmp_path / "net")
-    assert loaded.config.first_layer == "auto" and S.is_tap_major(loaded.hidden[0].conv.weight)
+    loaded = nd.nets.load_model(tmp_path / "net")
+    assert loaded.config.first_layer == "auto" and nd.nets.sparse.is_tap_major(loaded.hidden[0].conv.weight)
     for k, v in net.state_dict().items():
         assert torch.equal(loaded.state_dict()[k], v)
 
 
 def test_weight_files_do_not_depend_on_the_memory_layout(tmp_path):
-    a = randomised(m.TCN(small()), seed=4)
-    b = m.TCN(small(first_layer="dense"))
+    a = randomised(nd.nets.TCN(small()), seed=4)
+    b = nd.nets.TCN(small(first_layer="dense"))
     b.load_state_dict(a.state_dict())
     assert not a.hidden[0].conv.weight.is_contiguous() and b.hidden[0].conv.weight.is_contiguous()
-    m.save_model(tmp_path / "a", a)
-    m.save_model(tmp_path / "b", b)
+    nd.nets.save_model(tmp_path / "a", a)
+    nd.nets.save_model(tmp_path / "b", b)
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
 
 
 def test_initialisation_does_not_depend_on_the_path():
     torch.manual_seed(5)
-    a = m.TCN(small())
+    a = nd.nets.TCN(small())
     torch.manual_seed(5)
-    b = m.TCN(small(first_layer="dense"))
+    b = nd.nets.TCN(small(first_layer="dense"))
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(va, vb), k
 
@@ -337,36 +335,36 @@ def test_training_takes_the_same_steps_on_both_paths():
     drive = np.cumsum(x[:, :80].sum(1) - x[:, 80:].sum(1), axis=1) * 0.1
     soma = (drive - drive.mean()).astype(np.float32)
     spikes = (rng.random((n, t)) < 0.01).astype(np.float32)
-    sampler = training.InMemoryWindows(x, spikes, soma, min_end_ms=500)
-    schedule = training.Schedule((training.ScheduleStage(5, 3e-3, (1.0, 0.003, 0.0)),))
-    cfg = training.TrainingConfig(schedule=schedule, batch_size=4, window_ms=500, seed=0, progress=False,
+    sampler = nd.fit.InMemoryWindows(x, spikes, soma, warmup_ms=500)
+    schedule = nd.fit.Schedule((nd.fit.ScheduleStage(5, 3e-3, (1.0, 0.003, 0.0)),))
+    cfg = nd.fit.TrainingConfig(schedule=schedule, batch_size=4, window_ms=500, seed=0, progress=False,
                                   validate_every_steps=100, device="cpu")
     nets, histories = {}, {}
     for mode in ("dense", "auto"):
         torch.manual_seed(0)
-        nets[mode] = m.TCN(m.one_unit_config().replace(first_layer=mode))
-        histories[mode] = training.train(nets[mode], sampler, None, cfg)
+        nets[mode] = nd.nets.TCN(nd.nets.one_unit_config().replace(first_layer=mode))
+        histories[mode] = nd.fit.train(nets[mode], sampler, None, cfg)
     assert nets["auto"].hidden[0].last_path == "sparse"
     np.testing.assert_allclose(histories["auto"].loss, histories["dense"].loss, rtol=1e-4)
     for k, v in nets["dense"].state_dict().items():
         torch.testing.assert_close(nets["auto"].state_dict()[k], v, rtol=1e-4, atol=1e-5, msg=k)
-    before = m.TCN(m.one_unit_config()).hidden[0].conv.weight
+    before = nd.nets.TCN(nd.nets.one_unit_config()).hidden[0].conv.weight
     assert not torch.allclose(nets["auto"].hidden[0].conv.weight, before)  # it did train
 
 
 def test_whole_trace_inference_in_chunks_matches_one_pass():
-    net = randomised(m.TCN(small()), seed=6).eval()
+    net = randomised(nd.nets.TCN(small()), seed=6).eval()
     x = sparse_input((2, 40, 300), 0.01, seed=13)
-    whole = m.predict_full_trace(net, x)
-    chunked = m.predict_full_trace(net, x, chunk_ms=70)
-    dense = m.predict_full_trace(_dense_copy(net), x)
+    whole = nd.nets.predict_full_trace(net, x)
+    chunked = nd.nets.predict_full_trace(net, x, chunk_ms=70)
+    dense = nd.nets.predict_full_trace(_dense_copy(net), x)
     np.testing.assert_allclose(chunked.soma, whole.soma, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(whole.soma, dense.soma, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(whole.spike_probability, dense.spike_probability, rtol=1e-5, atol=1e-6)
 
 
 def _dense_copy(net):
-    other = m.TCN(net.config.replace(first_layer="dense"))
+    other = nd.nets.TCN(net.config.replace(first_layer="dense"))
     other.load_state_dict(net.state_dict())
     return other.eval()
 
@@ -375,5 +373,5 @@ def _dense_copy(net):
 def test_sparse_on_gpu_equals_dense():  # pragma: no cover - runs only where there is a GPU
     x = sparse_input((2, 30, 50), 0.02, seed=14).cuda()
     w = torch.randn(16, 30, 7, device="cuda")
-    torch.testing.assert_close(S.sparse_causal_conv1d(x, w), S.dense_causal_conv1d(x, w), rtol=1e-5, atol=1e-5)
-    assert S.choose_path(x, "auto") == "dense"
+    torch.testing.assert_close(nd.nets.sparse.sparse_causal_conv1d(x, w), nd.nets.sparse.dense_causal_conv1d(x, w), rtol=1e-5, atol=1e-5)
+    assert nd.nets.sparse.choose_path(x, "auto") == "dense"

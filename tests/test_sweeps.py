@@ -14,22 +14,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurodepth_lib import sweeps
+import neurodepth_lib as nd
 
 
 def test_kernels_and_ids():
-    assert sweeps.kernels_for(1, 41) == (41,)
-    assert sweeps.kernels_for(4, 41) == (11, 11, 11, 11)
+    assert nd.studies.kernels_for(1, 41) == (41,)
+    assert nd.studies.kernels_for(4, 41) == (11, 11, 11, 11)
     for d in range(1, 8):
-        k = sweeps.kernels_for(d, 53)
+        k = nd.studies.kernels_for(d, 53)
         assert len(k) == d and sum(x - 1 for x in k) + 1 == 53
     with pytest.raises(ValueError, match="too short"):
-        sweeps.kernels_for(5, 3)
-    assert sweeps.run_id("NMDA", 3, 16, 41, 2) == "NMDA_D3xW16xT41_s2"
-    grid = sweeps.SweepGrid(depths=(1, 2), widths=(8, 16), receptive_fields_ms=(21,), seeds=(0, 1, 2))
-    assert len(grid) == 12 and len(sweeps.plan_runs(["NMDA", "AMPA"], grid)) == 24
+        nd.studies.kernels_for(5, 3)
+    assert nd.studies.run_id("NMDA", 3, 16, 41, 2) == "NMDA_D3xW16xT41_s2"
+    grid = nd.studies.SweepGrid(depths=(1, 2), widths=(8, 16), receptive_fields_ms=(21,), seeds=(0, 1, 2))
+    assert len(grid) == 12 and len(nd.studies.plan_runs(["NMDA", "AMPA"], grid)) == 24
     with pytest.raises(ValueError, match="depths"):
-        sweeps.SweepGrid(depths=(0,))
+        nd.studies.SweepGrid(depths=(0,))
 
 
 def _rows(condition, means_by_depth, noise=0.001, seeds=(0, 1, 2)):
@@ -41,50 +41,48 @@ def _rows(condition, means_by_depth, noise=0.001, seeds=(0, 1, 2)):
 def test_how_deep_logic_on_synthetic_results():
     # NMDA-like: keeps improving up to depth 3, then flat; AMPA-like: flat from depth 1
     rows = _rows("NMDA", {1: 0.90, 2: 0.95, 3: 0.97, 4: 0.969}) + _rows("AMPA", {1: 0.98, 2: 0.981, 3: 0.979, 4: 0.98})
-    nmda = sweeps.depth_report(rows, "NMDA", tolerance=0.005)
+    nmda = nd.studies.depth_report(rows, "NMDA", tolerance=0.005)
     assert nmda.depth_needed == 3 and nmda.best_depth in (3, 4)
     assert nmda.gap_over_depth1_in_se > 3
-    ampa = sweeps.depth_report(rows, "AMPA", tolerance=0.005)
+    ampa = nd.studies.depth_report(rows, "AMPA", tolerance=0.005)
     assert ampa.depth_needed == 1
     assert "depth" in nmda.table() and "<- needed" in nmda.table()
     # tolerance 0: the best depth itself
-    assert sweeps.depth_report(rows, "NMDA", tolerance=0.0).depth_needed == nmda.best_depth
+    assert nd.studies.depth_report(rows, "NMDA", tolerance=0.0).depth_needed == nmda.best_depth
     with pytest.raises(ValueError, match="no results"):
-        sweeps.depth_report(rows, "AMPA_SK")
+        nd.studies.depth_report(rows, "AMPA_SK")
 
 
 def test_best_so_far_is_a_cumulative_max_over_seeds():
     rows = [{"condition": "c", "depth": d, "width": 8, "receptive_field_ms": 21, "seed": s, "auc": a}
             for (d, s, a) in [(1, 0, 0.8), (2, 0, 0.7), (3, 0, 0.9), (1, 1, 0.6), (2, 1, 0.8), (3, 1, 0.7)]]
-    c = sweeps.best_so_far(rows, "depth")["c"]
+    c = nd.studies.best_so_far(rows, "depth")["c"]
     assert c["x"] == [1, 2, 3]
     np.testing.assert_allclose(c["mean"], [0.7, 0.8, 0.85])
     np.testing.assert_allclose(c["sem"][0], np.std([0.8, 0.6], ddof=1) / np.sqrt(2))
     # the paper's plotting rule drops points that do not improve by more than a fraction of the range
-    kept = sweeps.best_so_far(rows, "depth", min_improvement=0.5)["c"]
+    kept = nd.studies.best_so_far(rows, "depth", min_improvement=0.5)["c"]
     assert kept["x"] == [1, 3]
     with pytest.raises(ValueError, match="axis"):
-        sweeps.best_so_far(rows, "height")
+        nd.studies.best_so_far(rows, "height")
 
 
 SCRIPT = textwrap.dedent("""
     import sys
-    from neurodepth_lib import sweeps
+    import neurodepth_lib as nd
     if __name__ == "__main__":
         out, tr, te = sys.argv[1:4]
-        grid = sweeps.SweepGrid(depths=(1, 2), widths=(2,), receptive_fields_ms=(11,), seeds=(0, 1))
-        sweeps.run_sweep(out, {"iaf": (tr, te)}, grid, steps=5, scale="quick", workers=0, progress=False)
+        grid = nd.studies.SweepGrid(depths=(1, 2), widths=(2,), receptive_fields_ms=(11,), seeds=(0, 1))
+        nd.studies.run_sweep(out, {"iaf": (tr, te)}, grid, steps=5, scale="quick", workers=0, progress=False)
 """)
 
 
 @pytest.fixture(scope="module")
 def iaf_data(tmp_path_factory):
-    from neurodepth_lib import generation
-
     root = tmp_path_factory.mktemp("sweep_data")
-    generation.generate_dataset(root / "train", cell="iaf", n_trials=6, duration_ms=1500, seed=1, workers=0,
+    nd.data.generate_dataset(root / "train", cell="iaf", n_trials=6, duration_ms=1500, seed=1, workers=0,
                                 progress=False)
-    generation.generate_dataset(root / "test", cell="iaf", n_trials=4, duration_ms=1500, seed=2, workers=0,
+    nd.data.generate_dataset(root / "test", cell="iaf", n_trials=4, duration_ms=1500, seed=2, workers=0,
                                 progress=False)
     return root / "train", root / "test"
 
@@ -94,7 +92,7 @@ def test_sweep_resumes_after_kill_without_redoing_finished_runs(tmp_path, iaf_da
     out = tmp_path / "sweep"
     script = tmp_path / "run_sweep.py"
     script.write_text(SCRIPT)
-    env = {**os.environ, "PYTHONPATH": str(Path(sweeps.__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(nd.studies.__file__).resolve().parents[1])}
     proc = subprocess.Popen([sys.executable, str(script), str(out), str(train), str(test)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 600
@@ -109,19 +107,19 @@ def test_sweep_resumes_after_kill_without_redoing_finished_runs(tmp_path, iaf_da
         proc.wait()
     finished = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("runs/*/result.json")}
     assert 1 <= len(finished) < 4, "the kill should land between the first and the last run"
-    grid = sweeps.SweepGrid(depths=(1, 2), widths=(2,), receptive_fields_ms=(11,), seeds=(0, 1))
-    res = sweeps.run_sweep(out, {"iaf": (train, test)}, grid, steps=5, scale="quick", workers=0, progress=False)
+    grid = nd.studies.SweepGrid(depths=(1, 2), widths=(2,), receptive_fields_ms=(11,), seeds=(0, 1))
+    res = nd.studies.run_sweep(out, {"iaf": (train, test)}, grid, steps=5, scale="quick", workers=0, progress=False)
     assert res.runs_total == 4 and res.runs_skipped == len(finished) and res.runs_made == 4 - len(finished)
     for name, mtime in finished.items():  # finished runs were not redone
         assert (out / "runs" / name / "result.json").stat().st_mtime_ns == mtime
     # a third call does nothing
-    again = sweeps.run_sweep(out, {"iaf": (train, test)}, grid, steps=5, scale="quick", workers=0, progress=False)
+    again = nd.studies.run_sweep(out, {"iaf": (train, test)}, grid, steps=5, scale="quick", workers=0, progress=False)
     assert again.runs_made == 0 and again.runs_skipped == 4
 
     # the results table
-    rows = sweeps.read_csv(res.csv_path)
+    rows = nd.studies.read_csv(res.csv_path)
     assert [r["run_id"] for r in rows] == sorted(r["run_id"] for r in rows)
-    assert len(rows) == 4 and set(sweeps.CSV_COLUMNS) == set(rows[0])
+    assert len(rows) == 4 and set(nd.studies.CSV_COLUMNS) == set(rows[0])
     for r in rows:
         assert 0.0 <= r["auc"] <= 1.0
         assert r["steps"] == 5 and r["n_parameters"] > 0 and r["macs_per_ms"] > 0 and r["train_time_s"] > 0
@@ -131,18 +129,18 @@ def test_sweep_resumes_after_kill_without_redoing_finished_runs(tmp_path, iaf_da
         assert card["sweep"]["spec"]["run_id"] == r["run_id"] and "test" in card["metrics"]
     # a different budget in the same directory is refused
     with pytest.raises(ValueError, match="another budget"):
-        sweeps.run_sweep(out, {"iaf": (train, test)}, grid, steps=6, scale="quick", workers=0, progress=False)
+        nd.studies.run_sweep(out, {"iaf": (train, test)}, grid, steps=6, scale="quick", workers=0, progress=False)
 
 
 def test_how_deep_end_to_end_on_the_iaf_neuron(tmp_path):
-    report = sweeps.how_deep("iaf", tmp_path / "hd", n_train_trials=4, n_test_trials=3, duration_ms=1200,
+    report = nd.studies.how_deep("iaf", tmp_path / "hd", n_train_trials=4, n_test_trials=3, duration_ms=1200,
                              depths=(1, 2), width=2, receptive_field_ms=11, seeds=(0, 1), steps=5, scale="quick",
                              workers=0, progress=False)
     assert report.cell == "iaf" and report.depth_needed in (1, 2)
     assert len(report.sweep.rows) == 4 and report.sweep.csv_path.exists()
     assert "How deep is iaf" in report.table() and "<- needed" in report.table()
     # a rerun finds everything done
-    again = sweeps.how_deep("iaf", tmp_path / "hd", n_train_trials=4, n_test_trials=3, duration_ms=1200,
+    again = nd.studies.how_deep("iaf", tmp_path / "hd", n_train_trials=4, n_test_trials=3, duration_ms=1200,
                             depths=(1, 2), width=2, receptive_field_ms=11, seeds=(0, 1), steps=5, scale="quick",
                             workers=0, progress=False)
     assert again.sweep.runs_made == 0
@@ -150,14 +148,14 @@ def test_how_deep_end_to_end_on_the_iaf_neuron(tmp_path):
 
 def test_train_trials_uses_the_first_n_training_trials(tmp_path, iaf_data):
     train, test = iaf_data
-    grid = sweeps.SweepGrid(depths=(1,), widths=(2,), receptive_fields_ms=(11,), seeds=(0,))
+    grid = nd.studies.SweepGrid(depths=(1,), widths=(2,), receptive_fields_ms=(11,), seeds=(0,))
     with pytest.raises(ValueError, match="train_trials=7 but the training set .* has 6 trials"):
-        sweeps.run_sweep(tmp_path / "too_many", {"iaf": (train, test)}, grid, steps=5, scale="quick", workers=0,
+        nd.studies.run_sweep(tmp_path / "too_many", {"iaf": (train, test)}, grid, steps=5, scale="quick", workers=0,
                          train_trials=7, progress=False)
     assert not (tmp_path / "too_many").exists()  # refused before anything was written
     with pytest.raises(ValueError, match="train_trials"):
-        sweeps.run_sweep(tmp_path / "bad", {"iaf": (train, test)}, grid, steps=5, workers=0, train_trials=1.5)
-    res = sweeps.run_sweep(tmp_path / "four", {"iaf": (train, test)}, grid, steps=5, scale="quick", workers=0,
+        nd.studies.run_sweep(tmp_path / "bad", {"iaf": (train, test)}, grid, steps=5, workers=0, train_trials=1.5)
+    res = nd.studies.run_sweep(tmp_path / "four", {"iaf": (train, test)}, grid, steps=5, scale="quick", workers=0,
                            train_trials=4, valid_fraction=0.25, progress=False)
     card = json.loads((tmp_path / "four" / "runs" / res.rows[0]["run_id"] / "model.json").read_text())
     seen = card["dataset"]["trials"] + card["valid_dataset"]["trials"]

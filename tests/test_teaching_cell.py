@@ -12,10 +12,11 @@ import pytest
 
 pytest.importorskip("neuron")
 
+import neurodepth_lib as nd  # noqa: E402
 from neurodepth_lib.cells import mechanisms  # noqa: E402,F401  (sets NEURON_MODULE_OPTIONS first)
 from neurodepth_lib.cells.teaching import TeachingCell, TeachingCellParams  # noqa: E402
 from neurodepth_lib.inputs import generate_inputs  # noqa: E402
-from neurodepth_lib.simulation import resting_potential, simulate_trial  # noqa: E402
+from neurodepth_lib.cells.simulation import resting_potential, simulate_trial  # noqa: E402
 
 pytestmark = pytest.mark.neuron
 
@@ -115,14 +116,12 @@ def test_nmda_plateaus_exist_only_with_nmda():
 
 
 def test_passes_through_generation(tmp_path):
-    from neurodepth_lib import generation
-
-    report = generation.generate_dataset(tmp_path / "ds", cell="teaching", condition="AMPA", n_trials=2,
+    report = nd.data.generate_dataset(tmp_path / "ds", cell="teaching", condition="AMPA", n_trials=2,
                                          duration_ms=600, seed=3, workers=0, progress=False)
     ds = report.open()
     assert ds.cell == "teaching" and ds.n_channels == 2 * N_SEG and len(ds) == 2
     with pytest.raises(ValueError, match="unknown teaching-cell parameter"):
-        generation.generate_dataset(tmp_path / "bad", cell="teaching", condition="NMDA", n_trials=1,
+        nd.data.generate_dataset(tmp_path / "bad", cell="teaching", condition="NMDA", n_trials=1,
                                     duration_ms=600, cell_params={"spines": 1}, workers=0, progress=False)
 
 
@@ -130,7 +129,6 @@ def test_compiled_step_loop_matches_python_fadvance_loop(monkeypatch):
     """simulate_trial advances with ParallelContext.psolve; it must give exactly what a Python fadvance loop
     gives (same steps, same event deliveries, same spikes), including a duration that is not a whole number
     of 10-ms psolve chunks and dt that does not divide 1 ms evenly in binary (0.05)."""
-    from neurodepth_lib import simulation
 
     cell = _runs()["cell"]
     cell.set_condition("NMDA")
@@ -141,7 +139,7 @@ def test_compiled_step_loop_matches_python_fadvance_loop(monkeypatch):
         while h.t < tstop_ms:
             h.fadvance()
 
-    monkeypatch.setattr(simulation, "_run_fixed_step", python_loop)
+    monkeypatch.setattr(nd.cells.simulation, "_run_fixed_step", python_loop)
     looped = simulate_trial(cell, events, dt_ms=0.05, secondorder=2, record_dendrites=True)
     assert compiled.n_spikes > 0  # a trial with action potentials, so spike timing is compared too
     np.testing.assert_array_equal(compiled.spike_times_ms, looped.spike_times_ms)

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from neurodepth_lib.nb import versions
-from neurodepth_lib.sweeps import read_csv, write_csv
+from neurodepth_lib.studies import read_csv, write_csv
 
 
 def main(runs_dir: str, out_csv: str) -> Path:

@@ -13,7 +13,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from neurodepth_lib.models import update_model_card
+from neurodepth_lib.nets import update_model_card
 
 
 def main(candidate_dir: str, out_prefix: str, *names: str) -> str:

@@ -1,23 +1,31 @@
-"""NEURON cells: our mechanisms (``mod/*.mod``), vendored morphologies and the Hay L5 pyramidal cell.
+"""Cells: the cell contract and registry, the integrate-and-fire neuron, and NEURON cells (our mechanisms,
+the vendored Hay morphology, the Hay L5 pyramidal cell, a small teaching cell) with one-trial simulation.
 
-``ensure_mechanisms()`` compiles and loads the mechanisms; ``L5PC`` builds the cell of Beniaguev, Segev &
-London (2021) (see :mod:`neurodepth_lib.cells.l5pc`). NEURON itself is imported only when a cell is built
-or the mechanisms are loaded.
+``get_cell("l5pc")`` gives a registered :class:`CellModel` (what generation needs); ``ensure_mechanisms()``
+compiles and loads our mechanisms; ``L5PC("NMDA")`` builds the cell of Beniaguev, Segev & London (2021)
+(:mod:`.l5pc`). NEURON itself is imported only when a NEURON module below is first used, so that
+``import neurodepth_lib.cells`` stays cheap for the integrate-and-fire neuron. Nothing here imports torch.
 """
 from __future__ import annotations
 
 import importlib
 
 from .mechanisms import MOD_DIR, ensure_mechanisms
+from .registry import CELLS, CellModel, get_cell, register_cell
 
-__all__ = ["MOD_DIR", "ensure_mechanisms", "L5PC", "L5PCParams", "SegmentTable", "CONDITIONS",
-           "DEFAULT_MORPHOLOGY", "load_morphology"]
+__all__ = ["MOD_DIR", "ensure_mechanisms", "CELLS", "CellModel", "get_cell", "register_cell", "L5PC",
+           "L5PCParams", "SegmentTable", "TeachingCell", "TeachingCellParams", "DEFAULT_MORPHOLOGY",
+           "load_morphology", "iaf", "simulation", "l5pc", "teaching", "morphology", "synapses"]
 
-_LAZY = {"L5PC": "l5pc", "L5PCParams": "l5pc", "SegmentTable": "l5pc", "CONDITIONS": "l5pc",
-         "DEFAULT_MORPHOLOGY": "morphology", "load_morphology": "morphology"}
+# name -> module that defines it; the modules import NEURON, so they load on first use
+_LAZY = {"L5PC": "l5pc", "L5PCParams": "l5pc", "SegmentTable": "l5pc", "TeachingCell": "teaching",
+         "TeachingCellParams": "teaching", "DEFAULT_MORPHOLOGY": "morphology", "load_morphology": "morphology"}
+_SUBMODULES = ("iaf", "simulation", "l5pc", "teaching", "morphology", "synapses", "neuron_adapter", "spikes")
 
 
 def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     if name in _LAZY:
         value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
         globals()[name] = value

@@ -24,14 +24,17 @@ from __future__ import annotations
 
 import math
 import weakref
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
+from .. import inputs
 from . import synapses
 from .mechanisms import ensure_mechanisms
 from .morphology import DEFAULT_MORPHOLOGY, READERS, load_morphology
+
+from neuron import h  # noqa: E402  (after .mechanisms, which configures NEURON)
 
 __all__ = ["CONDITIONS", "L5PC", "L5PCParams", "SegmentTable"]
 
@@ -184,7 +187,7 @@ _current_cell: "weakref.ReferenceType[L5PC] | None" = None
 
 
 class L5PC:
-    """The Hay L5PC with 1,278 deterministic synapses, ready for :func:`neurodepth_lib.simulation.simulate_trial`.
+    """The Hay L5PC with 1,278 deterministic synapses, ready for :func:`neurodepth_lib.cells.simulation.simulate_trial`.
 
     Parameters
     ----------
@@ -202,6 +205,8 @@ class L5PC:
     netcons : list of 1,278 ``NetCon(None, synapse)`` with weight 1 and delay 0
     n_segments, n_inputs : 639 and 1,278 for cell1
     """
+
+    conditions = CONDITIONS  # the names set_condition accepts
 
     def __init__(self, condition: str = "NMDA", params: L5PCParams | None = None):
         global _current_cell
@@ -245,8 +250,6 @@ class L5PC:
     # construction
     # ----------------------------------------------------------------------------------------------------
     def _build_sections(self):
-        from neuron import h
-
         p = self.params
         lists = load_morphology(p.morphology, self)
         if len(lists["soma"]) != 1:
@@ -280,8 +283,6 @@ class L5PC:
         last segment. ``distribution_last_segment_at_end`` reproduces that; set it False for the
         segment-centre rule.
         """
-        from neuron import h
-
         p = self.params
         origin = self.soma(p.distribution_origin_soma_x)
         dist, segs = [], []
@@ -295,8 +296,6 @@ class L5PC:
 
     def longest_apical_path_um(self) -> float:
         """Path distance from the distribution origin to the farthest tip of the apical tree."""
-        from neuron import h
-
         origin = self.soma(self.params.distribution_origin_soma_x)
         tips = [sec for sec in self.apic if len(sec.children()) == 0]
         return max(h.distance(origin, sec(1.0)) for sec in tips)
@@ -317,8 +316,6 @@ class L5PC:
         return p.ca_lva_apical_base_S_cm2 * np.where(inside, p.ca_lva_hot_zone_factor, p.ca_lva_outside_factor)
 
     def _set_biophysics(self):
-        from neuron import h
-
         p = self.params
         h.celsius = p.celsius_degC
         regions = (
@@ -365,8 +362,6 @@ class L5PC:
                          if h.ismembrane("SK_E2", sec=sec) for seg in sec]
 
     def _build_segment_table(self):
-        from neuron import h
-
         p = self.params
         tuft = set()
         stack = [self.apic[p.tuft_root_apic_index]]
@@ -473,8 +468,6 @@ class L5PC:
     def input_settings(self, condition: str | None = None):
         """:class:`neurodepth_lib.inputs.InputSettings` with the paper's rate ranges for ``condition``
         (default: the cell's condition)."""
-        from .. import inputs
-
         condition = self.condition if condition is None else condition
         _check_condition(condition)
         return inputs.tree_input_settings(self.input_trees(), condition, n_segments=self.n_segments)
@@ -485,8 +478,6 @@ class L5PC:
         Returns ``{mechanism: array (n_segments,)}`` in segment order (0 where a mechanism is absent), and
         ``"soma"``: ``{mechanism: value}``.
         """
-        from neuron import h
-
         self._check_alive()
         mechs = sorted({m for m, _ in self.params.soma_channels_S_cm2 + self.params.axon_channels_S_cm2
                         + self.params.apical_channels_S_cm2 + self.params.basal_channels_S_cm2}
@@ -529,8 +520,6 @@ class L5PC:
 
     def destroy(self) -> None:
         """Delete this cell's NetCons, synapses and sections from NEURON (idempotent)."""
-        from neuron import h
-
         if not getattr(self, "_alive", False):
             return
         self._alive = False

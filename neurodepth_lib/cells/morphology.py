@@ -11,6 +11,8 @@ from pathlib import Path
 
 from .mechanisms import ensure_mechanisms  # noqa: F401  (sets NEURON_MODULE_OPTIONS before neuron loads)
 
+from neuron import h  # noqa: E402  (after .mechanisms, which configures NEURON)
+
 __all__ = ["DEFAULT_MORPHOLOGY", "MORPHOLOGY_DIR", "load_morphology", "READERS"]
 
 MORPHOLOGY_DIR = Path(__file__).resolve().parent / "morphologies"
@@ -35,8 +37,6 @@ def load_morphology(path: str | Path, owner) -> dict:
     dict
         ``{"soma": [...], "dend": [...], "apic": [...], "axon": [...]}``, missing types as empty lists.
     """
-    from neuron import h
-
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"morphology file {str(path)!r} does not exist")

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .mechanisms import ensure_mechanisms  # noqa: F401  (sets NEURON_MODULE_OPTIONS before neuron loads)
+
+from neuron import h  # noqa: E402  (after .mechanisms, which configures NEURON)
+
 
 @dataclass(frozen=True)
 class SynapseParams:
@@ -31,8 +35,6 @@ class SynapseParams:
 
 def make_excitatory(seg, condition: str, params):
     """An AMPA+NMDA synapse (``condition == "NMDA"``) or an AMPA-only synapse on ``seg``."""
-    from neuron import h
-
     p = params
     if condition == "NMDA":
         syn = h.SynAmpaNmda(seg)
@@ -49,8 +51,6 @@ def make_excitatory(seg, condition: str, params):
 
 def make_inhibitory(seg, params):
     """A GABA_A synapse on ``seg``."""
-    from neuron import h
-
     p = params
     syn = h.SynGabaA(seg)
     syn.tau_r, syn.tau_d, syn.gmax, syn.e = (p.gaba_tau_rise_ms, p.gaba_tau_decay_ms, p.gaba_gmax_uS,
@@ -60,8 +60,6 @@ def make_inhibitory(seg, params):
 
 def connect(syn):
     """The NetCon through which input events reach ``syn`` (weight 1, delay 0)."""
-    from neuron import h
-
     nc = h.NetCon(None, syn)
     nc.weight[0] = 1.0
     nc.delay = 0.0

@@ -60,9 +60,13 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from .. import inputs
+from ..inputs import L5PC_RATE_RANGES_PER_100MS
 from . import synapses
 from .l5pc import SegmentTable
 from .mechanisms import ensure_mechanisms
+
+from neuron import h  # noqa: E402  (after .mechanisms, which configures NEURON)
 
 __all__ = ["TeachingCell", "TeachingCellParams", "CONDITIONS", "HAY_ADJUSTED_LENGTH_UM"]
 
@@ -163,13 +167,15 @@ class TeachingCell:
     Same interface as :class:`~neurodepth_lib.cells.L5PC` where the pipeline needs it (``soma``,
     ``nexus``, ``segments``, ``synapses``, ``netcons``, ``dendritic_segments``, ``n_segments``, ``n_inputs``,
     ``condition``, ``set_condition``, ``input_trees``, ``input_settings``, ``morphology_points``,
-    ``destroy``), so :func:`neurodepth_lib.simulation.simulate_trial` runs it unchanged.
+    ``destroy``), so :func:`neurodepth_lib.cells.simulation.simulate_trial` runs it unchanged.
 
     Attributes
     ----------
     branch_of_segment : (n_segments,) int, which input group (branch subtree) each segment belongs to
     branch_names : names of those groups, e.g. ``basal0``, ``trunk``, ``oblique1``, ``tuft2``
     """
+
+    conditions = CONDITIONS  # the names set_condition accepts
 
     def __init__(self, condition: str = "NMDA", params: TeachingCellParams | None = None):
         global _current_cell
@@ -203,8 +209,6 @@ class TeachingCell:
 
     # ---------------------------------------------------------------------------------------------------
     def _section(self, name, L, diam, parent, x=1.0, kind="dend"):
-        from neuron import h
-
         sec = h.Section(name=name, cell=self)
         sec.L = L
         if isinstance(diam, tuple):  # taper: set per segment below
@@ -221,8 +225,6 @@ class TeachingCell:
         return sec
 
     def _build(self):
-        from neuron import h
-
         p = self.params
         self.soma = self._section("soma", p.soma_L_um, p.soma_diam_um, None)
         self.soma.nseg = 1
@@ -376,8 +378,6 @@ class TeachingCell:
         of dendrite as in the paper, times ``rate_scale`` (and ``ampa_rate_scale`` in condition AMPA, as the
         paper raised its AMPA ranges to keep the firing comparable).
         """
-        from ..inputs import L5PC_RATE_RANGES_PER_100MS
-
         condition = self.condition if condition is None else condition
         _check_condition(condition)
         paper = L5PC_RATE_RANGES_PER_100MS[condition]
@@ -393,16 +393,12 @@ class TeachingCell:
 
     def input_settings(self, condition: str | None = None):
         """:class:`~neurodepth_lib.inputs.InputSettings`: the paper's generator on this cell's groups."""
-        from .. import inputs
-
         condition = self.condition if condition is None else condition
         return inputs.tree_input_settings(self.input_trees(), condition, n_segments=self.n_segments,
                                           rate_ranges=self.rate_ranges(condition))
 
     def morphology_points(self) -> list:
         """``[(section_name, region, xyz (n, 3) um, diam (n,) um), ...]`` for drawing (a 2-D layout)."""
-        from neuron import h
-
         self._check_alive()
         h.define_shape()
         region_of = {name: self.segments.region[k] for k, name in enumerate(self.segments.section_name)}
@@ -417,8 +413,6 @@ class TeachingCell:
 
     def destroy(self) -> None:
         """Delete this cell's NetCons, synapses and sections (idempotent)."""
-        from neuron import h
-
         if not getattr(self, "_alive", False):
             return
         self._alive = False

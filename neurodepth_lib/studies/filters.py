@@ -12,7 +12,7 @@ time-flipped so that lag 0 is the millisecond just before the output, smoothed a
 tuft). A filter is sign-flipped when its excitatory-minus-inhibitory sum over the last 12 ms is negative, so
 that every template reads "excitation here, recently" (the ReLU that follows is not sign-symmetric, so the
 flip is for display only). Mean temporal profiles per region are averaged over the region's synapses.
-This module imports torch only through :mod:`neurodepth_lib.models`.
+This module imports torch only through :mod:`neurodepth_lib.nets`.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ REGION_ORDER = ("basal", "oblique", "tuft")
 def first_layer_kernel(model) -> np.ndarray:
     """The first hidden layer's kernel as numpy ``(filters, inputs, lags)`` with lag 0 = the most recent ms.
 
-    ``model`` is a :class:`~neurodepth_lib.models.TCN`. PyTorch's causal convolution multiplies tap ``j`` of
+    ``model`` is a :class:`~neurodepth_lib.nets.TCN`. PyTorch's causal convolution multiplies tap ``j`` of
     a kernel of size ``k`` with the input at ``t - (k - 1) + j``, so the last tap is lag 0: the kernel is
     flipped along time.
     """

@@ -13,11 +13,14 @@ Arrays are numpy, ``(n_trials, n_channels, time)`` for inputs and ``(n_trials, t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from .inputs import InputEvents, stack_dense
+from ..inputs import InputEvents, iaf_input_settings, stack_dense
+from .registry import CellModel, register_cell
+
+__all__ = ["IAFParams", "IAFResult", "synaptic_drive_mV", "simulate", "IAF_MODEL"]
 
 
 def _default_weights() -> tuple[float, ...]:
@@ -139,3 +142,48 @@ def simulate(inputs, params: IAFParams = IAFParams()) -> IAFResult:
         elif fired.size:
             spikes[fired, t] = True
     return IAFResult(v_mV=v, spikes=spikes, params=params)
+
+
+# ---- the I&F as a registered cell (generation simulates it like any other) -------------------------
+
+def _iaf_params(cell_params: dict):
+    names = {f.name for f in fields(IAFParams)}
+    unknown = set(cell_params) - names
+    if unknown:
+        raise ValueError(f"unknown I&F parameter(s) {sorted(unknown)}; known: {sorted(names)}")
+    return IAFParams(**cell_params)
+
+
+def _iaf_describe(condition, cell_params):
+    p = _iaf_params(cell_params)
+    w = np.asarray(p.weights)
+    n_exc = int((w > 0).sum())
+    if not (w[:n_exc] > 0).all() or (w[n_exc:] > 0).any():
+        raise ValueError("I&F weights must list the excitatory (positive) synapses first, then the others")
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(p).items()}
+
+
+def _iaf_input_settings(condition, cell_params):
+    w = np.asarray(_iaf_params(cell_params).weights)
+    n_exc = int((w > 0).sum())
+    return iaf_input_settings(n_exc=n_exc, n_inh=len(w) - n_exc)
+
+
+def _iaf_simulate(events_list, condition, cell_params, simulation, record):
+    result = simulate(list(events_list), _iaf_params(cell_params))
+    return [{"soma_1ms": result.v_mV[i],
+             # the I&F fires on the 1-ms grid: a spike emitted at sample t has time t (ms)
+             "spike_times_ms": np.flatnonzero(result.spikes[i]).astype(np.float64)}
+            for i in range(len(events_list))]
+
+
+def _no_simulation_params(simulation):
+    if simulation:
+        raise ValueError(f"the I&F neuron takes no simulation parameters, got {sorted(simulation)}")
+    return {}
+
+
+IAF_MODEL = register_cell(CellModel(
+    name="iaf", conditions=(None,), describe=_iaf_describe, input_settings=_iaf_input_settings,
+    simulate=_iaf_simulate, simulation_defaults=_no_simulation_params, default_trials_per_shard=100))
+

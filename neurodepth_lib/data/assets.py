@@ -5,7 +5,7 @@ the sha256 of the file that pins it: a dataset's ``manifest.json`` (which lists 
 model's ``.json`` card (which holds its weights' sha256), or the file itself. Notebooks ask for an asset
 by name and fall back to making what their scale affords when it is missing::
 
-    from neurodepth_lib import assets
+    from neurodepth_lib.data import assets
     train_dir = assets.find("l5pc_nmda_train")      # a Path, or None when not shipped / not complete
     for check in assets.verify():                    # every shipped byte against its recorded sha256
         print(check)
@@ -22,12 +22,15 @@ the command; on the command line ``neurodepth assets list | verify | regenerate 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+
+from .._io import file_sha256
+from .generation import generate_dataset, plan_generation
+from .shards import plan_id
 
 __all__ = ["Asset", "ASSETS", "data_root", "path_of", "find", "status", "dataset", "VerifyResult", "verify",
            "describe", "regenerate_command", "recorded_commands", "regeneration_note", "provenance_path"]
@@ -88,7 +91,7 @@ ASSETS: dict[str, Asset] = {
 def data_root() -> Path:
     """``$NEURODEPTH_DATA_DIR`` if set, else ``<source checkout>/data``."""
     env = os.environ.get(DATA_DIR_ENV, "").strip()
-    return Path(env).expanduser() if env else Path(__file__).resolve().parent.parent / "data"
+    return Path(env).expanduser() if env else Path(__file__).resolve().parents[2] / "data"
 
 
 def _asset(name: str) -> Asset:
@@ -103,14 +106,6 @@ def _asset(name: str) -> Asset:
 def path_of(name: str) -> Path:
     """Where asset ``name`` lives (present or not): a directory, a model prefix or a file."""
     return data_root() / _asset(name).path
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _pin_file(asset: Asset, where: Path) -> Path:
@@ -152,7 +147,7 @@ def status(name: str) -> str:
             return "incomplete"
     elif asset.kind == "model" and not where.with_name(where.name + ".pt").exists():
         return "incomplete"
-    if asset.sha256 is not None and _sha256(pin) != asset.sha256:
+    if asset.sha256 is not None and file_sha256(pin) != asset.sha256:
         return "checksum mismatch"
     return "ok"
 
@@ -162,8 +157,8 @@ def find(name: str, *, allow_incomplete: bool = False) -> Path | None:
 
     ``allow_incomplete`` also returns a dataset that is still being generated, when at least one of its
     shards is finished (open it with ``open_dataset(path, allow_incomplete=True)``: only finished trials
-    are visible). For a dataset the directory (:func:`neurodepth_lib.datasets.open_dataset` checks every
-    shard against the manifest); for a model the prefix (:func:`neurodepth_lib.models.load_model` checks
+    are visible). For a dataset the directory (:func:`neurodepth_lib.data.open_dataset` checks every
+    shard against the manifest); for a model the prefix (:func:`neurodepth_lib.nets.load_model` checks
     the weights against the card); for a file the file. A checksum mismatch is a loud error.
     """
     state = status(name)
@@ -185,7 +180,7 @@ def dataset(name: str | None, fallback_dir, *, use_shipped: bool = True, allow_i
     """A dataset for a notebook: the shipped asset ``name`` when present (and ``use_shipped``; with
     ``allow_incomplete`` also while it is still being generated), else the dataset in ``fallback_dir``,
     generated there now (or resumed, or found complete) by
-    :func:`neurodepth_lib.generation.generate_dataset` with ``generate_kwargs``.
+    :func:`neurodepth_lib.data.generate_dataset` with ``generate_kwargs``.
 
     Returns ``(path, "shipped" | "generated")``.
     """
@@ -193,8 +188,6 @@ def dataset(name: str | None, fallback_dir, *, use_shipped: bool = True, allow_i
         found = find(name, allow_incomplete=allow_incomplete)
         if found is not None:
             return found, "shipped"
-    from .generation import generate_dataset
-
     report = generate_dataset(fallback_dir, progress=progress, **generate_kwargs)
     return Path(report.path), "generated"
 
@@ -238,7 +231,7 @@ def _verify_dataset(where: Path) -> tuple[str, int, str, list]:
             problems.append(f"{shard.name}: listed as finished but missing")
             continue
         size += shard.stat().st_size
-        digest = _sha256(shard)
+        digest = file_sha256(shard)
         if digest != entry["sha256"]:
             problems.append(f"{shard.name}: sha256 {digest[:12]}... != manifest {entry['sha256'][:12]}...")
             continue
@@ -263,7 +256,7 @@ def _verify_model(where: Path) -> tuple[str, int, str, list]:
     if not weights.exists():
         return "FAILED", card_path.stat().st_size, "", [f"{weights.name}: missing"]
     size = card_path.stat().st_size + weights.stat().st_size
-    digest = _sha256(weights)
+    digest = file_sha256(weights)
     detail = f"{card.get('name', '?')}, {card.get('n_parameters', '?')} parameters"
     test = (card.get("metrics") or {}).get("test") or {}
     if "auc" in test:
@@ -290,10 +283,10 @@ def verify(names=None) -> list[VerifyResult]:
         elif asset.kind == "model":
             state, size, detail, problems = _verify_model(where)
         else:
-            state, size, detail, problems = "ok", pin.stat().st_size, f"{_sha256(pin)[:12]}...", []
-        if asset.sha256 is not None and _sha256(pin) != asset.sha256:
+            state, size, detail, problems = "ok", pin.stat().st_size, f"{file_sha256(pin)[:12]}...", []
+        if asset.sha256 is not None and file_sha256(pin) != asset.sha256:
             state, problems = "FAILED", problems + [f"{pin.name}: does not match the sha256 pinned in "
-                                                    f"neurodepth_lib.assets.ASSETS"]
+                                                    f"neurodepth_lib.data.assets.ASSETS"]
         elif asset.sha256 is None and state == "ok":
             detail += " (not pinned yet)"
         results.append(VerifyResult(name, asset.kind, state, size, detail, problems))
@@ -397,9 +390,6 @@ def regenerate_command(name: str, out=None) -> list[str]:
         if manifest is None:
             raise ValueError(f"asset {name!r} is not present: nothing records how to make it "
                              f"(see data/lab/make_lab_datasets.sh)")
-        from .generation import plan_generation
-        from .datasets import plan_id
-
         plan = manifest["plan"]
         remade, _, _ = plan_generation(
             cell=plan["cell"], condition=plan.get("condition"), n_trials=plan["n_trials"],
@@ -408,6 +398,6 @@ def regenerate_command(name: str, out=None) -> list[str]:
         if plan_id(remade) != manifest["plan_id"]:
             raise ValueError(f"asset {name!r} was made with settings the command line cannot express "
                              f"(cell, input or simulation overrides): regenerate it with "
-                             f"neurodepth_lib.generation.generate_dataset and the manifest's plan")
+                             f"neurodepth_lib.data.generate_dataset and the manifest's plan")
         return _dataset_argv(manifest, path_of(name) if out is None else Path(out))
     return _replace_out(_recorded_argv(name), out)

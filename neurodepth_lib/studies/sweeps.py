@@ -1,24 +1,26 @@
-"""Architecture sweeps (depth x width x receptive field x condition x seed) and "How deep is my neuron?".
+"""Architecture sweeps (depth x width x receptive field x condition x seed): running them, reading their results.
 
->>> from neurodepth_lib import sweeps
->>> grid = sweeps.SweepGrid(depths=(1, 2, 3, 4), widths=(16,), receptive_fields_ms=(41,), seeds=(0, 1, 2))
->>> res = sweeps.run_sweep("runs/sweep", {"NMDA": ("data/nmda_train", "data/nmda_test")}, grid,
+Reading them is :mod:`neurodepth_lib.studies.depth` (best-so-far curves, the depth needed, ``how_deep``).
+
+>>> from neurodepth_lib import studies
+>>> grid = studies.SweepGrid(depths=(1, 2, 3, 4), widths=(16,), receptive_fields_ms=(41,), seeds=(0, 1, 2))
+>>> res = studies.run_sweep("runs/sweep", {"NMDA": ("data/nmda_train", "data/nmda_test")}, grid,
 ...                        steps=600)                                           # doctest: +SKIP
->>> print(sweeps.depth_report(res.rows, "NMDA").table())                        # doctest: +SKIP
+>>> print(studies.depth_report(res.rows, "NMDA").table())                        # doctest: +SKIP
 
 How a sweep runs
 ----------------
 Every point of the grid is one *run*: a TCN with ``depth`` layers of ``width`` channels whose kernels add up
 to the receptive field ``T`` (:func:`kernels_for`), trained with
-:func:`neurodepth_lib.training.train_on_dataset` for a fixed number of steps (the same budget for every
-architecture) and scored on the held-out dataset with :func:`neurodepth_lib.assessment.evaluate_model`
+:func:`neurodepth_lib.fit.train_on_dataset` for a fixed number of steps (the same budget for every
+architecture) and scored on the held-out dataset with :func:`neurodepth_lib.scoring.evaluate_model`
 (the paper's protocol). A run writes, under ``<out>/runs/<run id>/``, its model file and card
 (``model.pt`` + ``model.json``) and then ``result.json`` (atomically, last): a run whose ``result.json``
 exists is finished and a rerun of the sweep skips it; a run killed during training resumes from its
 checkpoint. ``<out>/results.csv`` is rewritten from the result files after every finished run. The inputs
 regenerated from the datasets' recipes are cached once in ``<out>/input_cache/`` and shared by all runs.
 
-Runs are independent tasks. As for :func:`neurodepth_lib.generation.generate_dataset`, they run on a local
+Runs are independent tasks. As for :func:`neurodepth_lib.data.generate_dataset`, they run on a local
 process pool (``spawn``; ``workers`` processes with ``threads_per_run`` torch threads each) by default, or on
 any ``distributed.Client`` passed as ``client``; the output directory must be visible to the workers.
 
@@ -34,34 +36,48 @@ whose mean AUC lies within ``tolerance`` of the best depth's.
 How deep is my neuron?
 ----------------------
 :func:`how_deep` does everything for any cell the library can simulate: generates a training and a test
-dataset (:func:`neurodepth_lib.generation.generate_dataset`), sweeps depth at a fixed width, receptive field
+dataset (:func:`neurodepth_lib.data.generate_dataset`), sweeps depth at a fixed width, receptive field
 and training budget over several seeds, and returns a :class:`HowDeepReport` (the depth needed and the
 evidence table). From the command line: ``neurodepth how-deep --cell teaching --condition NMDA --out DIR``.
 
-Plugging in your own NEURON cell: write a class with the attributes :func:`neurodepth_lib.simulation.
-simulate_trial` uses (``soma``, ``nexus``, ``netcons`` in input-channel order, ``dendritic_segments``,
-``n_inputs``, ``condition``, ``set_condition``) and an ``input_settings(condition)`` returning
-:class:`neurodepth_lib.inputs.InputSettings` (e.g. :func:`neurodepth_lib.inputs.tree_input_settings`);
-then register a :class:`neurodepth_lib.generation.CellModel` whose module-level functions build it once per
-process and simulate a list of trials (``neurodepth_lib.generation``'s teaching-cell entry is a 60-line
-template). ``how_deep(cell="mycell", ...)`` then works unchanged; the functions must be importable by
-spawned workers, so define them in a module, not in a notebook.
+Plugging in your own NEURON cell: write a class with the attributes
+:func:`neurodepth_lib.cells.simulation.simulate_trial` uses (``soma``, ``nexus``, ``netcons`` in input-channel
+order, ``dendritic_segments``, ``n_inputs``, ``condition``, ``set_condition``), an ``input_settings(condition)``
+returning :class:`neurodepth_lib.inputs.InputSettings` (e.g. :func:`neurodepth_lib.inputs.tree_input_settings`)
+and a frozen ``params`` dataclass, in an importable module (spawned workers import it); then
+``register_cell(neuron_cell_model("mycell", module="mylab.cells", cell_class=..., params_class=...,
+conditions=...))`` (:mod:`neurodepth_lib.cells.neuron_adapter`). ``how_deep(cell="mycell", ...)`` then works
+unchanged.
 """
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
-import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
-__all__ = ["SweepGrid", "SweepResult", "kernels_for", "run_id", "plan_runs", "run_one", "run_sweep",
-           "read_results", "write_csv", "CSV_COLUMNS", "best_so_far", "depth_report", "DepthReport",
-           "HowDeepReport", "how_deep"]
+from .. import _parallel
+from .._io import atomic_write_json, atomic_write_text
+from ..data.store import open_dataset
+from ..fit.loop import TrainingConfig
+from ..fit.on_dataset import train_on_dataset
+from ..fit.schedule import schedule_for_scale
+from ..nets.presets import make_architecture
+from ..nets.tcn import macs_per_ms
+from ..scales import check_scale
+from ..scoring.assess import evaluate_model, record_metrics
+
+__all__ = ["RESULT_NAME", "CSV_NAME", "INPUT_CACHE_DIR", "CSV_COLUMNS", "kernels_for", "run_id", "SweepGrid",
+           "plan_runs", "run_one", "read_results", "write_csv", "read_csv", "SweepResult", "run_sweep"]
+
+
 
 RESULT_NAME = "result.json"
 CSV_NAME = "results.csv"
@@ -139,12 +155,6 @@ def plan_runs(conditions, grid: SweepGrid) -> list[dict]:
     return out
 
 
-def _atomic_json(path: Path, data: dict) -> None:
-    from .datasets import atomic_write_bytes
-
-    atomic_write_bytes(path, (json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n").encode())
-
-
 def _finite(x):
     if isinstance(x, float) and not math.isfinite(x):
         return None
@@ -160,30 +170,21 @@ def run_one(task: dict) -> dict:
     result_path = run_dir / RESULT_NAME
     if result_path.exists():
         return json.loads(result_path.read_text())
-    import torch
-
-    from . import assessment, training
-    from .models import macs_per_ms
-
     threads = task.get("threads")
     if threads:
         torch.set_num_threads(int(threads))
     spec, budget = task["spec"], task["budget"]
     run_dir.mkdir(parents=True, exist_ok=True)
-    config = training.TrainingConfig.for_scale(
-        budget["scale"], schedule=training.schedule_for_scale(budget["scale"], budget["steps"], budget["lr_scale"]),
+    config = TrainingConfig.for_scale(
+        budget["scale"], schedule=schedule_for_scale(budget["scale"], budget["steps"], budget["lr_scale"]),
         seed=int(spec["seed"]), restore_best=True, progress=False, device=budget.get("device", "auto"))
-    import torch  # noqa: F811  (after set_num_threads)
-
-    arch = training.make_architecture("tiny", n_inputs=int(task["n_inputs"]), kernel_sizes=tuple(spec["kernels"]),
+    arch = make_architecture("tiny", n_inputs=int(task["n_inputs"]), kernel_sizes=tuple(spec["kernels"]),
                                       widths=int(spec["width"]))
     t0 = time.perf_counter()
-    from .datasets import open_dataset
-
     # a dataset still being generated is read as the fixed set of shards the sweep started with
     train_ds, test_ds = (open_dataset(task[k], allow_incomplete=task.get(k + "_shards") is not None,
                                       shards=task.get(k + "_shards")) for k in ("train", "test"))
-    fit = training.train_on_dataset(train_ds, run_dir / "model", architecture=arch, dendritic=False,
+    fit = train_on_dataset(train_ds, run_dir / "model", architecture=arch, dendritic=False,
                                     config=config, scale=budget["scale"], seed=int(spec["seed"]),
                                     trials=(None if budget.get("train_trials") is None
                                             else range(int(budget["train_trials"]))),
@@ -191,8 +192,8 @@ def run_one(task: dict) -> dict:
                                     input_cache_dir=Path(task["out_dir"]) / INPUT_CACHE_DIR,
                                     card={"sweep": {"spec": spec, "budget": budget}})
     train_s = time.perf_counter() - t0
-    a = assessment.evaluate_model(fit.model, test_ds, input_cache_dir=Path(task["out_dir"]) / INPUT_CACHE_DIR)
-    assessment.record_metrics(run_dir / "model", a)
+    a = evaluate_model(fit.model, test_ds, input_cache_dir=Path(task["out_dir"]) / INPUT_CACHE_DIR)
+    record_metrics(run_dir / "model", a)
     s = a.summary()
     tp = {k: v for k, v in s.items() if k.startswith("tp_at_")}
     result = {**spec, "steps": budget["steps"], "auc": s["auc"], "auc_std": s["auc_std"],
@@ -204,7 +205,7 @@ def run_one(task: dict) -> dict:
               "eval_trials_kept": s["n_trials_kept"], "eval_spikes": s["n_spikes"],
               "train": str(task["train"]), "test": str(task["test"]), "budget": budget}
     result = {k: _finite(v) for k, v in result.items()}
-    _atomic_json(result_path, result)  # last: its existence marks the run finished
+    atomic_write_json(result_path, result)  # last: its existence marks the run finished
     return result
 
 
@@ -219,17 +220,13 @@ def read_results(out_dir) -> list[dict]:
 
 def write_csv(rows: list[dict], path) -> Path:
     """The results table (:data:`CSV_COLUMNS`) written atomically."""
-    import io
-
-    from .datasets import atomic_write_bytes
-
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for r in rows:
         w.writerow({**r, "kernels": "-".join(str(k) for k in r["kernels"]) if isinstance(r.get("kernels"), list)
                     else r.get("kernels")})
-    return atomic_write_bytes(Path(path), buf.getvalue().encode())
+    return atomic_write_text(Path(path), buf.getvalue())
 
 
 def read_csv(path) -> list[dict]:
@@ -273,9 +270,7 @@ class SweepResult:
 
 def _execute(tasks, *, workers: int, client, on_done) -> str:
     """Run :func:`run_one` over ``tasks`` with generation's executor (pool, in-process or Dask)."""
-    from .generation import run_tasks
-
-    return run_tasks(run_one, tasks, workers=workers, client=client, on_done=on_done,
+    return _parallel.run_tasks(run_one, tasks, workers=workers, client=client, on_done=on_done,
                      name_of=lambda t: t["spec"]["run_id"], what="sweep run")
 
 
@@ -293,7 +288,7 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
         cell's condition), used in run ids and tables.
     grid : :class:`SweepGrid` (default depths 1-4, width 16, T 41 ms, seeds 0-2).
     steps : training steps of every run (the fixed budget); ``scale`` picks the schedule's shape and the
-        learning-rate multiplier (``lr_scale`` overrides it), see :func:`neurodepth_lib.training.schedule_for_scale`.
+        learning-rate multiplier (``lr_scale`` overrides it), see :func:`neurodepth_lib.schedule_for_scale`.
     valid_fraction : training trials held out to pick the best checkpoint.
     workers : local processes (default: cores // threads_per_run; 0 = in this process). Ignored with ``client``.
     threads_per_run : torch threads per run (default 1 with more than one worker, else torch's default).
@@ -304,10 +299,6 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
     train_trials : train on the first this many trials of every condition's training set (default all), e.g.
         to compare conditions on equal amounts of data; ``valid_fraction`` is held out of these.
     """
-    from .datasets import open_dataset
-    from .generation import _default_workers
-    from .scales import check_scale
-
     scale = check_scale(scale)
     grid = grid or SweepGrid()
     if not isinstance(grid, SweepGrid):
@@ -337,7 +328,7 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
         if train.n_channels != test.n_channels:
             raise ValueError(f"data[{condition!r}]: train has {train.n_channels} inputs, test {test.n_channels}")
         n_inputs[condition] = train.n_channels
-    cores = _default_workers()
+    cores = _parallel.default_workers()
     if workers is None:
         workers = max(1, cores // (threads_per_run or 1))
     if threads_per_run is None:
@@ -354,7 +345,7 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
     if before:
         if before.get("budget") != budget or before.get("data") != plan["data"]:
             raise ValueError(f"{out_dir} holds a sweep with another budget or other data; choose another directory")
-    _atomic_json(plan_path, plan)
+    atomic_write_json(plan_path, plan)
     tasks, skipped = [], 0
     for spec in specs:
         if (out_dir / "runs" / spec["run_id"] / RESULT_NAME).exists():
@@ -367,8 +358,6 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
             tasks[-1]["train_shards"], tasks[-1]["test_shards"] = shards[spec["condition"]]
     bar = None
     if progress and tasks:
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=len(specs), initial=skipped, unit="run", desc="sweep")
     t0 = time.perf_counter()
 
@@ -388,188 +377,3 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
                        runs_made=len(tasks), wall_s=time.perf_counter() - t0, executor=executor)
 
 
-# ----------------------------------------------------------------------------------------------------
-# Reading a sweep
-# ----------------------------------------------------------------------------------------------------
-
-_AXES = {"depth": "depth", "width": "width", "T": "receptive_field_ms", "receptive_field_ms": "receptive_field_ms"}
-
-
-def _mean_sem(values) -> tuple[float, float, int]:
-    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
-    if v.size == 0:
-        return float("nan"), float("nan"), 0
-    sem = float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else float("nan")
-    return float(v.mean()), sem, int(v.size)
-
-
-def best_so_far(rows: list[dict], axis: str = "depth", metric: str = "auc", condition=None,
-                min_improvement: float = 0.0) -> dict:
-    """The paper's "best so far" curve of ``metric`` against ``axis`` (``depth``, ``width`` or ``T``).
-
-    Per condition and seed: the best ``metric`` over every architecture whose ``axis`` value is at most x
-    (the cumulative maximum); then the mean and standard error over seeds at each x. With
-    ``min_improvement`` > 0 (the paper: 0.01 for depth, 0.05 width, 0.03 T, as fractions of the metric's range
-    over the sweep) a point is kept only when the mean improves on the last kept point by more than that.
-
-    Returns ``{condition: {"x": [...], "mean": [...], "sem": [...], "n": [...]}}``.
-    """
-    key = _AXES.get(axis)
-    if key is None:
-        raise ValueError(f"axis must be one of {sorted(_AXES)}, got {axis!r}")
-    conditions = sorted({r["condition"] for r in rows}) if condition is None else [condition]
-    out = {}
-    for c in conditions:
-        sub = [r for r in rows if r["condition"] == c and r.get(metric) is not None]
-        if not sub:
-            continue
-        xs = sorted({r[key] for r in sub})
-        per_seed = {}
-        for s in sorted({r["seed"] for r in sub}):
-            best, curve = -np.inf, []
-            for x in xs:
-                vals = [r[metric] for r in sub if r["seed"] == s and r[key] == x]
-                if vals:
-                    best = max(best, max(vals))
-                curve.append(best if np.isfinite(best) else np.nan)
-            per_seed[s] = curve
-        arr = np.array(list(per_seed.values()), dtype=float)
-        stats = [_mean_sem(arr[:, i]) for i in range(len(xs))]
-        curve = {"x": xs, "mean": [m for m, _, _ in stats], "sem": [e for _, e, _ in stats],
-                 "n": [n for _, _, n in stats]}
-        if min_improvement > 0:
-            lo = np.nanmin(arr)
-            hi = np.nanmax(arr)
-            step = min_improvement * (hi - lo)
-            keep, last = [], -np.inf
-            for i, m in enumerate(curve["mean"]):
-                if i == 0 or m > last + step:
-                    keep.append(i)
-                    last = m
-            curve = {k: [v[i] for i in keep] for k, v in curve.items()}
-        out[c] = curve
-    return out
-
-
-@dataclass
-class DepthReport:
-    """Per depth: mean and standard error over seeds of the best AUC at that depth (over widths and T)."""
-
-    condition: object
-    depths: list
-    mean: list
-    sem: list
-    n_seeds: list
-    tolerance: float
-    best_depth: int
-    depth_needed: int
-    gap_over_depth1_in_se: float    # (best - depth 1) / combined standard error
-    rows: list = field(repr=False, default_factory=list)
-
-    def table(self) -> str:
-        lines = [f"condition {self.condition}: best AUC per depth (mean +- s.e. over seeds)",
-                 f"{'depth':>5} {'AUC':>8} {'s.e.':>8} {'seeds':>5} {'best - this':>12}"]
-        best = self.mean[self.depths.index(self.best_depth)]
-        for d, m, e, n in zip(self.depths, self.mean, self.sem, self.n_seeds):
-            mark = " <- needed" if d == self.depth_needed else (" <- best" if d == self.best_depth else "")
-            lines.append(f"{d:>5} {m:>8.4f} {e:>8.4f} {n:>5} {best - m:>12.4f}{mark}")
-        lines.append(f"smallest depth within {self.tolerance:g} AUC of the best: {self.depth_needed} "
-                     f"(best depth {self.best_depth}; best - depth 1 = {self.gap_over_depth1_in_se:.1f} s.e.)")
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d.pop("rows")
-        return d
-
-
-def depth_report(rows: list[dict], condition, tolerance: float = 0.005, metric: str = "auc") -> DepthReport:
-    """How deep: the smallest depth whose mean ``metric`` (over seeds; each seed's best over widths and T at
-    that depth) is within ``tolerance`` of the best depth's mean.
-
-    Also reports how many standard errors separate the best depth from depth 1 (the done-when test of
-    chapter 06: more than 3 for NMDA, within noise for AMPA).
-    """
-    if not (isinstance(tolerance, (int, float)) and tolerance >= 0):
-        raise ValueError(f"tolerance must be a number >= 0, got {tolerance!r}")
-    sub = [r for r in rows if r["condition"] == condition and r.get(metric) is not None]
-    if not sub:
-        raise ValueError(f"no results for condition {condition!r}")
-    depths = sorted({r["depth"] for r in sub})
-    means, sems, ns, per_depth = [], [], [], {}
-    for d in depths:
-        per_seed = {}
-        for r in sub:
-            if r["depth"] == d:
-                per_seed[r["seed"]] = max(per_seed.get(r["seed"], -np.inf), r[metric])
-        m, e, n = _mean_sem(per_seed.values())
-        means.append(m)
-        sems.append(e)
-        ns.append(n)
-        per_depth[d] = (m, e)
-    best_i = int(np.nanargmax(means))
-    best = means[best_i]
-    needed = next(d for d, m in zip(depths, means) if best - m <= tolerance)
-    m1, e1 = per_depth[depths[0]]
-    eb = sems[best_i]
-    se = math.sqrt((e1 if np.isfinite(e1) else 0) ** 2 + (eb if np.isfinite(eb) else 0) ** 2)
-    gap = (best - m1) / se if se > 0 else (0.0 if best == m1 else float("inf"))
-    return DepthReport(condition=condition, depths=depths, mean=means, sem=sems, n_seeds=ns, tolerance=float(tolerance),
-                       best_depth=depths[best_i], depth_needed=needed, gap_over_depth1_in_se=float(gap), rows=sub)
-
-
-# ----------------------------------------------------------------------------------------------------
-# How deep is my neuron?
-# ----------------------------------------------------------------------------------------------------
-
-@dataclass
-class HowDeepReport:
-    """The answer of :func:`how_deep`: the depth needed, the per-depth evidence and where things are."""
-
-    cell: str
-    condition: object
-    depth: DepthReport
-    sweep: SweepResult
-    train_dir: Path
-    test_dir: Path
-
-    @property
-    def depth_needed(self) -> int:
-        return self.depth.depth_needed
-
-    def table(self) -> str:
-        return (f"How deep is {self.cell}" + (f" ({self.condition})" if self.condition else "") + "?\n"
-                + self.depth.table() + f"\nresults: {self.sweep.csv_path}")
-
-    def __str__(self) -> str:
-        return self.table()
-
-
-def how_deep(cell="teaching", out_dir="how_deep", *, condition=None, n_train_trials: int = 64,
-             n_test_trials: int = 16, duration_ms: int = 6000, depths=(1, 2, 3, 4), width: int = 16,
-             receptive_field_ms: int = 41, seeds=(0, 1, 2), steps: int = 600, scale: str = "lab",
-             tolerance: float = 0.005, cell_params: dict | None = None, data_seed: int = 0,
-             workers: int | None = None, client=None, progress: bool = True) -> HowDeepReport:
-    """Generate data for ``cell``, sweep depth at a fixed width, T and training budget, and report the
-    smallest depth whose AUC is within ``tolerance`` of the best (see :func:`depth_report`).
-
-    ``cell`` is any registered cell name (:data:`neurodepth_lib.generation.CELLS`) or a ``CellModel``;
-    datasets go to ``<out_dir>/data/{train,test}``, the sweep to ``<out_dir>/sweep``. Everything resumes.
-    """
-    from .generation import generate_dataset, get_cell
-
-    model = get_cell(cell)
-    if condition is None:
-        condition = model.conditions[0]
-    out_dir = Path(out_dir)
-    train_dir, test_dir = out_dir / "data" / "train", out_dir / "data" / "test"
-    for path, n, seed in ((train_dir, n_train_trials, 2 * data_seed + 1), (test_dir, n_test_trials, 2 * data_seed + 2)):
-        generate_dataset(path, cell=model, condition=condition, n_trials=n, duration_ms=duration_ms, seed=seed,
-                         cell_params=cell_params, workers=workers, client=client, progress=progress)
-    grid = SweepGrid(depths=tuple(depths), widths=(int(width),), receptive_fields_ms=(int(receptive_field_ms),),
-                     seeds=tuple(seeds))
-    label = condition if condition is not None else model.name
-    sweep = run_sweep(out_dir / "sweep", {label: (train_dir, test_dir)}, grid, steps=steps, scale=scale,
-                      workers=workers, client=client, progress=progress)
-    return HowDeepReport(cell=model.name, condition=condition, depth=depth_report(sweep.rows, label, tolerance),
-                         sweep=sweep, train_dir=train_dir, test_dir=test_dir)

@@ -19,40 +19,24 @@ The temporal receptive field is ``T = sum_k (kernel_k - 1) + 1`` ms: the output 
 inputs at ``t - T + 1 .. t`` and never on the future.
 
 The one-unit linear network of the paper's Figure 1 is the same class with
-:func:`one_unit_config`; :func:`paper_configs` holds the architectures named in the paper's code.
+:func:`~neurodepth_lib.nets.presets.one_unit_config`; :func:`~neurodepth_lib.nets.presets.paper_configs` holds the architectures named in the paper's code.
 
 First layer on sparse inputs
 ----------------------------
 Synaptic inputs are sparse (about 1 % of the L5PC's 1,278 inputs fire in a millisecond), and the first
 convolution holds most of a dense network's arithmetic (80 % for the 7x128x153 TCN). ``TCNConfig.first_layer``
 chooses how the first layer is computed: ``"dense"`` (``conv1d``), ``"sparse"``
-(:func:`neurodepth_lib.sparse.sparse_causal_conv1d`, whose cost follows the number of input events, forward
+(:func:`neurodepth_lib.nets.sparse.sparse_causal_conv1d`, whose cost follows the number of input events, forward
 and weight gradient alike) or ``"auto"`` (the default: sparse on the CPU when at most
-:data:`neurodepth_lib.sparse.SPARSE_MAX_DENSITY` of the input bins are non-zero, dense otherwise and on GPUs).
+:data:`neurodepth_lib.nets.sparse.SPARSE_MAX_DENSITY` of the input bins are non-zero, dense otherwise and on GPUs).
 The two paths give the same outputs and gradients up to float rounding; the choice never changes the model's
 parameters, name or files. With a sparse-capable mode the first layer's kernel is stored tap-major in memory
-(same shape and values; see :func:`neurodepth_lib.sparse.tap_major_`); model files are always written
+(same shape and values; see :func:`neurodepth_lib.nets.sparse.tap_major_`); model files are always written
 contiguous.
-
-Model files
------------
-:func:`save_model` writes ``<path>.pt`` (a ``state_dict``: tensors only) and ``<path>.json`` (a model
-card: the :class:`TCNConfig`, the parameter count, the sha256 of the ``.pt`` file, and whatever the caller
-adds). :func:`load_model` rebuilds the network from the card and loads the weights with
-``torch.load(..., weights_only=True)``: nothing is unpickled.
-
-Arrays are torch ``(batch, channels, time)``; the prediction helpers also take numpy ``(channels, time)``.
 """
 from __future__ import annotations
 
-import hashlib
-import io
-import json
-import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -60,38 +44,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._checks import finite_float, non_negative_float, positive_int
 from . import sparse as _sparse
 
-__all__ = [
-    "TCNConfig", "TCN", "TCNOutput", "Prediction", "one_unit_config", "paper_configs",
-    "count_parameters", "macs_per_ms", "spike_probability", "save_model", "load_model",
-    "read_model_card", "update_model_card", "predict_full_trace", "predict_overlapping_windows", "paper_overlap_ms",
-    "resolve_device",
-]
+__all__ = ["ACTIVATIONS", "TCNConfig", "TCNOutput", "spike_probability",
+           "TCN", "count_parameters", "macs_per_ms"]
+
 
 ACTIVATIONS = ("relu", "linear")
-CARD_FORMAT = "neurodepth-model"
-CARD_FORMAT_VERSION = 1
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _non_negative_float(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not \
-            math.isfinite(float(value)) or float(value) < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def _finite_float(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not \
-            math.isfinite(float(value)):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -141,7 +101,7 @@ class TCNConfig:
     first_layer: str = "auto"
 
     def __post_init__(self):
-        _positive_int(self.n_inputs, "n_inputs")
+        positive_int(self.n_inputs, "n_inputs")
         object.__setattr__(self, "n_inputs", int(self.n_inputs))
         kernels = self.kernel_sizes
         if isinstance(kernels, (int, np.integer)) and not isinstance(kernels, bool):
@@ -184,15 +144,15 @@ class TCNConfig:
             raise ValueError(f"n_dendritic must be an integer >= 0, got {self.n_dendritic!r}")
         object.__setattr__(self, "n_dendritic", int(self.n_dendritic))
         for name in ("hidden_init_std", "spike_init_std", "soma_init_std", "dendritic_init_std"):
-            object.__setattr__(self, name, _non_negative_float(getattr(self, name), name))
+            object.__setattr__(self, name, non_negative_float(getattr(self, name), name))
         for name in ("hidden_bias_init", "spike_bias_init", "soma_bias_init"):
-            object.__setattr__(self, name, _finite_float(getattr(self, name), name))
-        if _finite_float(self.init_truncation_std, "init_truncation_std") <= 0:
+            object.__setattr__(self, name, finite_float(getattr(self, name), name))
+        if finite_float(self.init_truncation_std, "init_truncation_std") <= 0:
             raise ValueError(f"init_truncation_std must be positive, got {self.init_truncation_std!r}")
         object.__setattr__(self, "init_truncation_std", float(self.init_truncation_std))
-        if not 0.0 <= _finite_float(self.bn_momentum, "bn_momentum") <= 1.0:
+        if not 0.0 <= finite_float(self.bn_momentum, "bn_momentum") <= 1.0:
             raise ValueError(f"bn_momentum must lie in [0, 1], got {self.bn_momentum!r}")
-        if _finite_float(self.bn_eps, "bn_eps") <= 0:
+        if finite_float(self.bn_eps, "bn_eps") <= 0:
             raise ValueError(f"bn_eps must be positive, got {self.bn_eps!r}")
         object.__setattr__(self, "bn_momentum", float(self.bn_momentum))
         object.__setattr__(self, "bn_eps", float(self.bn_eps))
@@ -256,36 +216,6 @@ class TCNConfig:
     def replace(self, **changes) -> "TCNConfig":
         """A copy with some fields changed (validated again)."""
         return type(self).from_dict({**self.to_dict(), **changes})
-
-
-def one_unit_config(n_inputs: int = 100, kernel_ms: int = 80) -> TCNConfig:
-    """The paper's Figure-1 network for the integrate-and-fire neuron (paper_facts 1.8).
-
-    One causal convolution with a single filter of ``kernel_ms`` ms, linear, no BatchNorm; kernel
-    initialised from a truncated normal with std 0.25, bias 0.1; spike head bias -2.5.
-    """
-    return TCNConfig(n_inputs=n_inputs, kernel_sizes=(kernel_ms,), widths=1, activation="linear",
-                     batch_norm=False, n_dendritic=0, hidden_init_std=0.25, hidden_bias_init=0.1,
-                     spike_bias_init=-2.5)
-
-
-def paper_configs(n_inputs: int = 1278, n_dendritic: int = 0) -> dict[str, TCNConfig]:
-    """Architectures named in the paper's code (paper_facts 2.1), keyed by a short name.
-
-    - ``"large"``: ``TCN__DxWxT_7x128x153``, the large NMDA model of the figures. Its per-layer kernels
-      are not in the code; we use 45 then six of 19 (one of the two splits that give T = 153).
-    - ``"small"``: ``FCN__DxWxT_1x128x43``, the small models (one layer, 128 filters of 43 ms).
-    - ``"fit_cnn"``: ``TCN__DxWxT_3x64x100``, the default of ``fit_CNN.py`` (kernels 54, 24, 24).
-
-    ``n_dendritic``: channels of the dendritic head (paper: 20 for NMDA, 30 for AMPA; 0 = no head).
-    """
-    common = dict(n_inputs=n_inputs, n_dendritic=n_dendritic)
-    return {
-        "large": TCNConfig(kernel_sizes=(45,) + (19,) * 6, widths=128, **common),
-        "small": TCNConfig(kernel_sizes=(43,), widths=128, **common),
-        "fit_cnn": TCNConfig(kernel_sizes=(54, 24, 24), widths=64, **common),
-    }
-
 
 # ---- the network ------------------------------------------------------------------------------------
 class TCNOutput(NamedTuple):
@@ -436,7 +366,7 @@ class TCN(nn.Module):
 
     def first_layer_path(self, x: torch.Tensor) -> str:
         """``"sparse"`` or ``"dense"``: how the first layer would compute ``x`` under ``config.first_layer``
-        (``"auto"``: sparse on the CPU when at most :data:`neurodepth_lib.sparse.SPARSE_MAX_DENSITY` of the
+        (``"auto"``: sparse on the CPU when at most :data:`neurodepth_lib.nets.sparse.SPARSE_MAX_DENSITY` of the
         input bins are non-zero and no input gradient is needed)."""
         self.check_input(x)
         mode = self.config.first_layer
@@ -507,339 +437,3 @@ def macs_per_ms(config: TCNConfig | nn.Module) -> int:
         n_in = w
     return total + n_in * (2 + c.n_dendritic)
 
-
-# ---- model files ------------------------------------------------------------------------------------
-def _model_paths(path: str | os.PathLike) -> tuple[Path, Path]:
-    p = Path(path)
-    if p.suffix in (".pt", ".json"):
-        p = p.with_suffix("")
-    return p.with_name(p.name + ".pt"), p.with_name(p.name + ".json")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16}
-
-
-def check_weights_dtype(weights_dtype: str) -> str:
-    """``weights_dtype`` if it is a storage type :func:`save_model` knows, else a ``ValueError``."""
-    if weights_dtype not in WEIGHT_DTYPES:
-        raise ValueError(f"weights_dtype must be one of {sorted(WEIGHT_DTYPES)}, got {weights_dtype!r}")
-    return weights_dtype
-
-
-def _state_dict_bytes(model: nn.Module, weights_dtype: str = "float32") -> bytes:
-    buf = io.BytesIO()
-    # a plain dict of contiguous CPU tensors, so that weights_only loading works, files move between devices,
-    # and the bytes do not depend on how a weight is laid out in memory (the first layer's may be tap-major)
-    dtype = WEIGHT_DTYPES[weights_dtype]
-    torch.save({k: (v.detach().cpu().to(dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
-                for k, v in model.state_dict().items()}, buf)
-    return buf.getvalue()
-
-
-_RESERVED_CARD_KEYS = ("format", "format_version", "config", "name", "n_parameters", "receptive_field_ms",
-                       "macs_per_ms", "weights_file", "weights_sha256", "weights_dtype")
-
-
-def save_model(path: str | os.PathLike, model: TCN, card: dict | None = None, *,
-               weights_dtype: str = "float32") -> tuple[Path, Path]:
-    """Write ``<path>.pt`` (the ``state_dict``) and ``<path>.json`` (the model card), each atomically.
-
-    Parameters
-    ----------
-    path : file name without suffix (a trailing ``.pt`` or ``.json`` is dropped).
-    model : a :class:`TCN`.
-    card : JSON-able extra information (dataset manifest hash, training schedule, metrics...). It may not
-        use the reserved keys the card already holds: ``format``, ``config``, ``n_parameters``, ...
-    weights_dtype : ``"float32"`` (default) or ``"float16"``: half the file, for shipping (the L5PC's first
-        layer holds most of the weights). :func:`load_model` returns float32 weights either way, so a
-        float16 file is the model it describes: evaluate it after loading.
-
-    Returns
-    -------
-    (weights_path, card_path)
-    """
-    if not isinstance(model, TCN):
-        raise TypeError(f"save_model needs a TCN, got {type(model).__name__}")
-    card = {} if card is None else card
-    if not isinstance(card, dict):
-        raise TypeError(f"card must be a dict, got {type(card).__name__}")
-    clash = sorted(set(card) & set(_RESERVED_CARD_KEYS))
-    if clash:
-        raise ValueError(f"card keys {clash} are reserved (the card fills them in itself)")
-    check_weights_dtype(weights_dtype)
-    weights_path, card_path = _model_paths(path)
-    data = _state_dict_bytes(model, weights_dtype)
-    full = {
-        "format": CARD_FORMAT, "format_version": CARD_FORMAT_VERSION,
-        "name": model.config.name, "config": model.config.to_dict(),
-        "n_parameters": count_parameters(model), "receptive_field_ms": model.config.receptive_field_ms,
-        "macs_per_ms": macs_per_ms(model.config),
-        "weights_file": weights_path.name, "weights_sha256": hashlib.sha256(data).hexdigest(),
-        "weights_dtype": weights_dtype, **card,
-    }
-    try:
-        text = json.dumps(full, indent=2, sort_keys=True, allow_nan=False)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"the model card must be JSON-able (plain numbers, strings, lists, dicts; no NaN): {err}") \
-            from None
-    # weights first: a card never points to weights that are not there yet
-    _atomic_write(weights_path, data)
-    _atomic_write(card_path, (text + "\n").encode())
-    return weights_path, card_path
-
-
-def read_model_card(path: str | os.PathLike) -> dict:
-    """The JSON model card written by :func:`save_model` (``path`` with or without suffix)."""
-    _, card_path = _model_paths(path)
-    if not card_path.exists():
-        raise FileNotFoundError(f"no model card {card_path} (save_model writes <path>.pt and <path>.json)")
-    try:
-        card = json.loads(card_path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"model card {card_path} is not valid JSON: {err}") from None
-    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
-        raise ValueError(f"{card_path} is not a neurodepth model card (format != {CARD_FORMAT!r})")
-    if card.get("format_version") != CARD_FORMAT_VERSION:
-        raise ValueError(f"{card_path} has format_version {card.get('format_version')!r}; this library "
-                         f"reads version {CARD_FORMAT_VERSION}")
-    return card
-
-
-def update_model_card(path: str | os.PathLike, **fields) -> dict:
-    """Set top-level ``fields`` of a model card (metrics, provenance...) and rewrite it atomically; the
-    weights are untouched and the reserved keys cannot change. Returns the new card."""
-    clash = sorted(set(fields) & set(_RESERVED_CARD_KEYS))
-    if clash:
-        raise ValueError(f"card keys {clash} are reserved (save_model fills them in)")
-    card = {**read_model_card(path), **fields}
-    try:
-        text = json.dumps(card, indent=2, sort_keys=True, allow_nan=False)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"the model card must be JSON-able (no NaN): {err}") from None
-    _atomic_write(_model_paths(path)[1], (text + "\n").encode())
-    return card
-
-
-def load_model(path: str | os.PathLike, map_location: str | torch.device | None = "cpu") -> TCN:
-    """Rebuild a :class:`TCN` from ``<path>.json`` and load ``<path>.pt`` with ``weights_only=True``.
-
-    The model is returned in eval mode; its card is available as ``model.card``. Raises
-    ``FileNotFoundError`` when a file is missing and ``ValueError`` when the weights do not belong to the
-    card (checksum or parameter names/shapes differ).
-    """
-    weights_path, card_path = _model_paths(path)
-    card = read_model_card(path)
-    if not weights_path.exists():
-        raise FileNotFoundError(f"model card {card_path} found but its weights {weights_path} are missing")
-    data = weights_path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if card.get("weights_sha256") not in (None, digest):
-        raise ValueError(f"{weights_path} does not match its card {card_path}: sha256 {digest[:12]}... != "
-                         f"{str(card['weights_sha256'])[:12]}... (files from different saves?)")
-    config = TCNConfig.from_dict(card["config"])
-    model = TCN(config)
-    state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    # a float16 file (for shipping) is computed in float32
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        raise ValueError(f"weights {weights_path} do not fit the architecture in {card_path} "
-                         f"({config.name}): {err}") from None
-    if map_location is not None:
-        model.to(map_location)
-    model.card = card
-    return model.eval()
-
-
-# ---- inference over whole traces --------------------------------------------------------------------
-class Prediction(NamedTuple):
-    """Numpy predictions: ``spike_probability`` and ``soma`` of shape (T,) or (B, T), ``dendritic``
-    (K, T) or (B, K, T) or None. ``soma`` is in the units of the training target (mV after the shift)."""
-
-    spike_probability: np.ndarray
-    soma: np.ndarray
-    dendritic: np.ndarray | None
-
-
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"`` / None -> ``cuda`` when available, else ``cpu``; anything else is passed to torch."""
-    if device is None or (isinstance(device, str) and device == "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or a torch.device, got {device!r}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available here; use 'auto' or 'cpu'")
-    return dev
-
-
-def _as_batch(model: TCN, inputs) -> tuple[torch.Tensor, bool]:
-    """(C, T) or (B, C, T) numpy/torch -> (B, C, T) tensor, and whether a batch axis was added."""
-    if not isinstance(model, TCN):
-        raise TypeError(f"model must be a TCN, got {type(model).__name__}")
-    x = inputs if isinstance(inputs, torch.Tensor) else torch.as_tensor(np.asarray(inputs))
-    squeeze = x.dim() == 2
-    if squeeze:
-        x = x.unsqueeze(0)
-    if x.dim() != 3:
-        raise ValueError(f"inputs must have shape (channels, time) or (batch, channels, time), "
-                         f"got shape {tuple(x.shape)}")
-    model.check_input(x)
-    return x, squeeze
-
-
-def _model_device(model: nn.Module, device) -> torch.device:
-    if device is None:
-        p = next(model.parameters(), None)
-        return p.device if p is not None else torch.device("cpu")
-    return resolve_device(device)
-
-
-def _to_numpy(out: TCNOutput, squeeze: bool) -> Prediction:
-    p = spike_probability(out.spike_logit).cpu().numpy()
-    soma = out.soma.cpu().numpy()
-    dend = out.dendritic.cpu().numpy() if out.dendritic is not None else None
-    if squeeze:
-        p, soma = p[0], soma[0]
-        dend = dend[0] if dend is not None else None
-    return Prediction(p, soma, dend)
-
-
-def _cat(outputs: list[TCNOutput]) -> TCNOutput:
-    dend = None if outputs[0].dendritic is None else torch.cat([o.dendritic for o in outputs], dim=-1)
-    return TCNOutput(torch.cat([o.spike_logit for o in outputs], dim=-1),
-                     torch.cat([o.soma for o in outputs], dim=-1), dend)
-
-
-def predict_full_trace(model: TCN, inputs, chunk_ms: int | None = None,
-                       device: str | torch.device | None = None, batch_size: int | None = None) -> Prediction:
-    """Run the causal network over whole trials in one pass (eval mode, no gradients).
-
-    Parameters
-    ----------
-    model : a :class:`TCN` (put in eval mode; BatchNorm uses its running statistics).
-    inputs : ``(channels, time)`` or ``(batch, channels, time)``, numpy or torch, 0/1 or float.
-    chunk_ms : None for one pass; otherwise compute the output ``chunk_ms`` ms at a time, each chunk
-        preceded by ``T - 1`` ms of input context so that the result is the same as one pass (bounds the
-        memory for very long traces).
-    device : where to compute; None = where the model is.
-    batch_size : trials per forward pass (None = all at once). The network works in float32, so 100
-        trials of 6 s with 1,278 inputs are 3 GB at once: pass e.g. 8 for large sets.
-
-    Returns
-    -------
-    :class:`Prediction` with numpy arrays shaped like the input without its channel axis.
-
-    Notes
-    -----
-    The first ``T - 1`` ms of a trace (``T`` = receptive field) are an edge: their receptive field
-    reaches before time 0, where the network sees zeros ("no input"), while the simulated neuron started
-    from its resting state. The paper's evaluation starts at 500 ms, past this edge for any ``T <= 501``.
-    """
-    x, squeeze = _as_batch(model, inputs)
-    if batch_size is not None:
-        batch_size = _positive_int(batch_size, "batch_size")
-        if batch_size < x.shape[0]:
-            parts = [predict_full_trace(model, x[i:i + batch_size], chunk_ms, device)
-                     for i in range(0, x.shape[0], batch_size)]
-            dend = None if parts[0].dendritic is None else np.concatenate([p.dendritic for p in parts])
-            return Prediction(np.concatenate([p.spike_probability for p in parts]),
-                              np.concatenate([p.soma for p in parts]), dend)
-    dev = _model_device(model, device)
-    model.to(dev).eval()
-    n_time = x.shape[-1]
-    with torch.no_grad():
-        if chunk_ms is None or int(chunk_ms) >= n_time:
-            if chunk_ms is not None:
-                _positive_int(chunk_ms, "chunk_ms")
-            return _to_numpy(model(x.to(dev)), squeeze)
-        chunk_ms = _positive_int(chunk_ms, "chunk_ms")
-        context = model.config.receptive_field_ms - 1
-        parts = []
-        for start in range(0, n_time, chunk_ms):
-            lo = max(0, start - context)
-            out = model(x[..., lo:start + chunk_ms].to(dev))
-            keep = start - lo  # drop the context's outputs
-            parts.append(TCNOutput(out.spike_logit[..., keep:], out.soma[..., keep:],
-                                   None if out.dendritic is None else out.dendritic[..., keep:]))
-        return _to_numpy(_cat(parts), squeeze)
-
-
-def paper_overlap_ms(receptive_field_ms: int, window_ms: int = 400) -> int:
-    """The paper's overlap between consecutive inference windows (paper_facts 2.3):
-    ``min(max(T + 1, min(150, W - 50)), 250)``; 154 ms for T = 153 and W = 400."""
-    t, w = int(receptive_field_ms), int(window_ms)
-    return min(max(t + 1, min(150, w - 50)), 250)
-
-
-def predict_overlapping_windows(model: TCN, inputs, window_ms: int = 400, overlap_ms: int | None = None,
-                                device: str | torch.device | None = None) -> Prediction:
-    """The paper's inference (paper_facts 2.3): slide a ``window_ms`` window with ``overlap_ms`` overlap,
-    keep the first window whole and, from each later window, only the outputs after the overlap; the last
-    window is zero-padded on the right.
-
-    With the default overlap (``> T``) every kept output has its whole receptive field inside its window,
-    so the result equals :func:`predict_full_trace` at every time step, including the first ``T - 1`` ms
-    (both see zeros before time 0; see that function's notes). An overlap shorter than ``T - 1`` ms
-    makes the outputs right after each window's start differ: they see zeros where the trace had input.
-    :func:`predict_full_trace` is the way to predict; this function exists to show the equivalence.
-
-    Parameters
-    ----------
-    window_ms : window length (paper: 400 ms); must exceed the overlap.
-    overlap_ms : None = :func:`paper_overlap_ms` of the model's receptive field.
-    """
-    x, squeeze = _as_batch(model, inputs)
-    window_ms = _positive_int(window_ms, "window_ms")
-    t_rf = model.config.receptive_field_ms
-    overlap_ms = paper_overlap_ms(t_rf, window_ms) if overlap_ms is None else overlap_ms
-    if isinstance(overlap_ms, bool) or not isinstance(overlap_ms, (int, np.integer)) or overlap_ms < 0:
-        raise ValueError(f"overlap_ms must be an integer >= 0, got {overlap_ms!r}")
-    overlap_ms = int(overlap_ms)
-    if window_ms < t_rf:
-        raise ValueError(f"window_ms={window_ms} is shorter than the model's receptive field ({t_rf} ms): "
-                         f"no output would see its whole input; use window_ms > {t_rf}")
-    if overlap_ms >= window_ms:
-        raise ValueError(f"overlap_ms={overlap_ms} must be shorter than window_ms={window_ms} "
-                         f"(the receptive field is {t_rf} ms; the paper's overlap for it is "
-                         f"{paper_overlap_ms(t_rf, window_ms)} ms, so use a longer window)")
-    dev = _model_device(model, device)
-    model.to(dev).eval()
-    n_time = x.shape[-1]
-    step = window_ms - overlap_ms
-    parts, start = [], 0
-    with torch.no_grad():
-        while True:
-            xw = x[..., start:start + window_ms]
-            if xw.shape[-1] < window_ms:  # the last window: zero-pad on the right, as the paper does
-                xw = F.pad(xw, (0, window_ms - xw.shape[-1]))
-            out = model(xw.to(dev))
-            keep = 0 if start == 0 else overlap_ms
-            parts.append(TCNOutput(out.spike_logit[..., keep:], out.soma[..., keep:],
-                                   None if out.dendritic is None else out.dendritic[..., keep:]))
-            if start + window_ms >= n_time:
-                break
-            start += step
-    out = _cat(parts)
-    out = TCNOutput(out.spike_logit[..., :n_time], out.soma[..., :n_time],
-                    None if out.dendritic is None else out.dendritic[..., :n_time])
-    return _to_numpy(out, squeeze)

@@ -34,7 +34,7 @@ fastest when stored *tap-major* (:func:`tap_major_`): a tensor of the usual shap
 ``(out_channels, channels, taps)`` whose memory is laid out as ``(taps, channels, out_channels)``. The
 gradient is returned in that layout too. Any layout gives the same numbers.
 
-This module imports only torch and numpy (:mod:`neurodepth_lib.models` uses it).
+This module imports only torch and numpy (:mod:`neurodepth_lib.nets` uses it).
 """
 from __future__ import annotations
 

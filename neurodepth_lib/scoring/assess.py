@@ -1,22 +1,22 @@
 """Score a trained network on held-out trials with the paper's protocol (chapters 04-05,
 ``neurodepth evaluate MODEL DATASET``).
 
-This module is the glue between the layers: it runs a :class:`~neurodepth_lib.models.TCN` (torch) over
-whole trials of a dataset directory (:mod:`~neurodepth_lib.datasets`) and hands numpy arrays to
-:func:`neurodepth_lib.evaluation.evaluate`, which stays free of torch.
+This module is the glue between the layers: it runs a :class:`~neurodepth_lib.nets.TCN` (torch) over
+whole trials of a dataset directory (:mod:`~neurodepth_lib.data`) and hands numpy arrays to
+:func:`neurodepth_lib.scoring.evaluate`, which stays free of torch.
 
->>> from neurodepth_lib import assessment
->>> a = assessment.evaluate_model("runs/l5pc_lab", "data/l5pc_test")          # doctest: +SKIP
+>>> from neurodepth_lib.scoring import evaluate_model
+>>> a = evaluate_model("runs/l5pc_lab", "data/l5pc_test")          # doctest: +SKIP
 >>> print(a.table())                                                         # doctest: +SKIP
 >>> a.to_dict()["evaluation"]["auc"]                                         # doctest: +SKIP
 
 How a trial is predicted. The network runs over each whole trial in one causal pass
-(:func:`~neurodepth_lib.models.predict_full_trace`); that equals the paper's stitched 400-ms windows at
+(:func:`~neurodepth_lib.nets.predict_full_trace`); that equals the paper's stitched 400-ms windows at
 every millisecond (tests/test_fitting.py checks it). The first ``T - 1`` ms (``T`` = receptive field) are
 an edge where the network sees zeros before time 0; the protocol ignores the first 500 ms anyway.
 
 Targets and units. The truth is built with the model's own target rules (the ``targets`` entry of its
-card, written by :func:`neurodepth_lib.training.train_on_dataset`; otherwise the paper's rules for the
+card, written by :func:`neurodepth_lib.fit.train_on_dataset`; otherwise the paper's rules for the
 dataset's cell): spikes in bins ``int(t - 0.5)``; the soma voltage clipped at -55 mV. The network's soma
 output is in training units (mV minus the bias, -67.7 mV for the L5PC); it is shifted back to mV, so RMSE
 and MAE are in mV of the clipped somatic voltage.
@@ -30,14 +30,25 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import evaluation
-from .datasets import TargetTransform, TrialDataset, WindowSampler, open_dataset
+import torch
+from tqdm.auto import tqdm
+
+from ..data.input_cache import cached_inputs, materialise_inputs
+from ..data.store import TrialDataset, open_dataset
+from ..data.targets import TargetTransform
+from ..fit.windows import WindowSampler
+from ..nets.files import load_model, read_model_card, update_model_card
+from ..nets.predict import predict_full_trace
+from ..nets.tcn import TCN
+from . import protocol
 
 __all__ = ["TrialPredictions", "Assessment", "predict_trials", "evaluate_model", "assess_predictions",
            "record_metrics", "transform_from_card"]
 
 
 @dataclass(frozen=True, eq=False)
+
+
 class TrialPredictions:
     """A network's predictions over whole trials, with the truth, all ``(n_trials, time)`` at 1 ms.
 
@@ -77,8 +88,6 @@ def transform_from_card(card: dict | None) -> TargetTransform | None:
 
 
 def _load(model):
-    from .models import TCN, load_model
-
     if isinstance(model, (str, os.PathLike)):
         loaded = load_model(model)
         loaded.model_path = str(model)
@@ -95,9 +104,9 @@ def predict_trials(model, data, *, trials=None, transform: TargetTransform | Non
 
     Parameters
     ----------
-    model : a :class:`~neurodepth_lib.models.TCN` or the path of a model file.
-    data : a dataset directory, a :class:`~neurodepth_lib.datasets.TrialDataset`, or a
-        :class:`~neurodepth_lib.datasets.WindowSampler` (its trials, target rules and dendritic targets).
+    model : a :class:`~neurodepth_lib.nets.TCN` or the path of a model file.
+    data : a dataset directory, a :class:`~neurodepth_lib.data.TrialDataset`, or a
+        :class:`~neurodepth_lib.fit.WindowSampler` (its trials, target rules and dendritic targets).
     trials : dataset trial indices (for a sampler: its rows); default all.
     transform : target rules; default the model card's, else the sampler's, else the paper's for the
         dataset's cell (an unknown soma bias, the I&F rule, is then fitted on these trials).
@@ -107,10 +116,6 @@ def predict_trials(model, data, *, trials=None, transform: TargetTransform | Non
         TrialDataset only; 0 = this process, trial by trial).
     input_cache_dir : keep those inputs in a cache directory shared between calls (sweeps); default none.
     """
-    import torch
-
-    from .models import predict_full_trace
-
     model = _load(model)
     n_dend = model.config.n_dendritic
     rows_x, spikes_true, soma_true, soma_raw, times, dend_true, index = [], [], [], [], [], [], []
@@ -138,13 +143,9 @@ def predict_trials(model, data, *, trials=None, transform: TargetTransform | Non
 
         events = {}
         if input_cache_dir is not None:
-            from .datasets import cached_inputs
-
             events = dict(zip(rows, cached_inputs(ds, rows, input_cache_dir, workers=int(workers or 0),
                                                   progress=progress)))
         elif workers and int(workers) > 1 and len(rows) > 1:
-            from .datasets import materialise_inputs
-
             events = dict(zip(rows, materialise_inputs(ds, rows, workers=int(workers), progress=progress)))
 
         def item(i):
@@ -155,8 +156,6 @@ def predict_trials(model, data, *, trials=None, transform: TargetTransform | Non
         raise ValueError("no trials to predict")
     it = rows
     if progress:
-        from tqdm.auto import tqdm
-
         it = tqdm(rows, desc="predicting trials", unit="trial")
     preds_p, preds_v, preds_d = [], [], []
 
@@ -209,11 +208,11 @@ def _finite_or_none(x):
 @dataclass(frozen=True, eq=False)
 class Assessment:
     """What :func:`evaluate_model` measured: the protocol's ``result``
-    (:class:`~neurodepth_lib.evaluation.EvaluationResult`), the ``temporal_precision`` histogram (None when
+    (:class:`~neurodepth_lib.protocol.EvaluationResult`), the ``temporal_precision`` histogram (None when
     it cannot be computed), the ``predictions``, and where the model and the data came from."""
 
-    result: evaluation.EvaluationResult
-    temporal_precision: evaluation.TemporalPrecision | None
+    result: protocol.EvaluationResult
+    temporal_precision: protocol.TemporalPrecision | None
     predictions: TrialPredictions = field(repr=False)
     model: dict
     dataset: dict
@@ -248,7 +247,7 @@ class Assessment:
 
     def to_dict(self, include_roc: bool | int = False) -> dict:
         """A JSON-able dict: ``model``, ``dataset``, ``evaluation`` (the protocol's numbers; ``include_roc``
-        as in :meth:`~neurodepth_lib.evaluation.EvaluationResult.to_dict`) and ``temporal_precision`` (lags,
+        as in :meth:`~neurodepth_lib.protocol.EvaluationResult.to_dict`) and ``temporal_precision`` (lags,
         smoothed rate in Hz, threshold and its ROC point)."""
         tp = self.temporal_precision
         out = {"model": self.model, "dataset": self.dataset,
@@ -286,7 +285,7 @@ def _data_info(data, preds: TrialPredictions, card: dict | None) -> dict:
     return info
 
 
-def evaluate_model(model, data, *, config: evaluation.EvaluationConfig | None = None, trials=None,
+def evaluate_model(model, data, *, config: protocol.EvaluationConfig | None = None, trials=None,
                    transform: TargetTransform | None = None, target_fpr: float = 0.002, batch_size: int = 4,
                    device=None, workers: int = 0, input_cache_dir=None, progress: bool = False) -> Assessment:
     """Predict whole held-out trials and score them with the paper's protocol (paper_facts 3.1).
@@ -295,7 +294,7 @@ def evaluate_model(model, data, *, config: evaluation.EvaluationConfig | None = 
     ----------
     model : a TCN or the path of a model file.
     data : a dataset directory, a TrialDataset or a WindowSampler (see :func:`predict_trials`).
-    config : :class:`~neurodepth_lib.evaluation.EvaluationConfig` (default the paper's: t >= 500 ms, trials
+    config : :class:`~neurodepth_lib.protocol.EvaluationConfig` (default the paper's: t >= 500 ms, trials
         with 0-24 spikes, TP at 0.1 % and 0.25 % FP, AUC up to 1 % FP, 12 subsets of 67 %).
     trials : which trials (dataset indices, or sampler rows); default all.
     target_fpr : the ROC point at which the temporal-precision histogram thresholds (paper 0.2 %).
@@ -312,18 +311,18 @@ def evaluate_model(model, data, *, config: evaluation.EvaluationConfig | None = 
     return assess_predictions(preds, model, data, config=config, target_fpr=target_fpr)
 
 
-def assess_predictions(preds: TrialPredictions, model, data, *, config: evaluation.EvaluationConfig | None = None,
+def assess_predictions(preds: TrialPredictions, model, data, *, config: protocol.EvaluationConfig | None = None,
                        target_fpr: float = 0.002) -> Assessment:
     """:func:`evaluate_model` on predictions already made by :func:`predict_trials` (``model`` and
     ``data`` are the ones that made them: they are only described, not run again)."""
     model = _load(model)
-    config = config or evaluation.EvaluationConfig()
-    result = evaluation.evaluate(preds.spike_probability, preds.spike_true, preds.soma_pred_mV,
+    config = config or protocol.EvaluationConfig()
+    result = protocol.evaluate(preds.spike_probability, preds.spike_true, preds.soma_pred_mV,
                                  preds.soma_true_mV, config)
     kept = np.asarray(result.kept_trials, dtype=int)
     tp = None
     try:
-        tp = evaluation.temporal_precision_histogram(preds.spike_probability[kept], preds.spike_true[kept],
+        tp = protocol.temporal_precision_histogram(preds.spike_probability[kept], preds.spike_true[kept],
                                                      target_fpr=target_fpr, start_ms=config.start_ms)
     except ValueError:
         pass  # e.g. no spike after the warm-up in the kept trials: the histogram is undefined
@@ -342,8 +341,6 @@ def assess_predictions(preds: TrialPredictions, model, data, *, config: evaluati
 def record_metrics(model_path, assessment: Assessment, key: str = "test") -> dict:
     """Add ``assessment``'s headline numbers to a model card under ``metrics[key]`` (with the dataset's
     name and plan id) and rewrite the card atomically; the weights are untouched. Returns the card."""
-    from .models import read_model_card, update_model_card
-
     metrics = dict(read_model_card(model_path).get("metrics") or {})
     metrics[str(key)] = {**assessment.summary(), "dataset": assessment.dataset.get("name"),
                          "plan_id": assessment.dataset.get("plan_id"),

@@ -5,12 +5,21 @@ Shared file: chapters add their functions below, grouped by chapter.
 """
 from __future__ import annotations
 
+import matplotlib.patches as mpatches
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.collections import LineCollection
+from matplotlib.colors import LogNorm
+
+__all__ = ["plot_raster", "plot_voltage", "plot_kernels", "plot_filter_map", "plot_roc",
+           "plot_training_history", "REGION_COLOURS", "plot_morphology", "plot_density_vs_distance",
+           "plot_dendritic_map", "plot_l5pc_trial", "plot_input_rates", "plot_raster_by_distance",
+           "plot_training_window", "plot_tcn_architecture", "plot_loss_components", "plot_trial_prediction",
+           "plot_voltage_scatter", "plot_temporal_precision", "plot_best_so_far", "plot_filter_templates",
+           "plot_filter_profiles"]
 
 
 def _axes(ax=None, figsize=(8, 3)):
-    import matplotlib.pyplot as plt
-
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
     return ax
@@ -135,8 +144,6 @@ def plot_morphology(points, ax=None, colours=None, marks=None, title=None, width
     ``points`` is a list of ``(section_name, region, xyz (n, 3) um, diam (n,) um)`` as returned by
     ``L5PC.morphology_points()``. ``marks`` maps a label to an ``(x, y)`` position in um (e.g. the nexus).
     """
-    from matplotlib.collections import LineCollection
-
     ax = _axes(ax, figsize=(4.5, 7))
     colours = {**REGION_COLOURS, **(colours or {})}
     seen = set()
@@ -210,10 +217,8 @@ def plot_l5pc_trial(result, dend_rows=(), dend_labels=None, axes=None, title=Non
     """Soma (with spikes), nexus and a few dendritic voltages of one simulated trial, stacked.
 
     ``result`` has ``v_soma_1ms``, ``v_soma_0125ms``, ``v_nexus_1ms``, ``spike_times_ms`` and, when
-    ``dend_rows`` are given, ``v_dend_1ms`` (a ``TrialResult`` from ``neurodepth_lib.simulation``).
+    ``dend_rows`` are given, ``v_dend_1ms`` (a ``TrialResult`` from ``neurodepth_lib.cells.simulation``).
     """
-    import matplotlib.pyplot as plt
-
     dend_rows = list(dend_rows)
     n = 2 + (1 if dend_rows else 0)
     if axes is None:
@@ -255,8 +260,6 @@ def plot_input_rates(details, settings, axes=None, kinds=("exc", "inh"), title=N
     over the group's channels, both in spikes per ms for the whole group. ``details`` is the
     ``InputDetails`` of ``generate_inputs(..., return_details=True)``.
     """
-    import matplotlib.pyplot as plt
-
     if axes is None:
         _, axes = plt.subplots(2, 1, figsize=(9, 4.8), sharex=True)
     duration = details.rate_per_ms.shape[1]
@@ -319,8 +322,6 @@ def plot_training_window(x, soma, spikes, axes=None, t0_ms=0, n_exc=None, soma_l
     ``x`` is ``(channels, W)``, ``soma`` and ``spikes`` ``(W,)`` (numpy or torch); ``n_exc`` channels are
     excitatory (red), the rest inhibitory (blue).
     """
-    import matplotlib.pyplot as plt
-
     x, soma, spikes = (np.asarray(getattr(a, "numpy", lambda: a)()) for a in (x, soma, spikes))
     if axes is None:
         _, axes = plt.subplots(3, 1, figsize=(9, 5.5), sharex=True, height_ratios=[3, 1.5, 0.7])
@@ -349,12 +350,10 @@ def plot_tcn_architecture(config, ax=None, title=None, n_inputs_label=None):
     """The TCN drawn as the receptive field of one output: each hidden layer is a row, and the bar on it
     spans the time steps of that layer that reach the output at time 0 (causal: only the past).
 
-    ``config`` is a :class:`~neurodepth_lib.models.TCNConfig` (or a TCN). The input row spans the whole
+    ``config`` is a :class:`~neurodepth_lib.nets.TCNConfig` (or a TCN). The input row spans the whole
     receptive field ``T = sum_k (kernel_k - 1) + 1`` ms; every layer above it spans ``kernel_k - 1`` ms
     less. The heads (1x1 convolutions) read the last layer at time 0 only.
     """
-    import matplotlib.patches as mpatches
-
     c = getattr(config, "config", config)
     ax = _axes(ax, figsize=(9, 1.2 + 0.55 * (c.depth + 2)))
     kernels = list(c.kernel_sizes)
@@ -398,8 +397,6 @@ def plot_loss_components(history, axes=None, smooth=20, title=None):
     """Unweighted spike loss (BCE) and soma loss (MSE, mV^2) against step, training (running mean over
     ``smooth`` entries) and validation, with the schedule's stage boundaries. The weighted total jumps when
     the schedule changes its loss weights; its parts do not."""
-    import matplotlib.pyplot as plt
-
     h = history if isinstance(history, dict) else history.to_dict()
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(10, 3.2))
@@ -427,8 +424,6 @@ def plot_trial_prediction(spike_probability, spike_true, soma_pred_mV, soma_true
                           soma_raw_mV=None, t_window_ms=None, title=None, warmup_ms=None):
     """One trial: true and predicted somatic voltage (top) and spike probability with the true spikes
     (bottom). Arrays are ``(time,)`` at 1 ms; ``soma_raw_mV`` (unclipped truth) is drawn in grey."""
-    import matplotlib.pyplot as plt
-
     if axes is None:
         _, axes = plt.subplots(2, 1, figsize=(10, 4.6), sharex=True, height_ratios=[2, 1.2])
     t = np.arange(len(spike_probability))
@@ -461,8 +456,6 @@ def plot_trial_prediction(spike_probability, spike_true, soma_pred_mV, soma_true
 def plot_voltage_scatter(pred_mV, true_mV, ax=None, bins=80, title=None):
     """Predicted against true somatic voltage over every (trial, ms): a 2-D histogram (log counts) with
     the identity line."""
-    from matplotlib.colors import LogNorm
-
     ax = _axes(ax, figsize=(4.5, 4))
     p, t = np.ravel(pred_mV), np.ravel(true_mV)
     lo = float(min(np.percentile(t, 0.1), np.percentile(p, 0.1)))
@@ -481,7 +474,7 @@ def plot_voltage_scatter(pred_mV, true_mV, ax=None, bins=80, title=None):
 
 def plot_temporal_precision(precision, ax=None, label=None, color="tab:blue"):
     """The paper's temporal-precision plot: rate of predicted spikes (Hz) at each lag from a true spike
-    (a :class:`~neurodepth_lib.evaluation.TemporalPrecision`)."""
+    (a :class:`~neurodepth_lib.scoring.TemporalPrecision`)."""
     ax = _axes(ax, figsize=(5, 3.2))
     ax.plot(precision.lags_ms, precision.rate_hz, color=color, lw=1.5,
             label=label or f"threshold at FP {100 * precision.fpr:.2g} % (TP {precision.tpr:.2f})")
@@ -497,7 +490,7 @@ def plot_temporal_precision(precision, ax=None, label=None, color="tab:blue"):
 def plot_best_so_far(curves, ax=None, axis_label="depth (layers)", metric_label="spike AUC", title=None,
                      colours=None):
     """The paper's "best so far" curves with error bars over seeds: ``curves`` is
-    :func:`neurodepth_lib.sweeps.best_so_far`'s ``{condition: {"x", "mean", "sem", "n"}}``."""
+    :func:`neurodepth_lib.studies.best_so_far`'s ``{condition: {"x", "mean", "sem", "n"}}``."""
     ax = _axes(ax, figsize=(4.5, 3.2))
     colours = colours or {"NMDA": "tab:red", "AMPA": "tab:blue"}
     for condition, c in curves.items():
@@ -516,9 +509,7 @@ def plot_best_so_far(curves, ax=None, axis_label="depth (layers)", metric_label=
 def plot_filter_templates(maps, index, fig=None, title=None, vmax=None):
     """One first-layer filter as the paper shows it: synapse x time maps for basal / oblique / tuft
     (excitatory row, inhibitory row) and the mean temporal profile per region (red excitation, blue
-    inhibition). ``maps`` is :func:`neurodepth_lib.analysis.filter_maps`' result. Returns the figure."""
-    import matplotlib.pyplot as plt
-
+    inhibition). ``maps`` is :func:`neurodepth_lib.studies.filter_maps`' result. Returns the figure."""
     regions = [r for r in ("basal", "oblique", "tuft") if r in maps.profiles]
     if fig is None:
         fig = plt.figure(figsize=(3.2 * len(regions), 6.4))
@@ -553,8 +544,6 @@ def plot_filter_templates(maps, index, fig=None, title=None, vmax=None):
 def plot_filter_profiles(maps, indices, axes=None, title=None):
     """Mean temporal profiles (excitatory red, inhibitory blue) of several filters, one panel per region:
     a compact view of what many filters prefer."""
-    import matplotlib.pyplot as plt
-
     regions = [r for r in ("basal", "oblique", "tuft") if r in maps.profiles]
     if axes is None:
         _, axes = plt.subplots(1, len(regions), figsize=(3.4 * len(regions), 2.8), sharey=True)

@@ -1,7 +1,7 @@
 """Simulate one trial of a NEURON cell driven by input events.
 
 >>> from neurodepth_lib.cells import L5PC
->>> from neurodepth_lib.simulation import simulate_trial
+>>> from neurodepth_lib.cells.simulation import simulate_trial
 >>> cell = L5PC("NMDA")
 >>> result = simulate_trial(cell, events)          # events: neurodepth_lib.inputs.InputEvents  # doctest: +SKIP
 >>> result.v_soma_1ms.shape, result.spike_times_ms  # doctest: +SKIP
@@ -16,13 +16,17 @@ and queued event, so one built cell serves any number of trials. This module nev
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .cells.mechanisms import ensure_mechanisms  # noqa: F401  (sets NEURON_MODULE_OPTIONS before neuron)
+from ..inputs import InputEvents
+from .mechanisms import ensure_mechanisms  # noqa: F401  (sets NEURON_MODULE_OPTIONS before neuron)
+from .spikes import detect_spikes
 
-__all__ = ["SimulationParams", "TrialResult", "simulate_trial", "detect_spikes", "resting_potential"]
+from neuron import h  # noqa: E402  (after mechanisms, which configure NEURON)
+
+__all__ = ["SimulationParams", "TrialResult", "simulate_trial", "detect_spikes", "resting_potential"]  # detect_spikes: .spikes
 
 HIGH_RES_PER_MS = 8  # samples per ms of the fine soma trace (0.125 ms)
 
@@ -87,26 +91,8 @@ class TrialResult:
         return train
 
 
-def detect_spikes(v_mV: np.ndarray, dt_ms: float, threshold_mV: float = -25.0) -> np.ndarray:
-    """Times (ms, float64) of local maxima of ``v_mV`` above ``threshold_mV``.
-
-    A local maximum rises strictly from the previous sample and falls strictly to the next one; the first
-    and last samples are never spikes.
-    """
-    v = np.asarray(v_mV, dtype=np.float64)
-    if v.ndim != 1:
-        raise ValueError(f"v_mV must be 1-D, got shape {v.shape}")
-    if v.size < 3:
-        return np.zeros(0)
-    mid = v[1:-1]
-    peaks = (mid > v[:-2]) & (mid > v[2:]) & (mid > threshold_mV)
-    return (np.flatnonzero(peaks) + 1) * float(dt_ms)
-
-
 def _events_arrays(events, duration_ms, n_inputs):
     """Validate and return (channel int64, time float64, duration_ms int)."""
-    from .inputs import InputEvents
-
     if isinstance(events, InputEvents):
         if events.n_channels != n_inputs:
             raise ValueError(f"events have n_channels={events.n_channels}, but the cell has {n_inputs} inputs")
@@ -180,10 +166,6 @@ def simulate_trial(cell, events, duration_ms: int | None = None, *, condition: s
     -------
     TrialResult
     """
-    from dataclasses import replace
-
-    from neuron import h
-
     if params is None:
         params = SimulationParams()
     if not isinstance(params, SimulationParams):
@@ -195,11 +177,9 @@ def simulate_trial(cell, events, duration_ms: int | None = None, *, condition: s
         params = replace(params, **overrides)
     if getattr(cell, "_alive", True) is False:
         raise RuntimeError("this cell was destroyed (a newer one was built); build a new cell")
-    if condition is not None:
-        from .cells.l5pc import CONDITIONS
-
-        if condition not in CONDITIONS:
-            raise ValueError(f"unknown condition {condition!r}; choose one of {', '.join(CONDITIONS)}")
+    conditions = getattr(cell, "conditions", None)  # the cell's own names (L5PC: NMDA, AMPA, AMPA_SK)
+    if condition is not None and conditions is not None and condition not in conditions:
+        raise ValueError(f"unknown condition {condition!r}; choose one of {', '.join(conditions)}")
     channel, time_ms, duration_ms = _events_arrays(events, duration_ms, cell.n_inputs)
     if condition is not None:
         cell.set_condition(condition)

@@ -5,21 +5,29 @@ with ipywidgets is running) adds controls that redraw on demand. Nothing waits f
 runs (papermill, nbval, CI) get the static figure and never hang. Set ``NEURODEPTH_NO_WIDGETS=1`` to skip the
 controls altogether.
 
-Shared file: chapters add their widgets below, grouped by chapter.
+Shared file: chapters add their widgets below, grouped by chapter. This module imports NEURON (the L5PC
+explorer simulates), so it is not imported by ``neurodepth_lib.viz`` itself: use ``neurodepth_lib.viz.widgets``.
 """
 from __future__ import annotations
 
 import os
 
+import ipywidgets as W
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython import get_ipython
+from IPython.display import display
+
+from ..cells.simulation import simulate_trial
+from ..inputs import generate_inputs, tree_input_settings
+from .plots import plot_l5pc_trial
+
+__all__ = ["widgets_available", "l5pc_rate_explorer"]
+
 
 def widgets_available() -> bool:
-    """True inside an IPython kernel with ipywidgets installed (and ``NEURODEPTH_NO_WIDGETS`` unset)."""
+    """True inside an IPython kernel (and ``NEURODEPTH_NO_WIDGETS`` unset): a frontend may show controls."""
     if os.environ.get("NEURODEPTH_NO_WIDGETS", "").strip() not in ("", "0"):
-        return False
-    try:
-        import ipywidgets  # noqa: F401
-        from IPython import get_ipython
-    except ImportError:
         return False
     shell = get_ipython()
     return shell is not None and getattr(shell, "kernel", None) is not None
@@ -29,9 +37,6 @@ def widgets_available() -> bool:
 
 def _l5pc_constant_rate_trial(cell, condition, basal_exc, apical_exc, inh_minus_exc, duration_ms, seed):
     """Inputs with constant total rates per tree (spikes per tree per 100 ms), then one simulated trial."""
-    from .inputs import generate_inputs, tree_input_settings
-    from .simulation import simulate_trial
-
     def ranges(exc):
         inh = max(0.0, exc + inh_minus_exc) - exc  # inhibition never below zero
         return ((float(exc), float(exc)), (float(inh), float(inh)))
@@ -43,11 +48,6 @@ def _l5pc_constant_rate_trial(cell, condition, basal_exc, apical_exc, inh_minus_
 
 
 def _l5pc_figure(cell, events, result, title):
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from .plots import plot_l5pc_trial
-
     seg = cell.segments
     mean_v = result.v_dend_1ms.mean(axis=1)
     rows = [int(idx[np.argmax(mean_v[idx])]) for idx in (seg.indices("basal"), seg.indices("tuft"))]
@@ -72,8 +72,6 @@ def l5pc_rate_explorer(cell, *, condition: str | None = None, basal_exc_per_100m
     -------
     (InputEvents, TrialResult) of the first, static run.
     """
-    import matplotlib.pyplot as plt
-
     condition = condition or cell.condition
     values = dict(condition=condition, basal_exc=basal_exc_per_100ms, apical_exc=apical_exc_per_100ms,
                   inh_minus_exc=inh_minus_exc_per_100ms, seed=seed)
@@ -91,9 +89,6 @@ def l5pc_rate_explorer(cell, *, condition: str | None = None, basal_exc_per_100m
         interactive = widgets_available()
     if not interactive:
         return events, result
-
-    import ipywidgets as W
-    from IPython.display import display
 
     controls = {
         "condition": W.Dropdown(options=["NMDA", "AMPA", "AMPA_SK"], value=condition, description="synapses"),

@@ -1,0 +1,146 @@
+"""How generation drives a NEURON cell class: one cell per process, built once and reused for every trial.
+
+:func:`neuron_cell_model` turns a cell class (the L5PC, the teaching cell, or any class with the same
+attributes) into a registered :class:`~neurodepth_lib.cells.registry.CellModel`. The model's functions are
+``functools.partial`` objects over the module-level functions below, so a spawned process or a Dask worker
+receives them by reference and builds its own cell on first use.
+
+What a cell class must offer (both built-in cells do): ``__init__(condition, params)``; ``params`` (a frozen
+dataclass, compared to decide whether the live cell can be reused); ``condition`` and ``set_condition``;
+``input_settings(condition)``; and what :func:`neurodepth_lib.cells.simulation.simulate_trial` reads
+(``netcons``, ``soma``, ``nexus``, ``dendritic_segments``, ``n_inputs``). Only one cell of a class may live in
+a process (the module's ``_current_cell`` weak reference); reusing it keeps a notebook's ``cell`` alive.
+"""
+from __future__ import annotations
+
+import importlib
+import threading
+from dataclasses import asdict, fields
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from .._io import file_sha256
+from .registry import CellModel, register_cell
+from .simulation import SimulationParams, simulate_trial
+
+__all__ = ["L5PC_GENERATION_SIMULATION", "neuron_cell_model", "L5PC_MODEL", "TEACHING_MODEL"]
+
+_NEURON_LOCK = threading.Lock()  # NEURON is not thread-safe: one trial at a time per process
+_WORKER_CELLS: dict = {}         # per process: the built cell of each kind, kept alive between tasks
+
+# How the pipeline integrates the L5PC: fixed step 0.05 ms with NEURON's Crank-Nicolson scheme
+# (h.secondorder = 2). Per step it costs the same as backward Euler, and it is second-order accurate: on a
+# bursting trial where backward Euler at 0.05 ms (0.025 ms) moved a spike by 6.5 ms (2.4 ms) against CVODE
+# at default or 10x tighter tolerances, Crank-Nicolson at 0.05 ms moved it by 1.4 ms and every other spike by
+# at most 0.4 ms; at 0.025 ms every spike was within 0.25 ms. It is half the cost of 0.025 ms and, over both
+# cores, several times the authors' CVODE recipe (benchmarks/bench_generation.py measures both). Override
+# with simulation={"dt_ms": 0.025}, {"secondorder": 0} or {"use_cvode": True}; the plan records the choice.
+L5PC_GENERATION_SIMULATION = {"dt_ms": 0.05, "secondorder": 2}
+
+
+def _jsonable(value):
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _class(module: str, name: str):
+    return getattr(importlib.import_module(module), name)
+
+
+def _params(module: str, params_class: str, label: str, cell_params: dict):
+    cls = _class(module, params_class)
+    names = {f.name for f in fields(cls)}
+    unknown = set(cell_params) - names
+    if unknown:
+        raise ValueError(f"unknown {label} parameter(s) {sorted(unknown)}; known: {sorted(names)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in cell_params.items()})
+
+
+def _describe(module: str, params_class: str, label: str, condition, cell_params):
+    """Every parameter, JSON-able. A morphology file is named by its file name and sha256 (its path differs
+    between machines, its content does not)."""
+    out = {k: _jsonable(v) for k, v in asdict(_params(module, params_class, label, cell_params)).items()}
+    if "morphology" in out:
+        morph = Path(out["morphology"])
+        out["morphology"] = {"name": morph.name, "sha256": file_sha256(morph)}
+    return out
+
+
+def _cell(module: str, cell_class: str, params_class: str, label: str, condition, cell_params):
+    """This process's cell with these parameters: the live one if it matches, else built (once)."""
+    params = _params(module, params_class, label, cell_params)
+    ref = getattr(importlib.import_module(module), "_current_cell", None)
+    cell = ref() if ref is not None else None
+    if cell is None or not getattr(cell, "_alive", False) or cell.params != params:
+        cell = _class(module, cell_class)(condition, params)
+    _WORKER_CELLS[module] = cell
+    return cell
+
+
+def _input_settings(spec: tuple, condition, cell_params):
+    with _NEURON_LOCK:
+        return _cell(*spec, condition, cell_params).input_settings(condition)
+
+
+def _simulation_defaults(defaults: dict, simulation):
+    simulation = {**defaults, **simulation}
+    names = {f.name for f in fields(SimulationParams)}
+    unknown = set(simulation) - names
+    if unknown:
+        raise ValueError(f"unknown simulation parameter(s) {sorted(unknown)}; known: {sorted(names)}")
+    order = simulation.get("secondorder", 0)
+    if isinstance(order, bool) or order not in (0, 1, 2):
+        raise ValueError(f"secondorder must be 0 (backward Euler), 1 or 2 (Crank-Nicolson), got {order!r}")
+    return {**asdict(SimulationParams(**{**simulation, "secondorder": int(order)}))}
+
+
+def _simulate(spec: tuple, events_list, condition, cell_params, simulation, record):
+    params = SimulationParams(**simulation)  # secondorder is set for each trial only, then restored
+    out = []
+    with _NEURON_LOCK:
+        cell = _cell(*spec, condition, cell_params)
+        previous_condition = cell.condition
+        for events in events_list:
+            r = simulate_trial(cell, events, condition=condition, params=params,
+                               record_dendrites="dend_1ms" in record)
+            trial = {"soma_1ms": r.v_soma_1ms, "spike_times_ms": r.spike_times_ms}
+            for key, value in (("nexus_1ms", r.v_nexus_1ms), ("soma_0125ms", r.v_soma_0125ms),
+                               ("dend_1ms", r.v_dend_1ms)):
+                if key in record:
+                    trial[key] = value
+            out.append(trial)
+        if previous_condition is not None:
+            cell.set_condition(previous_condition)  # a reused cell is handed back as it was
+    return out
+
+
+def neuron_cell_model(name: str, *, module: str, cell_class: str, params_class: str, conditions: tuple,
+                      label: str | None = None, simulation_defaults: dict | None = None,
+                      default_trials_per_shard: int = 16) -> CellModel:
+    """A :class:`CellModel` for the NEURON cell class ``cell_class`` defined in the importable ``module``
+    (a dotted path, e.g. ``"mylab.cells"``), with its frozen parameter dataclass ``params_class`` there too.
+
+    ``simulation_defaults`` are the integration settings used unless a plan overrides them (default:
+    :data:`L5PC_GENERATION_SIMULATION`). The model records the nexus voltage by default and can record the
+    0.125-ms soma trace and every dendritic segment.
+    """
+    spec = (module, cell_class, params_class, label or name)
+    return CellModel(
+        name=name, conditions=tuple(conditions), describe=partial(_describe, *spec[:1], *spec[2:]),
+        input_settings=partial(_input_settings, spec), simulate=partial(_simulate, spec),
+        simulation_defaults=partial(_simulation_defaults, dict(simulation_defaults or L5PC_GENERATION_SIMULATION)),
+        recordable=("nexus_1ms", "soma_0125ms", "dend_1ms"), always_recorded=("nexus_1ms",),
+        default_trials_per_shard=default_trials_per_shard)
+
+
+L5PC_MODEL = register_cell(neuron_cell_model(
+    "l5pc", module=f"{__package__}.l5pc", cell_class="L5PC", params_class="L5PCParams", label="L5PC",
+    conditions=("NMDA", "AMPA", "AMPA_SK"), default_trials_per_shard=8))
+TEACHING_MODEL = register_cell(neuron_cell_model(
+    "teaching", module=f"{__package__}.teaching", cell_class="TeachingCell", params_class="TeachingCellParams",
+    label="teaching-cell", conditions=("NMDA", "AMPA"), default_trials_per_shard=16))
