@@ -13,7 +13,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -e ".[test,lab]"
+	$(BIN)/python -m pip install -e ".[all]"
 	$(BIN)/python -c "from neurodepth_lib.cells import ensure_mechanisms; ensure_mechanisms(verbose=True)"
 	touch $@
 
@@ -21,7 +21,8 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	$(BIN)/neurodepth notebooks --scale $(SCALE) --out $(OUT)
 
-# The whole test suite: unit tests, every notebook under nbval and papermill at quick scale.
+# The whole test suite: unit tests, every notebook once under nbval at quick scale, then the checks of
+# their receipts (conftest.py orders them); a timing report is printed and written to outputs/test-timings.json.
 test: setup
 	NEURODEPTH_SCALE=quick $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 

@@ -95,9 +95,8 @@ def test_sweep_resumes_after_kill_without_redoing_finished_runs(tmp_path, iaf_da
     env = {**os.environ, "PYTHONPATH": str(Path(nd.studies.__file__).resolve().parents[1])}
     proc = subprocess.Popen([sys.executable, str(script), str(out), str(train), str(test)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 600
     try:
-        while time.time() < deadline and proc.poll() is None:
+        while proc.poll() is None:  # no deadline: a busy machine is slow, not wrong; the sweep ends on its own
             if len(list(out.glob("runs/*/result.json"))) >= 1:
                 break
             time.sleep(0.2)

@@ -68,7 +68,8 @@ def test_layout_dtypes_and_round_trip(iaf_ds):
     assert manifest["plan"]["inputs"] == "recipe" and manifest["plan"]["seed"] == 7
     assert manifest["versions"]["numpy"] == np.__version__
     with h5py.File(iaf_ds / "shard_00001.h5", "r") as f:
-        assert f["soma_1ms"].dtype == np.float32 and f["soma_1ms"].shape == (5, 1500)
+        # format 2: voltages as whole 0.01-mV steps (tests/data/test_format.py has the details)
+        assert f["soma_1ms"].dtype == np.int16 and f["soma_1ms"].shape == (5, 1500)
         assert f["spike_times_ms"].dtype == np.float64
         assert "event_channel" not in f  # generated inputs are stored as their recipe
         assert f["trial_index"][()].tolist() == [5, 6, 7, 8, 9]
@@ -80,7 +81,8 @@ def test_layout_dtypes_and_round_trip(iaf_ds):
     events = generate_inputs(iaf_input_settings(), 1500, nd.data.trial_seed(7, 6))
     assert t.inputs == events
     sim = nd.cells.iaf.simulate(events)
-    np.testing.assert_array_equal(t.soma_1ms, sim.v_mV[0].astype(np.float32))
+    assert t.soma_1ms.dtype == np.float32
+    np.testing.assert_allclose(t.soma_1ms, sim.v_mV[0], rtol=0, atol=0.005 + 1e-5)  # stored to 0.01 mV
     np.testing.assert_array_equal(t.spike_times_ms, np.flatnonzero(sim.spikes[0]))
     counts = ds.spike_counts()
     assert counts[6] == sim.spikes[0].sum() and len(counts) == 12

@@ -47,8 +47,16 @@ def test_auc_and_tp_at_fp_match_sklearn(seed):
         fpr, tpr, _ = nd.scoring.roc_curve(scores, labels)
         sk_fpr, sk_tpr, _ = metrics.roc_curve(labels, scores)
         for x in (0.0001, 0.001, 0.0025, 0.01, 0.1, 0.5):
-            expected = sk_tpr[np.argmin(np.abs(sk_fpr - x))]
+            i = np.argmin(np.abs(sk_fpr - x))
+            expected = sk_tpr[max(i, 1)]  # the authors step past the first point (FP 0, TP 0)
             assert nd.scoring.tp_at_fp(fpr, tpr, x) == expected
+
+
+def test_tp_at_fp_steps_past_the_first_point_as_the_authors_do():
+    fpr, tpr = np.array([0.0, 0.01, 0.02, 1.0]), np.array([0.0, 0.5, 0.8, 1.0])
+    assert nd.scoring.tp_at_fp(fpr, tpr, 0.001) == 0.5   # nearest is (0, 0): the next point is read
+    assert nd.scoring.tp_at_fp(fpr, tpr, 0.012) == 0.5   # nearest is 0.01
+    assert nd.scoring.tp_at_fp(fpr, tpr, 0.018) == 0.8
 
 
 def test_auc_of_simple_predictors():
@@ -67,8 +75,11 @@ def test_partial_auc_and_d_prime():
     assert nd.scoring.partial_auc(fpr, tpr, 0.01) == 1.0
     fpr, tpr, _ = nd.scoring.roc_curve(1 - y, y)
     assert nd.scoring.partial_auc(fpr, tpr, 0.01) == 0.0
-    # chance: TPR = FPR, so the mean TPR over [0, 0.01] is 0.005
-    assert abs(nd.scoring.partial_auc([0, 1], [0, 1], 0.01) - 0.005) < 1e-9
+    # chance: TPR = FPR; the authors average the first 200 points of a 20,000-point grid over [0, 1], so the
+    # mean TPR is (0 + 1 + ... + 199) / 200 / 19,999 = 199 / (2 * 19,999), not 0.005
+    assert abs(nd.scoring.partial_auc([0, 1], [0, 1], 0.01) - 199 / (2 * 19999)) < 1e-12
+    # hand-checkable on a small grid: 10 points over [0, 1] (steps of 1/9), max_fpr 0.3 -> the first 3
+    assert abs(nd.scoring.partial_auc([0, 1], [0, 1], 0.3, n_grid=10) - (0 + 1 / 9 + 2 / 9) / 3) < 1e-12
     # hand-computed staircase: TPR 0.5 on [0, 0.005), 1 from 0.005 on -> mean 0.75
     staircase = nd.scoring.partial_auc([0, 0, 0.005, 0.005, 1], [0, 0.5, 0.5, 1, 1], 0.01)
     assert abs(staircase - 0.75) < 1e-3
@@ -78,7 +89,7 @@ def test_partial_auc_and_d_prime():
     scores = rng.normal(size=20000) + 2 * labels
     fpr, tpr, _ = nd.scoring.roc_curve(scores, labels)
     sk_fpr, sk_tpr, _ = metrics.roc_curve(labels, scores)
-    direct = np.mean(np.interp(np.linspace(0, 0.01, 20000), sk_fpr, sk_tpr))
+    direct = np.mean(np.interp(np.linspace(0, 1, 20000)[:200], sk_fpr, sk_tpr))
     assert abs(nd.scoring.partial_auc(fpr, tpr, 0.01) - direct) < 1e-3
     assert nd.scoring.d_prime(0.5) == 0.0
     assert abs(nd.scoring.d_prime(norm.cdf(1 / math.sqrt(2))) - 1.0) < 1e-12
@@ -169,7 +180,7 @@ def test_evaluate_on_an_easy_problem_with_error_bars():
         assert a == 0 or np.all(between < 1.15 * a)
     table = r.table()
     for text in ("ROC AUC", "TP @ 0.1 % FP", "TP @ 0.25 % FP", "AUC @ 1 % FP", "explained variance",
-                 "RMSE (mV)", "z-score calibrated"):
+                 "RMSE (mV)", "calibrated (headline)", "raw"):
         assert text in table
 
 
@@ -237,23 +248,44 @@ def test_temporal_precision_histogram_finds_the_lag():
     spikes = np.zeros((20, 4000), dtype=np.int8)
     for i in range(20):
         spikes[i, rng.choice(np.arange(600, 3900, 10), 4, replace=False)] = 1
-    # the predictor fires exactly 3 ms after every true spike (80 negative bins, FPR 0.0011) above a noise
-    # floor that is chance for the true spikes; the nearest point of the thinned ROC to FPR 0.002 is
-    # then the corner after those 80 bins (the next corner lies far to the right)
+    # the predictor fires 3 ms after every true spike (80 negative bins, FPR 0.0011), with score 0.95 after
+    # the first 40 and 0.9 after the other 40, above a noise floor that is chance for the true spikes; the
+    # nearest point of the thinned ROC to FPR 0.002 is then the corner after those 80 bins (the next corner
+    # lies far to the right), whose threshold is 0.9
     prob = 0.3 * rng.random(spikes.shape)
-    prob[:, 3:][spikes[:, :-3] == 1] = 0.9
+    prob[:, 3:][spikes[:, :-3] == 1] = np.repeat([0.95, 0.9], 40)
     tp = nd.scoring.temporal_precision_histogram(prob, spikes, target_fpr=0.002, half_window_ms=50)
     assert tp.lags_ms[0] == -50 and tp.lags_ms[-1] == 50 and tp.lags_ms.size == 101
     assert tp.n_true_spikes == 80
-    assert tp.threshold == 0.9 and tp.fpr == pytest.approx(80 / (20 * 3500 - 80)) and tp.tpr == 0.0
+    assert tp.threshold == 0.9 and tp.fpr == pytest.approx(80 / (20 * 3500 - 80))
+    assert tp.tpr == 0.0
     assert tp.lags_ms[np.argmax(tp.rate_hz_raw)] == 3
-    assert tp.rate_hz_raw[tp.lags_ms == 3][0] == pytest.approx(1000.0)  # one predicted spike per true spike
-    # smoothed 50/50 with the previous bin
+    # the authors count scores strictly above the threshold: the 40 bins at exactly 0.9 are not predicted
+    # spikes, so only 40 of the 80 true spikes have their predicted spike at +3 ms
     i3 = int(np.flatnonzero(tp.lags_ms == 3)[0])
-    assert tp.rate_hz[i3] == pytest.approx(0.5 * (tp.rate_hz_raw[i3] + tp.rate_hz_raw[i3 - 1]))
-    assert tp.rate_hz[i3 + 1] == pytest.approx(0.5 * (tp.rate_hz_raw[i3 + 1] + tp.rate_hz_raw[i3]))
+    assert tp.rate_hz_raw[i3] == pytest.approx(1000.0 * 40 / 80)
+    # smoothed as 0.75 r[i] + 0.25 r[i - 1] (the first bin kept)
+    assert tp.rate_hz[i3] == pytest.approx(0.75 * tp.rate_hz_raw[i3] + 0.25 * tp.rate_hz_raw[i3 - 1])
+    assert tp.rate_hz[i3 + 1] == pytest.approx(0.75 * tp.rate_hz_raw[i3 + 1] + 0.25 * tp.rate_hz_raw[i3])
+    assert tp.rate_hz[0] == tp.rate_hz_raw[0]
+    # the paper's curve: the same histogram divided by its sum, then smoothed the same way
+    counts = tp.rate_hz_raw / 1000.0 * 80  # no lag falls outside these trials: every lag sees 80 spikes
+    fraction = counts / counts.sum()
+    assert np.allclose(tp.fraction[1:], 0.75 * fraction[1:] + 0.25 * fraction[:-1])
+    assert tp.fraction[i3] == pytest.approx(0.75 * 40 / counts.sum() + 0.25 * fraction[i3 - 1])
     # away from the peak: the background false positives, (0.002 - 0.0011) per ms, i.e. about 1 Hz
     assert np.mean(tp.rate_hz_raw[np.abs(tp.lags_ms) > 10]) < 5.0
+
+
+def test_error_bars_use_subsets_of_all_trials_filtered_inside_each():
+    counts = np.array([0, 3, 30, 5, 25, 1, 0, 2, 40, 7])  # trials 2, 4 and 8 fall outside 0-24 spikes
+    config = nd.scoring.EvaluationConfig(n_subsets=3, subset_fraction=0.67, seed=5)
+    subsets = nd.scoring.error_bar_subsets(counts, config)
+    rng = np.random.default_rng(5)
+    assert len(subsets) == 3
+    for sub in subsets:
+        drawn = np.sort(rng.choice(10, size=int(0.67 * 10), replace=False))  # int(6.7) = 6 of all 10
+        assert np.array_equal(sub, drawn[(counts[drawn] >= 0) & (counts[drawn] <= 24)])
 
 
 def test_evaluation_does_not_import_torch():

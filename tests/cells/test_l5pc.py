@@ -16,6 +16,7 @@ import pytest
 
 pytest.importorskip("neuron")
 
+import neurodepth_lib as nd  # noqa: E402
 from neurodepth_lib.cells import mechanisms  # noqa: E402  (sets NEURON_MODULE_OPTIONS first)
 from neurodepth_lib.cells import L5PC, L5PCParams, ensure_mechanisms  # noqa: E402
 from neurodepth_lib.cells.simulation import (SimulationParams, detect_spikes, resting_potential,  # noqa: E402
@@ -23,7 +24,7 @@ from neurodepth_lib.cells.simulation import (SimulationParams, detect_spikes, re
 
 pytestmark = pytest.mark.neuron
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO.parent / "shared" / "reference" / "l5pc_reference.npz"
 N_SEG, N_IN = 639, 1278
 
@@ -381,18 +382,6 @@ def test_generated_inputs_drive_the_cell(cell):
 
 
 # ------------------------------------------------------------------------------------------- the reference
-def _match_spikes(reference, ours, tolerance_ms=1.0):
-    """Greedy one-to-one matching in time order: how many reference spikes have one of ours within tol."""
-    used = np.zeros(len(ours), dtype=bool)
-    matched = 0
-    for t in reference:
-        free = np.flatnonzero(~used & (np.abs(ours - t) <= tolerance_ms))
-        if free.size:
-            used[free[np.argmin(np.abs(ours[free] - t))]] = True
-            matched += 1
-    return matched
-
-
 @pytest.fixture(scope="module")
 def reference_runs():
     """Our cell on the reference's three trials (each 3 s at dt 0.025 ms): agreement numbers per trial."""
@@ -408,7 +397,7 @@ def reference_runs():
                                 duration_ms=duration, condition=condition,
                                 params=SimulationParams(dt_ms=float(ref[f"trial{i}_dt_ms"])))
         ref_spikes = ref[f"trial{i}_output_spike_times_ms"]
-        matched = _match_spikes(ref_spikes, result.spike_times_ms)
+        matched = nd.cells.spikes.match_spikes(ref_spikes, result.spike_times_ms, tolerance_ms=1.0).matched
         soma_ref, nexus_ref = ref[f"trial{i}_v_soma_1ms"], ref[f"trial{i}_v_nexus_1ms"]
         out.append({
             "trial": str(ref["trial_names"][i]), "reference_spikes": len(ref_spikes),

@@ -137,8 +137,8 @@ def test_kill_minus_9_then_rerun_completes_without_loss_or_duplicates(tmp_path, 
     proc = subprocess.Popen([sys.executable, "-c", f"import slowcell; slowcell.run({str(out)!r}, 2)"],
                             env=env, start_new_session=True)
     try:
-        deadline = time.time() + 120
-        while not list(out.glob("shard_*.h5")) and time.time() < deadline and proc.poll() is None:
+        # no deadline (a busy machine is slow, not wrong): the run ends on its own after 12 shards
+        while not list(out.glob("shard_*.h5")) and proc.poll() is None:
             time.sleep(0.05)
         assert list(out.glob("shard_*.h5")), "no shard appeared"
         os.kill(proc.pid, signal.SIGKILL)  # the run's main process, as `kill -9` would
@@ -291,8 +291,9 @@ def test_l5pc_short_trials_match_a_direct_simulation(tmp_path):
         direct = nd.cells.simulation.simulate_trial(mine, events, condition="NMDA", dt_ms=0.05)
     finally:
         h.secondorder = 0
-    np.testing.assert_array_equal(ds.output("soma_1ms", 1), direct.v_soma_1ms)
-    np.testing.assert_array_equal(ds.output("nexus_1ms", 1), direct.v_nexus_1ms)
+    # stored to 0.01 mV (dataset format 2): within half a step of the direct simulation
+    np.testing.assert_allclose(ds.output("soma_1ms", 1), direct.v_soma_1ms, rtol=0, atol=0.005 + 1e-4)
+    np.testing.assert_allclose(ds.output("nexus_1ms", 1), direct.v_nexus_1ms, rtol=0, atol=0.005 + 1e-4)
     np.testing.assert_array_equal(ds.spike_times(1), direct.spike_times_ms)
     v = ds.output("soma_1ms", 0)
     assert -95 < v.min() and v[:5].mean() == pytest.approx(-76, abs=3)  # starts from v_init

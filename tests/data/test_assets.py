@@ -193,7 +193,7 @@ def test_every_shipped_asset_matches_its_recorded_checksums():
     failed = [str(r) for r in results if r.failed]
     assert not failed, "\n".join(failed)
     shipped = [r for r in results if r.state in ("ok", "partial")]
-    assert sum(r.size_bytes for r in shipped) < 60e6  # the lab-asset budget (issue 9)
+    assert sum(r.size_bytes for r in shipped) < nd.data.assets.BUDGET_BYTES
 
 
 def test_a_merged_result_names_every_command_that_made_it(data_root, monkeypatch, capsys):
