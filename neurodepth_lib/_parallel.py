@@ -26,7 +26,7 @@ def dask_client(address: str | None):
     """A ``distributed.Client`` connected to the scheduler at ``address`` (None: no client).
 
     Dask is an optional dependency (``pip install "neurodepth[dask]"``); without it this raises an
-    ``ImportError`` that says how to install it.
+    ``ImportError`` that says how to install it. An address where no scheduler answers raises ``ValueError``.
     """
     if not address:
         return None
@@ -35,7 +35,10 @@ def dask_client(address: str | None):
     except ImportError as err:
         raise ImportError("a Dask scheduler was given but dask.distributed is not installed: "
                           'pip install "neurodepth[dask]"') from err
-    return Client(address)
+    try:
+        return Client(address)
+    except OSError as err:  # nobody answers there: a wrong address is a bad argument (one line in the CLI)
+        raise ValueError(f"no Dask scheduler answers at {address!r}: {err}") from err
 
 
 def run_tasks(fn: Callable[[dict], dict], tasks: list[dict], *, workers: int, client,

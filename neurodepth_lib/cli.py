@@ -1,4 +1,4 @@
-"""The ``neurodepth`` command: one sub-command per job.
+"""The ``neurodepth`` command: one sub-command per job, each argument parsing plus one call into the library.
 
     neurodepth generate --cell l5pc --condition NMDA --trials 64 --duration-ms 6000 --seed 1 --out data/nmda
     neurodepth notebooks --scale quick --out outputs
@@ -7,13 +7,56 @@
 
 Each sub-command lives in a ``_add_<name>(subparsers)`` function that registers its arguments and sets
 ``func`` (a function of the parsed arguments returning an exit code); :data:`SUBCOMMANDS` lists them. To add
-one, write ``_add_<name>`` and append it there. Heavy modules are imported inside the sub-command, so
-``neurodepth --help`` stays fast.
+one, write ``_add_<name>`` and append it there. A flag the user did not give is not forwarded, so the
+library's defaults and checks apply (``neurodepth train``'s flags are named after the fields of
+:class:`neurodepth_lib.fit.FitSpec`). Errors a user can fix print one line ``neurodepth COMMAND: error: ...``
+and exit with 2.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import shlex
 import sys
+
+from . import __version__, _checks, _io, _parallel
+from .scales import SCALES
+
+# The library's layers load numpy, h5py, NEURON or torch (up to seconds): each sub-command imports the layer
+# it calls inside its function, so that `neurodepth --help` stays fast.
+
+
+def _given(**kwargs) -> dict:
+    """The keyword arguments whose flags were given (not None): the rest keep the library's defaults."""
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def _flags(parser: argparse.ArgumentParser) -> dict:
+    """``{dest: flag}`` of a sub-command, to name the flag when a library error names the field it sets."""
+    return {a.dest: a.option_strings[0] for a in parser._actions if a.option_strings}
+
+
+def _cluster(address):
+    """The Dask client at ``--scheduler`` (closed when the block ends), or None to run locally."""
+    return _parallel.dask_client(address) or contextlib.nullcontext()
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in str(text).replace(" ", "").split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected at least one number, got {text!r}")
+    return values
+
+
+def _set_threads(threads) -> None:
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(_checks.positive_int(threads, "--threads"))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -26,12 +69,12 @@ def _add_generate(subparsers) -> None:
         description="Simulate trials of a cell driven by the paper's random inputs into a dataset "
                     "directory (manifest.json + HDF5 shards). Rerunning the same command resumes an "
                     "interrupted run; finished shards are skipped.")
-    p.add_argument("--cell", default="l5pc", help="registered cell: l5pc (default) or iaf")
+    p.add_argument("--cell", default="l5pc", help="registered cell: l5pc (default), iaf or teaching")
     p.add_argument("--condition", default=None,
                    help="L5PC condition: NMDA (default), AMPA or AMPA_SK; none for the I&F")
     p.add_argument("--trials", type=int, required=True, help="number of trials")
-    p.add_argument("--duration-ms", type=int, default=6000, help="trial length in ms (default 6000)")
-    p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+    p.add_argument("--duration-ms", type=int, default=None, help="trial length in ms (default 6000)")
+    p.add_argument("--seed", type=int, default=None, help="dataset seed (default 0)")
     p.add_argument("--out", required=True, help="dataset directory (created)")
     p.add_argument("--workers", type=int, default=None,
                    help="local worker processes (default: all cores; 0 = in this process)")
@@ -47,37 +90,45 @@ def _add_generate(subparsers) -> None:
     p.add_argument("--secondorder", type=int, choices=(0, 1, 2), default=None,
                    help="NEURON's secondorder (the pipeline uses 2, Crank-Nicolson; 0 is backward Euler)")
     p.add_argument("--cvode", action="store_true", help="integrate NEURON cells with CVODE (the authors' way)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_run_generate)
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.set_defaults(func=_run_generate, flags=_flags(p))
 
 
 def _run_generate(args) -> int:
     from .data import generation
 
-    simulation = {}
-    if args.dt_ms is not None:
-        simulation["dt_ms"] = args.dt_ms
-    if args.secondorder is not None:
-        simulation["secondorder"] = args.secondorder
-    if args.cvode:
-        simulation["use_cvode"] = True
-    client = None
-    if args.scheduler:
-        from distributed import Client
-
-        client = Client(args.scheduler)
-    try:
+    simulation = _given(dt_ms=args.dt_ms, secondorder=args.secondorder, use_cvode=args.cvode or None)
+    with _cluster(args.scheduler) as client:
         report = generation.generate_dataset(
-            args.out, cell=args.cell, condition=args.condition, n_trials=args.trials,
-            duration_ms=args.duration_ms, seed=args.seed, trials_per_shard=args.trials_per_shard,
-            workers=args.workers, client=client, record_dendrites=args.record_dendrites,
-            record_soma_0125ms=args.record_soma_0125ms, simulation=simulation or None,
-            progress=not args.no_progress)
-    finally:
-        if client is not None:
-            client.close()
+            args.out, cell=args.cell, condition=args.condition, n_trials=args.trials, client=client,
+            record_dendrites=args.record_dendrites, record_soma_0125ms=args.record_soma_0125ms,
+            simulation=simulation or None, progress=args.progress,
+            **_given(duration_ms=args.duration_ms, seed=args.seed, trials_per_shard=args.trials_per_shard,
+                     workers=args.workers))
     with report.open() as ds:
         print(generation.format_summary(ds.summary(), report))
+    return 0
+
+
+def _add_reencode(subparsers) -> None:
+    p = subparsers.add_parser(
+        "reencode", help="rewrite a dataset in the current storage format (voltages to 0.01 mV, compressed)",
+        description="Check every finished shard of DATASET (sha256 and each trial's output hash), then write the "
+                    "same trials into --out in the current dataset format: the same plan and plan id, voltages "
+                    "rounded to 0.01 mV and compressed; the result is byte for byte what 'neurodepth generate' "
+                    "writes for that plan, so a resumed generation in --out continues it. Resumable.")
+    p.add_argument("dataset", help="dataset directory (format 1 or 2)")
+    p.add_argument("--out", required=True, help="new dataset directory")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.set_defaults(func=_run_reencode, flags=_flags(p))
+
+
+def _run_reencode(args) -> int:
+    from . import data
+
+    out = data.reencode_dataset(args.dataset, args.out, progress=args.progress)
+    with data.open_dataset(out, allow_incomplete=True) as ds:
+        print(data.format_summary(ds.summary()))
     return 0
 
 
@@ -91,13 +142,13 @@ def _add_notebooks(subparsers) -> None:
         description="Execute the numbered notebooks of a source checkout with papermill at one scale, "
                     "writing the executed copies and their JSON receipts into --out, then print one "
                     "summary line per notebook. Exits non-zero when a notebook fails or a self-check "
-                    "in a receipt did not pass.")
+                    "in a receipt did not pass. Needs the notebooks extra: pip install \"neurodepth[notebooks]\".")
     p.add_argument("--scale", default=None,
                    help="quick, lab or paper (default: $NEURODEPTH_SCALE, else lab)")
     p.add_argument("--out", default="outputs", help="folder for executed notebooks and receipts")
     p.add_argument("--only", nargs="*", default=None,
                    help="notebook name prefixes to run (e.g. 00 01); default all")
-    p.set_defaults(func=_run_notebooks)
+    p.set_defaults(func=_run_notebooks, flags=_flags(p))
 
 
 def _run_notebooks(args) -> int:
@@ -121,14 +172,11 @@ def _run_notebooks(args) -> int:
 # neurodepth train
 # ----------------------------------------------------------------------------------------------------
 
-def _int_list(text: str) -> tuple[int, ...]:
+def _auto_yes_no(text: str):
     try:
-        values = tuple(int(v) for v in str(text).replace(" ", "").split(",") if v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError(f"expected at least one number, got {text!r}")
-    return values
+        return {"auto": None, "yes": True, "no": False}[text]
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"choose auto, yes or no, got {text!r}") from None
 
 
 def _add_train(subparsers) -> None:
@@ -139,148 +187,70 @@ def _add_train(subparsers) -> None:
                     "Writes OUT.pt + OUT.json (weights and model card: architecture, parameter count, the "
                     "dataset's manifest hash, the schedule, validation metrics) and, while training, a "
                     "checkpoint OUT.ckpt.pt: rerunning the same command after an interruption resumes.")
+    # every dest below that is not 'dataset', 'out', 'threads' or 'evaluate' is a FitSpec field
     p.add_argument("dataset", help="training dataset directory")
     p.add_argument("--out", required=True, help="model prefix: writes OUT.pt, OUT.json, OUT.ckpt.pt, ...")
-    p.add_argument("--valid", default=None, help="validation dataset directory (default: hold out "
-                                                  "--valid-fraction of the training trials)")
-    p.add_argument("--valid-fraction", type=float, default=0.1, help="held-out fraction (default 0.1)")
-    p.add_argument("--arch", default="fit_cnn",
+    p.add_argument("--valid", dest="valid_data", metavar="VALID", default=None,
+                   help="validation dataset directory (default: hold out --valid-fraction of the training trials)")
+    p.add_argument("--valid-fraction", type=float, default=None, help="held-out fraction (default 0.1)")
+    p.add_argument("--arch", dest="architecture", metavar="ARCH", default=None,
                    help="architecture preset: large (7x128x153), small (1x128x43), fit_cnn (3x64x100, "
                         "default), lab (4x32x77) or tiny (2x8x23)")
-    p.add_argument("--kernels", type=_int_list, default=None,
+    p.add_argument("--kernels", dest="kernel_sizes", metavar="KERNELS", type=_int_list, default=None,
                    help="every layer's kernel in ms, e.g. 45,19,19 (overrides the preset and --depth)")
     p.add_argument("--depth", type=int, default=None, help="number of hidden layers")
-    p.add_argument("--kernel", type=int, default=None, help="kernel (ms) of the layers (with --depth)")
-    p.add_argument("--first-kernel", type=int, default=None, help="kernel (ms) of the first layer")
-    p.add_argument("--width", type=_int_list, default=None,
+    p.add_argument("--kernel", dest="kernel_ms", metavar="KERNEL", type=int, default=None,
+                   help="kernel (ms) of the layers (with --depth)")
+    p.add_argument("--first-kernel", dest="first_kernel_ms", metavar="FIRST_KERNEL", type=int, default=None,
+                   help="kernel (ms) of the first layer")
+    p.add_argument("--width", dest="widths", metavar="WIDTH", type=_int_list, default=None,
                    help="filters per layer: one number, or one per layer (e.g. 128 or 64,32,32)")
-    p.add_argument("--dendritic", choices=("auto", "yes", "no"), default="auto",
-                   help="train the dendritic head on PCA components of the dendritic voltages (auto: when "
-                        "the dataset recorded them)")
+    p.add_argument("--dendritic", type=_auto_yes_no, default=None, metavar="{auto,yes,no}",
+                   help="train the dendritic head on PCA components of the dendritic voltages (auto, the "
+                        "default: when the dataset recorded them)")
     p.add_argument("--spike-bias", default=None,
                    help="initial spike-head bias: data (log-odds of the training spike rate; default below "
                         "paper scale), paper (-2.0; default at paper scale) or a number")
-    p.add_argument("--scale", default="lab", help="quick, lab (default) or paper: the schedule's length")
+    p.add_argument("--scale", default=None, help="quick, lab (default) or paper: the schedule's length")
     p.add_argument("--steps", type=int, default=None, help="total optimiser steps (the scale's schedule, "
                                                            "compressed to this length)")
     p.add_argument("--lr-scale", type=float, default=None,
                    help="learning-rate multiplier of the compressed schedule (default: the scale's)")
-    p.add_argument("--batch-size", type=int, default=8, help="windows per step (paper 8)")
-    p.add_argument("--window-ms", type=int, default=400, help="window length in ms (paper 400)")
-    p.add_argument("--seed", type=int, default=0, help="initialisation and sampling seed (default 0)")
-    p.add_argument("--split-seed", type=int, default=0, help="seed of the train/validation split")
-    p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:1, ...")
-    p.add_argument("--workers", type=int, default=0,
+    p.add_argument("--batch-size", type=int, default=None, help="windows per step (default 8, the paper's)")
+    p.add_argument("--window-ms", type=int, default=None, help="window length in ms (default 400, the paper's)")
+    p.add_argument("--seed", type=int, default=None, help="initialisation and sampling seed (default 0)")
+    p.add_argument("--split-seed", type=int, default=None, help="seed of the train/validation split (default 0)")
+    p.add_argument("--device", default=None, help="auto (GPU when present; default), cpu, cuda, cuda:1, ...")
+    p.add_argument("--workers", type=int, default=None,
                    help="processes regenerating the inputs from their recipes (default 0: this one)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's; 1 is often fastest on a busy machine)")
     p.add_argument("--allow-incomplete", action="store_true",
                    help="accept a dataset still being generated (its finished shards; recorded in the card)")
-    p.add_argument("--weights-dtype", choices=("float32", "float16"), default="float32",
-                   help="how OUT.pt stores the weights (float16 halves the file, for shipping)")
-    p.add_argument("--train-trials", type=int, default=None,
+    p.add_argument("--weights-dtype", default=None,
+                   help="how OUT.pt stores the weights: float32 (default) or float16 (half the file, for shipping)")
+    p.add_argument("--train-trials", dest="first_trials", metavar="N", type=int, default=None,
                    help="use only the first N trials of DATASET (default all; --valid-fraction is held out of "
                         "them): fixes the trials while a dataset is still growing")
-    p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT.ckpt.pt exists")
-    p.add_argument("--no-evaluate", action="store_true",
+    p.add_argument("--no-resume", dest="resume", action="store_false",
+                   help="start afresh even if OUT.ckpt.pt exists")
+    p.add_argument("--no-evaluate", dest="evaluate", action="store_false",
                    help="skip scoring the validation trials with the paper's protocol at the end")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=_run_train)
-
-
-def _set_threads(threads) -> None:
-    if threads is not None:
-        if threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {threads}")
-        import torch
-
-        torch.set_num_threads(int(threads))
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.set_defaults(func=_run_train, flags=_flags(p))
 
 
 def _run_train(args) -> int:
-    from . import fit as training, nets, scales
+    from . import fit, nb, scoring
 
     _set_threads(args.threads)
-
-    scale = scales.check_scale(args.scale)
-    spike_bias = args.spike_bias
-    if spike_bias not in (None, "data", "paper"):
-        try:
-            spike_bias = float(spike_bias)
-        except ValueError:
-            raise ValueError(f"--spike-bias must be data, paper or a number, got {args.spike_bias!r}") from None
-    schedule = None
-    if args.steps is not None or args.lr_scale is not None:
-        schedule = training.schedule_for_scale(scale, total_steps=args.steps, lr_scale=args.lr_scale)
-    config = training.TrainingConfig.for_scale(
-        scale, **({"schedule": schedule} if schedule else {}), batch_size=args.batch_size,
-        window_ms=args.window_ms, seed=args.seed, device=args.device, restore_best=True,
-        progress=not args.no_progress)
-    dendritic = {"auto": None, "yes": True, "no": False}[args.dendritic]
-    from .data import open_dataset
-
-    ds = open_dataset(args.dataset, allow_incomplete=args.allow_incomplete)
-    valid = None if args.valid is None else open_dataset(args.valid, allow_incomplete=args.allow_incomplete)
-    trials = None
-    if args.train_trials is not None:
-        if not 1 <= args.train_trials <= len(ds):
-            raise ValueError(f"--train-trials must be between 1 and the {len(ds)} "
-                             f"{'finished ' if not ds.complete else ''}trials of {ds.path}, got {args.train_trials}")
-        trials = range(args.train_trials)
-    if dendritic is None:
-        dendritic = "dend_1ms" in ds.outputs
-    n_dendritic = 0
-    if dendritic:
-        from .data import TargetTransform
-
-        n_dendritic = TargetTransform.paper(ds.cell, ds.condition).n_dend_components
-    width = args.width
-    widths = None if width is None else (width[0] if len(width) == 1 else width)
-    arch = nets.make_architecture(args.arch, n_inputs=ds.n_channels, n_dendritic=n_dendritic,
-                                      kernel_sizes=args.kernels, depth=args.depth, kernel_ms=args.kernel,
-                                      first_kernel_ms=args.first_kernel, widths=widths)
-    print(f"training {arch.name} (kernels {list(arch.kernel_sizes)}, widths {list(arch.widths)}"
-          f"{', dendritic head ' + str(n_dendritic) if n_dendritic else ''}) on {ds.path}")
-    print(config.schedule.table())
-    fit = training.train_on_dataset(
-        ds, args.out, trials=trials, valid_data=valid, valid_fraction=args.valid_fraction,
-        split_seed=args.split_seed,
-        architecture=arch, dendritic=dendritic, spike_bias=spike_bias, config=config, scale=scale,
-        resume=not args.no_resume, workers=args.workers, weights_dtype=args.weights_dtype,
-        progress=not args.no_progress)
-    h = fit.history
-    print(f"{h.steps_done} of {h.total_steps} steps in {h.wall_time_total_s:.1f} s on {h.device}"
-          + (f" (resumed at step {', '.join(map(str, h.resumed_at_steps))})" if h.resumed_at_steps else ""))
-    if h.best_step is not None:
-        print(f"best validation {h.best_by} loss {h.best_valid:.5f} at step {h.best_step}")
-    if fit.valid_sampler is not None and not args.no_evaluate:
-        from . import scoring as assessment, scoring as evaluation
-
-        try:
-            a = assessment.evaluate_model(fit.model, fit.valid_sampler, config=evaluation.EvaluationConfig(
-                spike_count_range=None, n_subsets=0))
-        except ValueError as err:  # e.g. no spike in the validation trials
-            print(f"validation trials not scored: {err}")
-        else:
-            assessment.record_metrics(fit.model_path, a, key="valid")
-            print("validation trials (all trials, no error bars):")
-            print(a.result.table())
-    from .nets import update_model_card
-
-    update_model_card(fit.model_path, provenance=_provenance(args, h.wall_time_total_s))
-    print(f"model written: {fit.model_path}.pt and {fit.model_path}.json")
+    spec = _given(**{name: getattr(args, name) for name in fit.FitSpec.field_names() if hasattr(args, name)})
+    result = fit.train_on_dataset(args.dataset, args.out, **spec, log=print,
+                                  provenance={"argv": ["neurodepth", *args.argv], "versions": nb.versions()})
+    if args.evaluate:
+        scoring.score_validation(result, log=print)
+    print(f"model written: {result.model_path}.pt and {result.model_path}.json")
     return 0
-
-
-def _provenance(args, wall_s: float | None = None) -> dict:
-    """How an artefact was made: the command, the machine and the versions (stored with it)."""
-    import os
-    import platform
-
-    from .nb import versions
-
-    return {"argv": ["neurodepth", *args.argv], "cores": os.cpu_count(), "platform": platform.platform(),
-            "versions": versions(), **({} if wall_s is None else {"wall_s": round(float(wall_s), 1)})}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -291,26 +261,28 @@ def _add_evaluate(subparsers) -> None:
     p = subparsers.add_parser(
         "evaluate", help="score a model on a held-out dataset with the paper's protocol",
         description="Run MODEL over every trial of DATASET in one causal pass and score it as the paper does: "
-                    "t >= 500 ms, trials with 0-24 spikes, pooled ROC AUC, TP at 0.1 %% and 0.25 %% FP, AUC "
-                    "up to 1 %% FP, explained variance / RMSE / MAE of the clipped soma voltage with and "
-                    "without the z-score calibration, error bars from 12 random 67 %% subsets, and the "
-                    "temporal-precision histogram. Prints a table; --json writes every number.")
+                    "t >= 500 ms, trials with 0-24 spikes, pooled ROC AUC, TP at 0.1 % and 0.25 % FP, AUC "
+                    "at 1 % FP, explained variance / RMSE / MAE of the clipped soma voltage after the z-score "
+                    "calibration (the headline, as the paper's) and as predicted, error bars from 12 random "
+                    "subsets of 67 % of all trials (filtered inside each), and the temporal-precision "
+                    "histogram, each computed as the authors' code does. Prints a table; --json writes every "
+                    "number.")
     p.add_argument("model", help="model prefix or file (MODEL.pt + MODEL.json)")
     p.add_argument("dataset", help="dataset directory")
     p.add_argument("--trials", default=None, help="trial indices to use, e.g. 0-49 or 3,5,8 (default all)")
-    p.add_argument("--spike-range", type=_int_list, default=(0, 24),
+    p.add_argument("--spike-range", type=_int_list, default=None,
                    help="keep trials with this many spikes, LOW,HIGH (default 0,24)")
     p.add_argument("--all-trials", action="store_true", help="no spike-count filter")
-    p.add_argument("--start-ms", type=int, default=500, help="ignore bins before this time (default 500)")
-    p.add_argument("--subsets", type=int, default=12, help="random subsets for error bars (default 12)")
-    p.add_argument("--subset-fraction", type=float, default=0.67, help="size of each subset (default 0.67)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the subsets")
-    p.add_argument("--target-fpr", type=float, default=0.002,
+    p.add_argument("--start-ms", type=int, default=None, help="ignore bins before this time (default 500)")
+    p.add_argument("--subsets", type=int, default=None, help="random subsets for error bars (default 12)")
+    p.add_argument("--subset-fraction", type=float, default=None, help="size of each subset (default 0.67)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the subsets (default 0)")
+    p.add_argument("--target-fpr", type=float, default=None,
                    help="ROC point thresholded for the temporal-precision histogram (default 0.002)")
-    p.add_argument("--batch-size", type=int, default=4, help="trials per forward pass (default 4)")
+    p.add_argument("--batch-size", type=int, default=None, help="trials per forward pass (default 4)")
     p.add_argument("--device", default="auto", help="auto (GPU when present; default), cpu, cuda, ...")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--workers", type=int, default=0,
+    p.add_argument("--workers", type=int, default=None,
                    help="processes regenerating the inputs from their recipes (default 0: this one)")
     p.add_argument("--allow-incomplete", action="store_true",
                    help="accept a dataset still being generated (its finished shards)")
@@ -319,7 +291,7 @@ def _add_evaluate(subparsers) -> None:
                    help="ROC points in the JSON file, log-spaced in FP rate (default 1000; 0 none; -1 all)")
     p.add_argument("--record", default=None, metavar="KEY",
                    help="store the headline numbers in the model card under metrics.KEY (e.g. test)")
-    p.set_defaults(func=_run_evaluate)
+    p.set_defaults(func=_run_evaluate, flags=_flags(p))
 
 
 def _trial_list(text: str | None):
@@ -340,97 +312,32 @@ def _trial_list(text: str | None):
 
 
 def _run_evaluate(args) -> int:
-    import json
-    import os
-    import tempfile
-    from pathlib import Path
-
-    from . import scoring as assessment, scoring as evaluation
-
-    _set_threads(args.threads)
-    if args.all_trials:
-        spike_range = None
-    else:
-        if len(args.spike_range) != 2:
-            raise ValueError(f"--spike-range needs two numbers LOW,HIGH, got {args.spike_range}")
-        spike_range = tuple(args.spike_range)
-    config = evaluation.EvaluationConfig(start_ms=args.start_ms, spike_count_range=spike_range,
-                                         n_subsets=args.subsets, subset_fraction=args.subset_fraction,
-                                         seed=args.seed)
+    from . import scoring
     from .data import open_dataset
 
-    dataset = open_dataset(args.dataset, allow_incomplete=args.allow_incomplete)
-    a = assessment.evaluate_model(args.model, dataset, config=config, trials=_trial_list(args.trials),
-                                  target_fpr=args.target_fpr, batch_size=args.batch_size,
-                                  device=args.device, workers=args.workers)
+    _set_threads(args.threads)
+    protocol = _given(start_ms=args.start_ms, spike_count_range=args.spike_range, n_subsets=args.subsets,
+                      subset_fraction=args.subset_fraction, seed=args.seed)
+    if args.all_trials:
+        protocol["spike_count_range"] = None
+    a = scoring.evaluate_model(
+        args.model, open_dataset(args.dataset, allow_incomplete=args.allow_incomplete),
+        config=scoring.EvaluationConfig(**protocol), trials=_trial_list(args.trials), device=args.device,
+        **_given(target_fpr=args.target_fpr, batch_size=args.batch_size, workers=args.workers))
     print(a.table())
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w") as f:
-            roc = True if args.roc_points < 0 else args.roc_points
-            json.dump(a.to_dict(include_roc=roc), f, indent=1, allow_nan=False)
-        os.replace(tmp, path)
-        print(f"numbers written: {path}")
+        roc = True if args.roc_points < 0 else args.roc_points
+        _io.atomic_write_text(args.json, json.dumps(a.to_dict(include_roc=roc), indent=1, allow_nan=False))
+        print(f"numbers written: {args.json}")
     if args.record:
-        assessment.record_metrics(args.model, a, key=args.record)
+        scoring.record_metrics(args.model, a, key=args.record)
         print(f"metrics recorded in the model card under metrics.{args.record}")
     return 0
-
-
-SUBCOMMANDS = [_add_generate, _add_notebooks, _add_train, _add_evaluate]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="neurodepth",
-        description="Reproduce Beniaguev, Segev & London (2021): single cortical neurons as deep networks.")
-    from . import __version__
-
-    parser.add_argument("--version", action="version", version=f"neurodepth {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in SUBCOMMANDS:
-        add(subparsers)
-    return parser
-
-
-def main(argv=None) -> int:
-    """Entry point of the ``neurodepth`` command; returns the exit code."""
-    parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
-    args.argv = argv  # recorded in what the command makes (provenance)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    try:
-        return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        # bad arguments: one clear line, not a traceback
-        print(f"neurodepth {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except RuntimeError as err:
-        if type(err).__name__ != "IntegrityError":  # (datasets is not imported just to name the class)
-            raise
-        print(f"neurodepth {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"neurodepth {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
 
 
 # ----------------------------------------------------------------------------------------------------
 # neurodepth sweep / neurodepth how-deep
 # ----------------------------------------------------------------------------------------------------
-
-def _dask_client(address):
-    if not address:
-        return None
-    from distributed import Client
-
-    return Client(address)
-
 
 def _add_sweep(subparsers) -> None:
     p = subparsers.add_parser(
@@ -441,13 +348,13 @@ def _add_sweep(subparsers) -> None:
     p.add_argument("--out", required=True, help="sweep directory (created)")
     p.add_argument("--data", action="append", required=True, metavar="CONDITION=TRAIN_DIR,TEST_DIR",
                    help="a condition's datasets, e.g. NMDA=data/nmda_train,data/nmda_test (repeatable)")
-    p.add_argument("--depths", type=int, nargs="+", default=[1, 2, 3, 4])
-    p.add_argument("--widths", type=int, nargs="+", default=[16])
-    p.add_argument("--T", dest="receptive_fields_ms", type=int, nargs="+", default=[41],
-                   help="receptive fields in ms (kernels share T - 1 evenly)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--steps", type=int, default=600, help="training steps of every run (default 600)")
-    p.add_argument("--scale", default="lab", choices=("quick", "lab", "paper"),
+    p.add_argument("--depths", type=int, nargs="+", default=None, help="(default 1 2 3 4)")
+    p.add_argument("--widths", type=int, nargs="+", default=None, help="(default 16)")
+    p.add_argument("--T", dest="receptive_fields_ms", type=int, nargs="+", default=None,
+                   help="receptive fields in ms (kernels share T - 1 evenly; default 41)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="(default 0 1 2)")
+    p.add_argument("--steps", type=int, default=None, help="training steps of every run (default 600)")
+    p.add_argument("--scale", default=None, choices=SCALES,
                    help="schedule shape and learning-rate multiplier (default lab)")
     p.add_argument("--workers", type=int, default=None, help="local processes (default: cores; 0 = here)")
     p.add_argument("--threads", type=int, default=None,
@@ -458,12 +365,12 @@ def _add_sweep(subparsers) -> None:
     p.add_argument("--train-trials", type=int, default=None,
                    help="train on the first N trials of each training set (default all), e.g. equal data for "
                         "every condition")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_run_sweep)
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(func=_run_sweep, flags=_flags(p))
 
 
 def _run_sweep(args) -> int:
-    from . import studies as sweeps
+    from . import studies
 
     data = {}
     for item in args.data:
@@ -472,21 +379,17 @@ def _run_sweep(args) -> int:
         if not sep or len(parts) != 2:
             raise ValueError(f"--data must look like CONDITION=TRAIN_DIR,TEST_DIR, got {item!r}")
         data[condition] = tuple(parts)
-    grid = sweeps.SweepGrid(depths=tuple(args.depths), widths=tuple(args.widths),
-                            receptive_fields_ms=tuple(args.receptive_fields_ms), seeds=tuple(args.seeds))
-    client = _dask_client(args.scheduler)
-    try:
-        res = sweeps.run_sweep(args.out, data, grid, steps=args.steps, scale=args.scale, workers=args.workers,
-                               client=client, allow_incomplete=args.allow_incomplete,
-                               threads_per_run=args.threads, train_trials=args.train_trials,
-                               progress=not args.no_progress)
-    finally:
-        if client is not None:
-            client.close()
+    grid = studies.SweepGrid(**_given(depths=args.depths, widths=args.widths,
+                                      receptive_fields_ms=args.receptive_fields_ms, seeds=args.seeds))
+    with _cluster(args.scheduler) as client:
+        res = studies.run_sweep(args.out, data, grid, client=client, allow_incomplete=args.allow_incomplete,
+                                progress=args.progress,
+                                **_given(steps=args.steps, scale=args.scale, workers=args.workers,
+                                         threads_per_run=args.threads, train_trials=args.train_trials))
     print(f"{res.runs_made} runs made, {res.runs_skipped} already there ({res.executor}, {res.wall_s:.0f} s)")
     for condition in data:
         if any(r["condition"] == condition for r in res.rows):
-            print(sweeps.depth_report(res.rows, condition).table())
+            print(studies.depth_report(res.rows, condition).table())
     print(f"results: {res.csv_path}")
     return 0
 
@@ -497,39 +400,38 @@ def _add_how_deep(subparsers) -> None:
         description="Generate training and test data for a registered cell, sweep TCN depth at a fixed "
                     "width, receptive field and training budget over several seeds, and report the "
                     "smallest depth whose mean AUC is within --tolerance of the best. Resumable.")
-    p.add_argument("--cell", default="teaching", help="registered cell (teaching, l5pc, iaf, or your own)")
+    p.add_argument("--cell", default=None,
+                   help="registered cell (teaching, the default; l5pc, iaf, or your own)")
     p.add_argument("--condition", default=None, help="the cell's condition (default: its first)")
     p.add_argument("--out", required=True, help="output directory (data/ and sweep/ inside)")
-    p.add_argument("--train-trials", type=int, default=64)
-    p.add_argument("--test-trials", type=int, default=16)
-    p.add_argument("--duration-ms", type=int, default=6000)
-    p.add_argument("--depths", type=int, nargs="+", default=[1, 2, 3, 4])
-    p.add_argument("--width", type=int, default=16)
-    p.add_argument("--T", dest="receptive_field_ms", type=int, default=41)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--steps", type=int, default=600)
-    p.add_argument("--scale", default="lab", choices=("quick", "lab", "paper"))
-    p.add_argument("--tolerance", type=float, default=0.005, help="AUC tolerance (default 0.005)")
+    p.add_argument("--train-trials", type=int, default=None, help="(default 64)")
+    p.add_argument("--test-trials", type=int, default=None, help="(default 16)")
+    p.add_argument("--duration-ms", type=int, default=None, help="(default 6000)")
+    p.add_argument("--depths", type=int, nargs="+", default=None, help="(default 1 2 3 4)")
+    p.add_argument("--width", type=int, default=None, help="(default 16)")
+    p.add_argument("--T", dest="receptive_field_ms", type=int, default=None, help="receptive field in ms (default 41)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="(default 0 1 2)")
+    p.add_argument("--steps", type=int, default=None, help="(default 600)")
+    p.add_argument("--scale", default=None, choices=SCALES, help="(default lab)")
+    p.add_argument("--tolerance", type=float, default=None, help="AUC tolerance (default 0.005)")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--scheduler", default=None)
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_run_how_deep)
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(func=_run_how_deep, flags=_flags(p))
 
 
 def _run_how_deep(args) -> int:
-    from . import studies as sweeps
+    from . import studies
 
-    client = _dask_client(args.scheduler)
-    try:
-        report = sweeps.how_deep(
-            args.cell, args.out, condition=args.condition, n_train_trials=args.train_trials,
-            n_test_trials=args.test_trials, duration_ms=args.duration_ms, depths=tuple(args.depths),
-            width=args.width, receptive_field_ms=args.receptive_field_ms, seeds=tuple(args.seeds),
-            steps=args.steps, scale=args.scale, tolerance=args.tolerance, workers=args.workers, client=client,
-            progress=not args.no_progress)
-    finally:
-        if client is not None:
-            client.close()
+    with _cluster(args.scheduler) as client:
+        report = studies.how_deep(
+            out_dir=args.out, client=client, progress=args.progress,
+            **_given(cell=args.cell, condition=args.condition, n_train_trials=args.train_trials,
+                     n_test_trials=args.test_trials, duration_ms=args.duration_ms,
+                     depths=None if args.depths is None else tuple(args.depths), width=args.width,
+                     receptive_field_ms=args.receptive_field_ms,
+                     seeds=None if args.seeds is None else tuple(args.seeds), steps=args.steps, scale=args.scale,
+                     tolerance=args.tolerance, workers=args.workers))
     print(report.table())
     return 0
 
@@ -550,12 +452,10 @@ def _add_assets(subparsers) -> None:
     p.add_argument("--out", default=None, help="regenerate into this path instead of the asset's own")
     p.add_argument("--workers", type=int, default=None, help="generation processes (datasets)")
     p.add_argument("--dry-run", action="store_true", help="regenerate: print the command only")
-    p.set_defaults(func=_run_assets)
+    p.set_defaults(func=_run_assets, flags=_flags(p))
 
 
 def _run_assets(args) -> int:
-    import shlex
-
     from .data import assets
 
     if args.action == "list":
@@ -588,7 +488,58 @@ def _run_assets(args) -> int:
     return main(argv[1:])
 
 
-SUBCOMMANDS += [_add_sweep, _add_how_deep, _add_assets]
+# ----------------------------------------------------------------------------------------------------
+# the command
+# ----------------------------------------------------------------------------------------------------
+
+SUBCOMMANDS = [_add_generate, _add_reencode, _add_notebooks, _add_train, _add_evaluate, _add_sweep, _add_how_deep, _add_assets]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neurodepth",
+        description="Reproduce Beniaguev, Segev & London (2021): single cortical neurons as deep networks.")
+    parser.add_argument("--version", action="version", version=f"neurodepth {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in SUBCOMMANDS:
+        add(subparsers)
+    return parser
+
+
+def _user_error(args, err: Exception) -> int:
+    """One clear line, not a traceback; a library error that names a field (``FitSpecError.field``) shows
+    the flag that sets it."""
+    text, field = str(err), getattr(err, "field", None)
+    flag = args.flags.get(field) if field else None
+    if flag and text.startswith(field):
+        text = flag + text[len(field):]
+    print(f"neurodepth {args.command}: error: {text}", file=sys.stderr)
+    return 2
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``neurodepth`` command; returns the exit code."""
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    args.argv = argv  # recorded in what the command makes (provenance)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, TypeError, FileNotFoundError) as err:  # bad arguments
+        return _user_error(args, err)
+    except RuntimeError as err:
+        # h5py: loaded only when needed, like every layer above
+        from .data.shards import IntegrityError
+
+        if not isinstance(err, IntegrityError):
+            raise
+        return _user_error(args, err)
+    except KeyboardInterrupt:
+        print(f"neurodepth {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -65,7 +65,8 @@ def make_architecture(name: str = "fit_cnn", *, n_inputs: int = 1278, n_dendriti
     depth, kernel_ms, first_kernel_ms : or build the kernels as ``(first_kernel_ms,) + (kernel_ms,) *
         (depth - 1)``. ``kernel_ms`` alone sets every layer's kernel (the first too); what is not given
         comes from the preset.
-    widths : one int for every layer, or one per layer; default the preset's width.
+    widths : one int for every layer, or one per layer (a one-element list is one int for every layer, as
+        ``--width 128`` on the command line); default the preset's width.
     overrides : any other :class:`TCNConfig` field (e.g. ``spike_bias_init``).
     """
     presets = paper_configs(n_inputs=n_inputs, n_dendritic=n_dendritic)
@@ -77,6 +78,8 @@ def make_architecture(name: str = "fit_cnn", *, n_inputs: int = 1278, n_dendriti
     else:
         raise ValueError(f"unknown architecture {name!r}; choose one of {', '.join(architecture_names())} "
                          f"(and reshape it with kernel_sizes / depth / widths)")
+    if widths is not None and not isinstance(widths, (int, np.integer)) and len(widths) == 1:
+        widths = widths[0]
     kernels = base.kernel_sizes
     if kernel_sizes is not None:
         if isinstance(kernel_sizes, (int, np.integer)):
