@@ -8,6 +8,10 @@ which resolves the scale (:mod:`neurodepth_lib.scales`), seeds ``random``, numpy
 thread count, and prints the versions that matter. Results a test should check are written with
 ``ctx.write_receipt(...)``: a small JSON named ``<notebook>.receipt.json`` in ``$NEURODEPTH_RECEIPT_DIR``
 or, when that is unset, the kernel's working directory (papermill runs put it beside the executed notebook).
+
+Sizes a user may override are literals in the parameters cell (``None``: the scale's default) resolved by
+``ctx.sizes(...)`` from the one table, :data:`neurodepth_lib.scales.NOTEBOOK_SIZES`. Files a notebook makes go
+to ``ctx.work_dir()``: ``neurodepth_work/<notebook>/<scale>_seed<seed>`` beside it (or under ``$NEURODEPTH_WORK``).
 """
 from __future__ import annotations
 
@@ -15,26 +19,25 @@ import json
 import os
 import platform
 import random
+import shutil
 import sys
 import time
+from collections import namedtuple
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
-try:
-    import resource  # Unix: CPU time of finished child processes too
-except ImportError:  # pragma: no cover - Windows
-    resource = None
-
 from . import __version__
-from ._io import atomic_write_text
-from .scales import by_scale, resolve_scale
+from ._io import Timer, atomic_write_text
+from .scales import by_scale, check_scale, resolve_scale, resolve_sizes
 
 REPO_URL = "https://github.com/neurodepth/neurodepth"
 RECEIPT_DIR_ENV = "NEURODEPTH_RECEIPT_DIR"
 RECEIPT_SUFFIX = ".receipt.json"
+WORK_DIR_ENV = "NEURODEPTH_WORK"
+WORK_DIR_NAME = "neurodepth_work"
 
 
 def versions() -> dict:
@@ -89,23 +92,43 @@ class NotebookContext:
     scale: str
     seed: int
     rng: np.random.Generator
-    started: float = field(default_factory=time.perf_counter)
-    started_cpu: float = field(default_factory=lambda: _cpu_seconds())
+    timer: Timer = field(default_factory=lambda: Timer().start(), repr=False)
     checks: list = field(default_factory=list)
+    resolved_sizes: dict = field(default_factory=dict)   # what :meth:`sizes` resolved, for the receipt
 
     def by_scale(self, *, quick, lab, paper):
         return by_scale(self.scale, quick=quick, lab=lab, paper=paper)
 
+    def sizes(self, **knobs):
+        """Resolve the parameters cell's size knobs (``None``: the scale's default from
+        :data:`neurodepth_lib.scales.NOTEBOOK_SIZES`), print them as a table, record them for the receipt, and
+        return them in the order given::
+
+            N_TRAIN, N_STEPS = ctx.sizes(N_TRAIN=N_TRAIN, N_STEPS=N_STEPS)
+        """
+        resolved = resolve_sizes(self.name, self.scale, **knobs)
+        self.resolved_sizes = {k: v for k, (v, _) in resolved.items()}
+        print(f"sizes at scale {self.scale!r} (a knob left None in the parameters cell takes the scale's default):")
+        w_name = max(len(name) for name in resolved)
+        w_value = max(len(str(value)) for value, _ in resolved.values())
+        for name, (value, how) in resolved.items():
+            print(f"  {name:<{w_name}}  {value!s:<{w_value}}  {how}")
+        return namedtuple("Sizes", list(resolved))(*self.resolved_sizes.values())
+
+    def work_dir(self, fresh: bool | None = None) -> Path:
+        """This notebook's work folder (see :func:`work_dir`); quick runs start it empty unless ``fresh=False``."""
+        return work_dir(self.name, self.scale, self.seed, fresh=self.scale == "quick" if fresh is None else fresh)
+
     @property
     def elapsed_s(self) -> float:
         """Wall time since :func:`setup`."""
-        return time.perf_counter() - self.started
+        return self.timer.elapsed_s
 
     @property
     def cpu_s(self) -> float:
         """CPU time since :func:`setup`: this kernel's threads and its finished child processes (a
         generation or sweep pool counts once its workers have exited)."""
-        return _cpu_seconds() - self.started_cpu
+        return self.timer.elapsed_cpu_s
 
     def check(self, description: str, condition: bool, detail: str = "") -> bool:
         """A visible self-check (see :func:`check`), also recorded in the receipt."""
@@ -118,20 +141,29 @@ class NotebookContext:
         receipt = {"notebook": self.name, "scale": self.scale, "seed": self.seed,
                    "elapsed_s": round(self.elapsed_s, 2), "cpu_s": round(self.cpu_s, 2),
                    "cores": os.cpu_count(), "versions": versions(),
-                   "checks": self.checks, "results": _jsonable(numbers)}
+                   "checks": self.checks, "sizes": _jsonable(self.resolved_sizes), "results": _jsonable(numbers)}
         path = atomic_write_text(receipt_path(self.name, directory), json.dumps(receipt, indent=2) + "\n")
         print(f"receipt written: {path.name}")
         return path
 
 
-def _cpu_seconds() -> float:
-    """CPU seconds used by this process and its children that have exited (user + system); on Windows,
-    this process only."""
-    if resource is None:  # pragma: no cover - Windows
-        return time.process_time()
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+def work_dir(name: str, scale: str, seed: int = 0, fresh: bool = False,
+             root: str | os.PathLike | None = None, create: bool = True) -> Path:
+    """The one place a notebook writes its work files (data, models, sweeps): created (unless ``create`` is
+    false, to look for another notebook's results) and returned.
+
+    ``<root>/<name>/<scale>_seed<seed>``, where ``root`` is ``$NEURODEPTH_WORK`` or, when that is unset,
+    ``neurodepth_work`` in the kernel's working directory (beside the notebook; git ignores it). A second
+    run finds its files there and resumes; ``fresh=True`` empties the folder first (quick runs, which are
+    tests, start from nothing).
+    """
+    root = Path(root or os.environ.get(WORK_DIR_ENV) or WORK_DIR_NAME)
+    path = root / name / f"{check_scale(scale)}_seed{int(seed)}"
+    if fresh:
+        shutil.rmtree(path, ignore_errors=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def seed_everything(seed: int) -> None:
