@@ -47,7 +47,7 @@ def baseline_trial(cell, events, duration_ms: int) -> dict:
     """One trial the authors' way: CVODE, every segment recorded at every step, interpolated after."""
     from neuron import h
 
-    from neurodepth_lib.cells.simulation import detect_spikes
+    from neurodepth_lib.cells.spikes import detect_spikes
 
     netcons = cell.netcons
     channel, time_ms = events.channel.tolist(), events.time_ms.astype(float).tolist()
@@ -129,27 +129,12 @@ def run_ours(out: Path, n_trials: int, duration_ms: int, seed: int, condition: s
 
 
 def spike_agreement(ref: list, ours: list, tol_ms: float = 1.0) -> dict:
-    """Greedy one-to-one matching of spike times within ``tol_ms``, pooled over trials."""
-    matched, shifts = 0, []
-    n_ref = sum(len(r) for r in ref)
-    n_ours = sum(len(o) for o in ours)
-    for r, o in zip(ref, ours):
-        used = np.zeros(len(o), bool)
-        for t in r:
-            if len(o) == 0:
-                break
-            d = np.abs(o - t)
-            d[used] = np.inf
-            j = int(np.argmin(d))
-            if d[j] <= tol_ms:
-                used[j] = True
-                matched += 1
-                shifts.append(float(o[j] - t))
-    return {"baseline_spikes": n_ref, "our_spikes": n_ours, "matched_within_1ms": matched,
-            "recall": matched / n_ref if n_ref else float("nan"),
-            "precision": matched / n_ours if n_ours else float("nan"),
-            "max_abs_shift_ms": max(map(abs, shifts)) if shifts else float("nan"),
-            "mean_abs_shift_ms": float(np.mean(np.abs(shifts))) if shifts else float("nan")}
+    """The library's one spike matcher (:func:`neurodepth_lib.cells.spikes.match_spikes`), pooled over trials."""
+    m = sum((nd.cells.spikes.match_spikes(r, o, tol_ms) for r, o in zip(ref, ours)),
+            nd.cells.spikes.SpikeMatch(0, 0, []))
+    return {"baseline_spikes": m.n_reference, "our_spikes": m.n_other, "matched_within_1ms": m.matched,
+            "recall": m.recall, "precision": m.precision, "max_abs_shift_ms": m.max_abs_shift_ms,
+            "mean_abs_shift_ms": m.mean_abs_shift_ms}
 
 
 def window_throughput(ds, seconds: float, batch_size: int = 8, window_ms: int = 400) -> dict:

@@ -20,3 +20,15 @@ CHAINS=${CHAINS:-AB}
 if [[ $CHAINS == *A* ]]; then ( gen NMDA test 100 3000; gen AMPA test 50 6000; gen AMPA train 200 4000 ) & fi
 if [[ $CHAINS == *B* ]]; then ( gen AMPA valid 25 5000; gen NMDA valid 50 2000; gen NMDA train 400 1000 ) & fi
 wait
+# Issue 16: the training sets grown five-fold at the same seeds (trial i depends only on the seed and i, so
+# their first 400 / 200 trials are the trials of l5pc_nmda_train / l5pc_ampa_train). GROW=1 continues them;
+# they are resumable like the others (about 33 CPU s per trial).
+if [[ ${GROW:-0} == 1 ]]; then
+  grow() {  # condition trials seed
+    .venv/bin/neurodepth generate --cell l5pc --condition "$1" --trials "$2" --duration-ms 6000 --seed "$3" \
+      --out "data/lab/l5pc_${1,,}_train_$2" --workers "$W" --trials-per-shard 8
+  }
+  if [[ $CHAINS == *A* ]]; then grow AMPA 1000 4000 & fi
+  if [[ $CHAINS == *B* ]]; then grow NMDA 2000 1000 & fi
+  wait
+fi

@@ -37,24 +37,24 @@ import math
 import os
 import platform
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import h5py
 import numpy as np
 from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
 from .. import _parallel
 from .._checks import positive_int
-from .._io import file_sha256
+from .._io import Timer, file_sha256
 from ..cells.registry import CellModel, get_cell
 from ..inputs import InputEvents, InputSettings, generate_inputs
 from . import shards
 from .store import TrialDataset, open_dataset
 
 __all__ = ["PROVENANCE_NAME", "run_shard", "plan_generation", "GenerationReport", "generate_dataset",
-           "format_summary"]
+           "reencode_dataset", "format_summary"]
 
 
 PROVENANCE_NAME = "provenance.jsonl"
@@ -78,18 +78,18 @@ def run_shard(task: dict) -> dict:
     cell parameters, simulation settings, recordings, duration, and either the input recipe (settings
     dict and dataset seed) or the events. Returns the shard's manifest entry plus timings.
     """
-    t0 = time.perf_counter()
     model = task["model"]
-    events, seeds, checksums = _task_inputs(task)
-    t_inputs = time.perf_counter() - t0
-    outputs = model.simulate(events, task["condition"], task["cell_params"], task["simulation"],
-                             tuple(task["record"]))
-    t_sim = time.perf_counter() - t0 - t_inputs
-    entry = shards.write_shard(
-        Path(task["out_dir"]) / task["name"], attrs=task["attrs"], trial_index=task["trials"],
-        input_seed=seeds, input_sha256=checksums, outputs=outputs,
-        events=events if task.get("events") is not None else None)
-    entry["timing"] = {"inputs_s": t_inputs, "simulate_s": t_sim, "total_s": time.perf_counter() - t0,
+    with Timer() as total:
+        with Timer() as t_inputs:
+            events, seeds, checksums = _task_inputs(task)
+        with Timer() as t_sim:
+            outputs = model.simulate(events, task["condition"], task["cell_params"], task["simulation"],
+                                     tuple(task["record"]))
+        entry = shards.write_shard(
+            Path(task["out_dir"]) / task["name"], attrs=task["attrs"], trial_index=task["trials"],
+            input_seed=seeds, input_sha256=checksums, outputs=outputs,
+            events=events if task.get("events") is not None else None)
+    entry["timing"] = {"inputs_s": t_inputs.wall_s, "simulate_s": t_sim.wall_s, "total_s": total.wall_s,
                        "pid": os.getpid()}
     return entry
 
@@ -243,6 +243,11 @@ def _prepare_directory(out_dir: Path, plan: dict, layout: list[dict], versions_e
             diff = _plan_differences(manifest["plan"], plan)
             raise ValueError(f"{out_dir} already holds a different dataset (differs in: {', '.join(diff)}); "
                              "choose another output directory or delete it")
+        if manifest.get("format_version") != shards.FORMAT_VERSION:
+            raise ValueError(f"{out_dir} holds a dataset in format {manifest.get('format_version')}; this library "
+                             f"writes format {shards.FORMAT_VERSION} and will not mix them: rewrite it with "
+                             f"`neurodepth reencode {out_dir} --out NEW_DIR` "
+                             "(neurodepth_lib.data.reencode_dataset) and resume there")
     else:
         existing = [p.name for p in out_dir.glob(shards.SHARD_GLOB)]
         if existing:
@@ -340,7 +345,7 @@ def generate_dataset(out_dir, *, cell="iaf", condition=None, n_trials=None, dura
         lock.acquire(timeout=0)
     except Timeout:
         raise RuntimeError(f"another generation is writing to {out_dir} right now") from None
-    t0 = time.perf_counter()
+    timer = Timer().start()
     try:
         manifest, todo = _prepare_directory(out_dir, plan, layout, {})
         pid = manifest["plan_id"]
@@ -355,9 +360,7 @@ def generate_dataset(out_dir, *, cell="iaf", condition=None, n_trials=None, dura
             if shard not in todo:
                 continue
             trials = list(range(shard["first_trial"], shard["first_trial"] + shard["n_trials"]))
-            attrs = {"format": shards.FORMAT, "format_version": shards.FORMAT_VERSION, "plan_id": pid,
-                     "shard": k, "first_trial": shard["first_trial"], "n_trials": shard["n_trials"],
-                     "cell": plan["cell"], "condition": plan["condition"], "duration_ms": plan["duration_ms"]}
+            attrs = _shard_attrs(plan, pid, k, shard)
             task = {"out_dir": str(out_dir), "name": shard["name"], "trials": trials, "model": model,
                     "condition": plan["condition"], "cell_params": dict(cell_params or {}),
                     "simulation": plan["simulation"], "record": plan["record"],
@@ -395,11 +398,83 @@ def generate_dataset(out_dir, *, cell="iaf", condition=None, n_trials=None, dura
         made = sum(s["n_trials"] for s in todo)
         return GenerationReport(path=out_dir, n_trials=plan["n_trials"], shards_total=len(layout),
                                 shards_skipped=len(layout) - len(todo), shards_written=len(todo),
-                                wall_s=time.perf_counter() - t0,
+                                wall_s=timer.elapsed_s,
                                 simulated_s=made * plan["duration_ms"] / 1000.0, executor=executor,
                                 timings=timings)
     finally:
         lock.release()
+
+
+def _shard_attrs(plan: dict, pid: str, k: int, shard: dict) -> dict:
+    """The HDF5 attributes of shard ``k`` (generation and re-encoding write the same)."""
+    return {"format": shards.FORMAT, "format_version": shards.FORMAT_VERSION, "plan_id": pid, "shard": k,
+            "first_trial": shard["first_trial"], "n_trials": shard["n_trials"], "cell": plan["cell"],
+            "condition": plan["condition"], "duration_ms": plan["duration_ms"]}
+
+
+def reencode_dataset(src, out_dir, *, progress: bool = True) -> Path:
+    """Rewrite the dataset ``src`` (format 1 or 2) into ``out_dir`` in the current format; same plan, same
+    trials, voltages rounded to 0.01 mV (see :mod:`neurodepth_lib.data.shards`).
+
+    Every finished shard of ``src`` is checked first (its sha256 against the manifest, each trial's outputs
+    against their recorded hash), so damaged data is never carried over. The result is what
+    :func:`generate_dataset` with the same plan writes, byte for byte: a shard remade later from its recipe
+    matches it. Shards still missing in ``src`` stay missing (resume the generation in ``out_dir``).
+    Resumable: shards already rewritten are kept. ``provenance.jsonl`` is carried over, with one line for
+    this step. Returns ``out_dir``.
+    """
+    src, out_dir = Path(src).expanduser().resolve(), Path(out_dir).expanduser().resolve()
+    if src == out_dir:
+        raise ValueError("reencode_dataset writes a new directory: out_dir must differ from src")
+    old = shards.read_manifest(src)
+    plan = old["plan"]
+    pid = shards.plan_id(plan)
+    layout = [{k: s[k] for k in ("name", "first_trial", "n_trials")} for s in old["shards"]]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest, todo = _prepare_directory(out_dir, plan, layout, {})
+    entries = {s["name"]: s for s in manifest["shards"]}
+    done = [s for s in old["shards"] if s.get("sha256") and {"name": s["name"], "first_trial": s["first_trial"],
+                                                              "n_trials": s["n_trials"]} in todo]
+    bar = tqdm(total=len(done), unit="shard", desc="re-encoding") if progress else None
+    for k, entry in enumerate(old["shards"]):
+        if entry not in done:
+            continue
+        path = src / entry["name"]
+        if not path.exists() or file_sha256(path) != entry["sha256"]:
+            raise shards.IntegrityError(f"{path} does not match its sha256 in {src / shards.MANIFEST_NAME}")
+        with h5py.File(path, "r") as f:
+            names = [n for n in shards.OUTPUT_DTYPES if n in f and n != "spike_times_ms"]
+            offsets, recorded = f["spike_offsets"][()], f["output_sha256"][()]
+            outputs = []
+            for j in range(len(recorded)):
+                stored = {n: f[n][j] for n in names}
+                stored["spike_times_ms"] = f["spike_times_ms"][offsets[j]:offsets[j + 1]]
+                if shards.trial_output_sha256(stored) != recorded[j].decode():
+                    raise shards.IntegrityError(f"{path}: row {j}'s outputs do not match their recorded hash")
+                outputs.append({n: shards.read_stored_output(f, n, j) for n in names}
+                               | {"spike_times_ms": stored["spike_times_ms"]})
+            events = None
+            if "event_offsets" in f:
+                eo = f["event_offsets"][()]
+                events = [InputEvents(f["event_channel"][eo[j]:eo[j + 1]], f["event_time_ms"][eo[j]:eo[j + 1]],
+                                      plan["n_channels"], plan["duration_ms"]) for j in range(len(recorded))]
+            written = shards.write_shard(
+                out_dir / entry["name"], attrs=_shard_attrs(plan, pid, k, entry), trial_index=f["trial_index"][()],
+                input_seed=f["input_seed"][()], input_sha256=[x.decode() for x in f["input_sha256"][()]],
+                outputs=outputs, events=events)
+        entries[entry["name"]].update(written)
+        shards.write_manifest(out_dir, manifest)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    log = src / PROVENANCE_NAME
+    if log.exists() and not (out_dir / PROVENANCE_NAME).exists():
+        (out_dir / PROVENANCE_NAME).write_bytes(log.read_bytes())
+    _log_provenance(out_dir, {"event": "reencode", "from": str(src), "from_format": old.get("format_version"),
+                              "to_format": shards.FORMAT_VERSION, "argv": list(sys.argv),
+                              "shards_rewritten": [e["name"] for e in done]})
+    return out_dir
 
 
 def _log_provenance(out_dir: Path, record: dict) -> None:

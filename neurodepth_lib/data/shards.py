@@ -24,8 +24,9 @@ Why HDF5 (and not Zarr)
 - h5py is already a dependency; HDF5 files open anywhere (MATLAB, Julia, ``h5dump``) and never execute
   code on load (nothing here is pickled).
 - HDF5 can be made byte-reproducible: no timestamps (``track_times=False``), a fixed file-format version
-  (``libver``), attributes written in sorted order, and no compression filters. The same seeds therefore
-  give byte-identical shards whichever executor ran them, which the tests check.
+  (``libver``), attributes written in sorted order, fixed chunks and a fixed gzip level. The same seeds
+  therefore give byte-identical shards whichever executor ran them (with the same h5py/HDF5 build; the
+  manifest records it), which the tests check. The per-trial output hashes do not depend on the build.
 
 What a shard holds (``n`` trials of ``T`` ms; all datasets at the file's root)
 ------------------------------------------------------------------------------
@@ -37,22 +38,29 @@ name                          dtype, shape               meaning
                                                          (-1 when the inputs were given from outside)
 ``input_sha256``              S64 (n,)                   :meth:`InputEvents.checksum` of the trial's inputs
 ``output_sha256``             S64 (n,)                   sha256 of the trial's outputs (locates a damaged trial)
-``soma_1ms``                  float32 (n, T)             somatic voltage, mV, one sample per ms
+``soma_1ms``                  int16 (n, T)               somatic voltage in steps of 0.01 mV, one sample per ms
 ``spike_times_ms``            float64 (total,)           output spike times of all trials, concatenated
 ``spike_offsets``             int64 (n + 1,)             trial i's spikes are ``[offsets[i], offsets[i+1])``
-``nexus_1ms`` (optional)      float32 (n, T)             apical nexus voltage, mV
-``soma_0125ms`` (optional)    float32 (n, 8 T)           somatic voltage at 0.125 ms
+``nexus_1ms`` (optional)      int16 (n, T)               apical nexus voltage in steps of 0.01 mV
+``soma_0125ms`` (optional)    int16 (n, 8 T)             somatic voltage at 0.125 ms, steps of 0.01 mV
 ``dend_1ms`` (optional)       float16 (n, K, T)          every dendritic segment's voltage, mV
 ``event_channel``,            int32 (events,), int64     inputs given from outside, as sparse events
 ``event_time_ms``,            (n + 1,)                   (absent when inputs are stored as their recipe)
 ``event_offsets``
 ============================  =========================  =================================================
 
-Precision. The authors stored everything as float16. We keep float16 only for the optional dendritic
-voltages (the bulk of the bytes: 639 x 6000 samples per trial): between -128 and -64 mV float16 steps are
-0.0625 mV and between -64 and -32 mV 0.03 mV, far below what the clipped, PCA-whitened dendritic target
-resolves. The soma and nexus stay float32, and spike times float64: in float16 a time near 5,000 ms is
-rounded to 4 ms, which would move spikes across the 1-ms bins the network is trained on.
+Precision and size (format 2). Soma and nexus voltages are stored as whole hundredths of a millivolt
+(``int16``: -327.68 to +327.67 mV; a value outside that range is refused) in chunks of one trial, with HDF5's
+shuffle and gzip (level 9) filters. Rounding to 0.01 mV moves a voltage by at most 0.005 mV, far below what
+any target or metric resolves (the soma target is clipped at -55 mV; the evaluation compares voltages in
+tenths of a millivolt at best). The filters are lossless, so what is read back is exactly the rounded value
+(``int16 / 100`` as float32): 6 s of soma and nexus take about 14.5 kB per trial instead of 48 kB as
+float32 (measured on the Hay-cell datasets). Spike times stay float64 (in float16 a time near 5,000 ms is
+rounded to 4 ms, which would move spikes across the 1-ms bins the network is trained on). The optional
+dendritic voltages stay float16 as the authors stored them (between -128 and -64 mV float16 steps are
+0.0625 mV, far below what the clipped, PCA-whitened dendritic target resolves). Format 1 (voltages as
+float32, no filters) is still read; :func:`neurodepth_lib.data.generation.reencode_dataset` rewrites a
+dataset in the current format.
 
 Inputs made by our generator are stored as their recipe (the :class:`~neurodepth_lib.inputs.InputSettings`
 in the manifest, a seed and an event checksum per trial) and regenerated on load; a checksum mismatch (a
@@ -74,19 +82,21 @@ from .. import __version__
 from .._io import atomic_path, atomic_write_bytes, canonical_json, file_sha256, pretty_json
 from ..inputs import InputEvents
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST_NAME", "SHARD_GLOB", "H5_LIBVER", "OUTPUT_DTYPES",
+__all__ = ["FORMAT", "FORMAT_VERSION", "READABLE_VERSIONS", "VOLTAGE_OUTPUTS", "VOLTAGE_STEP_MV",
+           "STORAGE_DTYPES", "quantize_mV", "dequantize_mV", "read_stored_output", "MANIFEST_NAME", "SHARD_GLOB", "H5_LIBVER", "OUTPUT_DTYPES",
            "REQUIRED_OUTPUTS", "IntegrityError", "trial_seed", "TRIAL_SEED_RULE", "trial_output_sha256",
            "shard_name", "write_shard", "read_shard_attrs", "shard_entry_from_file", "plan_id", "new_manifest",
            "read_manifest", "write_manifest"]
 
 
 FORMAT = "neurodepth-dataset"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MANIFEST_NAME = "manifest.json"
 SHARD_GLOB = "shard_*.h5"
 H5_LIBVER = ("v110", "v110")  # fixed on-disk format: same bytes from any h5py/HDF5 that writes it
 
-# Outputs a trial can carry, in the order they enter the per-trial hash, with their storage dtypes.
+# Outputs a trial can carry, in the order they enter the per-trial hash, with the dtype a reader gets.
 OUTPUT_DTYPES = {
     "soma_1ms": np.dtype("<f4"),
     "spike_times_ms": np.dtype("<f8"),
@@ -95,6 +105,11 @@ OUTPUT_DTYPES = {
     "dend_1ms": np.dtype("<f2"),
 }
 REQUIRED_OUTPUTS = ("soma_1ms", "spike_times_ms")
+VOLTAGE_OUTPUTS = ("soma_1ms", "nexus_1ms", "soma_0125ms")  # stored as whole steps of VOLTAGE_STEP_MV
+VOLTAGE_STEP_MV = 0.01
+# how format 2 stores each output (format 1 stored every output in its OUTPUT_DTYPES)
+STORAGE_DTYPES = {**OUTPUT_DTYPES, **{name: np.dtype("<i2") for name in VOLTAGE_OUTPUTS}}
+_VOLTAGE_FILTERS = dict(compression="gzip", compression_opts=9, shuffle=True)
 
 
 class IntegrityError(RuntimeError):
@@ -116,13 +131,29 @@ TRIAL_SEED_RULE = ("trial_seed(seed, i) = SeedSequence(entropy=seed, spawn_key=(
                    ".generate_state(1, uint64)[0] >> 1")
 
 
-def trial_output_sha256(outputs: dict) -> str:
-    """sha256 over a trial's outputs in storage dtype (names, shapes and little-endian bytes)."""
+def quantize_mV(v_mV, where: str = "voltage") -> np.ndarray:
+    """Voltages (mV) as whole steps of :data:`VOLTAGE_STEP_MV` (int16), rounding half to even."""
+    q = np.rint(np.asarray(v_mV, dtype=np.float64) / VOLTAGE_STEP_MV)
+    if q.size and (q.min() < -32768 or q.max() > 32767):
+        raise ValueError(f"{where}: a voltage outside -327.68..327.67 mV cannot be stored "
+                         f"(range {np.min(v_mV):.2f} to {np.max(v_mV):.2f} mV)")
+    return q.astype("<i2")
+
+
+def dequantize_mV(q) -> np.ndarray:
+    """Stored voltage steps back to mV (float32, the nearest float32 to ``q / 100``)."""
+    return np.asarray(q).astype(np.float32) / np.float32(round(1.0 / VOLTAGE_STEP_MV))
+
+
+def trial_output_sha256(stored: dict) -> str:
+    """sha256 over a trial's outputs as stored (names, shapes and little-endian bytes, in the order of
+    :data:`OUTPUT_DTYPES`). Hashing what is stored means a damaged trial is found without decoding."""
     h = hashlib.sha256()
-    for name, dtype in OUTPUT_DTYPES.items():
-        if name not in outputs or outputs[name] is None:
+    for name in OUTPUT_DTYPES:
+        if name not in stored or stored[name] is None:
             continue
-        arr = np.ascontiguousarray(np.asarray(outputs[name]).astype(dtype, copy=False))
+        arr = np.asarray(stored[name])
+        arr = np.ascontiguousarray(arr.astype(arr.dtype.newbyteorder("<"), copy=False))
         h.update(name.encode())
         h.update(np.asarray(arr.shape, dtype="<i8").tobytes())
         h.update(arr.tobytes())
@@ -150,7 +181,7 @@ def shard_name(index: int) -> str:
 
 
 def _cast_outputs(outputs: dict, duration_ms: int, where: str) -> dict:
-    """Check one trial's outputs (names, shapes, finiteness) and cast them to their storage dtypes."""
+    """Check one trial's outputs (names, shapes, finiteness) and convert them to what format 2 stores."""
     unknown = set(outputs) - set(OUTPUT_DTYPES)
     if unknown:
         raise ValueError(f"{where}: unknown outputs {sorted(unknown)}; known: {list(OUTPUT_DTYPES)}")
@@ -172,7 +203,10 @@ def _cast_outputs(outputs: dict, duration_ms: int, where: str) -> dict:
             raise ValueError(f"{where}: spike_times_ms must be 1-D, got shape {arr.shape}")
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"{where}: {name} holds NaN or infinite values")
-        out[name] = np.ascontiguousarray(arr.astype(OUTPUT_DTYPES[name]))
+        if name in VOLTAGE_OUTPUTS:
+            out[name] = quantize_mV(arr, f"{where}: {name}")
+        else:
+            out[name] = np.ascontiguousarray(arr.astype(STORAGE_DTYPES[name]))
     return out
 
 
@@ -221,9 +255,11 @@ def write_shard(path: str | os.PathLike, *, attrs: dict, trial_index, input_seed
             f.create_dataset("input_seed", data=input_seed, **kw)
             f.create_dataset("input_sha256", data=np.asarray([s.encode() for s in input_sha256], "S64"), **kw)
             f.create_dataset("output_sha256", data=np.asarray([s.encode() for s in out_sha], "S64"), **kw)
-            for name in ("soma_1ms", "nexus_1ms", "soma_0125ms"):
+            for name in VOLTAGE_OUTPUTS:
                 if name in names:
-                    f.create_dataset(name, data=np.stack([c[name] for c in cast]), **kw)
+                    data = np.stack([c[name] for c in cast])
+                    f.create_dataset(name, data=data, chunks=(1, data.shape[1]), **_VOLTAGE_FILTERS, **kw)
+                    f[name].attrs["step_mV"] = VOLTAGE_STEP_MV
             if "dend_1ms" in names:
                 k = cast[0]["dend_1ms"].shape[0]
                 ds = f.create_dataset("dend_1ms", shape=(n, k, duration_ms), dtype=OUTPUT_DTYPES["dend_1ms"],
@@ -306,7 +342,7 @@ def read_manifest(directory: str | os.PathLike) -> dict:
         raise IntegrityError(f"{path} is not valid JSON: {err}") from None
     if manifest.get("format") != FORMAT:
         raise IntegrityError(f"{path} is not a {FORMAT} manifest")
-    if manifest.get("format_version", 0) > FORMAT_VERSION:
+    if manifest.get("format_version", 0) not in READABLE_VERSIONS:
         raise IntegrityError(f"{path} has format version {manifest['format_version']}; this library reads "
                              f"up to {FORMAT_VERSION}: upgrade neurodepth")
     if manifest.get("plan_id") != plan_id(manifest.get("plan", {})):
@@ -324,3 +360,10 @@ def write_manifest(directory: str | os.PathLike, manifest: dict) -> Path:
     return atomic_write_bytes(Path(directory) / MANIFEST_NAME, text.encode())
 
 
+def read_stored_output(f: h5py.File, name: str, row: int) -> np.ndarray:
+    """Output ``name`` of row ``row`` of an open shard as a reader wants it: voltages in mV (float32),
+    whether the shard stores them as format-2 steps or as format-1 float32."""
+    data = f[name][row]
+    if name in VOLTAGE_OUTPUTS and data.dtype.kind == "i":
+        return dequantize_mV(data)
+    return data

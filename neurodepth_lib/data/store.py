@@ -15,7 +15,8 @@ from tqdm.auto import tqdm
 
 from ..inputs import InputEvents, InputSettings, generate_inputs
 from .._io import file_sha256
-from .shards import MANIFEST_NAME, OUTPUT_DTYPES, IntegrityError, read_manifest, trial_output_sha256
+from .shards import (MANIFEST_NAME, OUTPUT_DTYPES, IntegrityError, read_manifest, read_stored_output,
+                     trial_output_sha256)
 
 __all__ = ["Trial", "TrialDataset", "open_dataset"]
 
@@ -295,7 +296,7 @@ class TrialDataset:
         if name == "spike_times_ms":
             lo, hi = f["spike_offsets"][j], f["spike_offsets"][j + 1]
             return f["spike_times_ms"][lo:hi]
-        return f[name][j]
+        return read_stored_output(f, name, j)
 
     def spike_times(self, i: int) -> np.ndarray:
         return self.output("spike_times_ms", i)
@@ -304,10 +305,10 @@ class TrialDataset:
         """Everything about trial ``i``; dendritic voltages (large) only when ``dendrites`` is true."""
         k, j = self._locate(i)
         f = self._open(k)
-        get = lambda n: f[n][j] if n in f else None  # noqa: E731
+        get = lambda n: read_stored_output(f, n, j) if n in f else None  # noqa: E731
         lo, hi = f["spike_offsets"][j], f["spike_offsets"][j + 1]
         return Trial(index=int(i), shard=self._shards[k]["name"], input_seed=int(f["input_seed"][j]),
-                     inputs=self._inputs_at(k, j), soma_1ms=f["soma_1ms"][j],
+                     inputs=self._inputs_at(k, j), soma_1ms=get("soma_1ms"),
                      spike_times_ms=f["spike_times_ms"][lo:hi], nexus_1ms=get("nexus_1ms"),
                      soma_0125ms=get("soma_0125ms"), dend_1ms=get("dend_1ms") if dendrites else None)
 

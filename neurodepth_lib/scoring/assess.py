@@ -43,7 +43,7 @@ from ..nets.tcn import TCN
 from . import protocol
 
 __all__ = ["TrialPredictions", "Assessment", "predict_trials", "evaluate_model", "assess_predictions",
-           "record_metrics", "transform_from_card"]
+           "record_metrics", "transform_from_card", "score_validation"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -264,10 +264,12 @@ class Assessment:
             "auc": r.auc, "auc_std": r.auc_std,
             **{f"tp_at_{100 * x:g}pct_fp": v for x, v in r.tp_at_fp.items()},
             "partial_auc": r.partial_auc,
-            "soma_explained_variance_pct": r.soma_explained_variance_pct,
-            "soma_rmse_mV": r.soma_rmse_mV, "soma_mae_mV": r.soma_mae_mV,
+            # the headline soma numbers are the calibrated ones, as the paper's; the raw ones are kept, labelled
             "soma_calibrated_explained_variance_pct": r.soma_calibrated_explained_variance_pct,
             "soma_calibrated_rmse_mV": r.soma_calibrated_rmse_mV,
+            "soma_calibrated_mae_mV": r.soma_calibrated_mae_mV,
+            "soma_raw_explained_variance_pct": r.soma_explained_variance_pct,
+            "soma_raw_rmse_mV": r.soma_rmse_mV, "soma_raw_mae_mV": r.soma_mae_mV,
             "n_trials_kept": r.n_trials_kept, "n_spikes": r.n_spikes, "filter": r.filter_name})
 
 
@@ -348,3 +350,23 @@ def record_metrics(model_path, assessment: Assessment, key: str = "test") -> dic
                          "config": assessment.result.config.to_dict()}
     card = update_model_card(model_path, metrics=_finite_or_none(metrics))
     return card
+
+
+def score_validation(fit, log=print):
+    """Score a finished fit's validation trials with the paper's protocol (every trial, no error bars) and
+    record the result in its model card under ``metrics.valid``; returns the :class:`Assessment` (None when
+    the fit had no validation trials, or when they cannot be scored, e.g. no spike in them: ``log`` says why).
+    ``fit`` is what :func:`neurodepth_lib.fit.train_on_dataset` returned."""
+    if fit.valid_sampler is None:
+        return None
+    try:
+        a = evaluate_model(fit.model, fit.valid_sampler,
+                           config=protocol.EvaluationConfig(spike_count_range=None, n_subsets=0))
+    except ValueError as err:
+        log(f"validation trials not scored: {err}")
+        return None
+    if fit.model_path is not None:
+        record_metrics(fit.model_path, a, key="valid")
+    log("validation trials (all trials, no error bars):")
+    log(a.result.table())
+    return a

@@ -92,12 +92,14 @@ def roc_auc(scores, labels) -> float:
 
 
 def closest_index(fpr, x: float) -> int:
-    """Index of the first ROC point whose FPR is closest to ``x``."""
-    return int(np.argmin(np.abs(np.asarray(fpr) - float(x))))
+    """Index of the ROC point the authors read "TP @ x FP" at: the first point whose FPR is closest to
+    ``x``, except that when it is the curve's first point (FP 0, TP 0) they take the next one."""
+    i = int(np.argmin(np.abs(np.asarray(fpr) - float(x))))
+    return 1 if i == 0 and np.size(fpr) > 1 else i
 
 
 def tp_at_fp(fpr, tpr, x: float) -> float:
-    """The TPR at the ROC point whose FPR is closest to ``x`` (the first such point), as the paper reads
+    """The TPR at the ROC point whose FPR is closest to ``x`` (:func:`closest_index`), as the paper reads
     "TP @ x FP"; no interpolation. On a thinned curve (:func:`roc_curve`'s default, the paper's) the
     nearest point can be the bottom of a vertical step some way left of ``x``, which reads a slightly
     lower TPR than the full curve would: kept for fidelity to the paper's numbers."""
@@ -105,16 +107,22 @@ def tp_at_fp(fpr, tpr, x: float) -> float:
 
 
 def partial_auc(fpr, tpr, max_fpr: float = 0.01, n_grid: int = 20000) -> float:
-    """Mean TPR over FPR in ``[0, max_fpr]``: the ROC curve linearly interpolated on ``n_grid`` evenly
-    spaced FPR values (the paper's "AUC @ 1 % FP"; 1 for a perfect predictor, ``max_fpr / 2`` for chance).
-    Between two points the curve is the straight segment joining them; where it is vertical (several
-    TPRs at one FPR) the highest TPR is used at exactly that FPR."""
+    """The paper's "AUC @ 1 % FP", computed as the authors' code does: the ROC curve is interpolated on a
+    grid of ``n_grid`` evenly spaced FPR values over the whole of ``[0, 1]`` (steps of ``1 / (n_grid - 1)``)
+    and the TPR is averaged over the first ``round(max_fpr * n_grid)`` grid points (200 of 20,000 for 1 %,
+    which end at FPR 199/19,999, just short of 0.01). 1 for a perfect predictor; for chance
+    ``(k - 1) / (2 (n_grid - 1))`` with ``k`` points, 0.004975 at 1 %. Between two curve points the curve is
+    the straight segment joining them; where it is vertical (several TPRs at one FPR) the highest TPR is
+    used at exactly that FPR."""
     fpr, tpr = np.asarray(fpr, dtype=float), np.asarray(tpr, dtype=float)
     if not 0 < max_fpr <= 1:
         raise ValueError(f"max_fpr must lie in (0, 1], got {max_fpr!r}")
     if fpr.shape != tpr.shape or fpr.ndim != 1 or fpr.size == 0 or np.any(np.diff(fpr) < 0):
         raise ValueError("fpr and tpr must be 1-D curves of equal length with fpr non-decreasing")
-    grid = np.linspace(0.0, max_fpr, int(n_grid))
+    n_points = int(round(max_fpr * int(n_grid)))
+    if n_points < 1:
+        raise ValueError(f"max_fpr={max_fpr} covers no point of a {n_grid}-point grid")
+    grid = np.linspace(0.0, 1.0, int(n_grid))[:n_points]
     # the last curve point at or left of each grid value (the top of a vertical run), and the next one,
     # which then lies strictly to the right: no division by zero
     j = np.searchsorted(fpr, grid, side="right") - 1

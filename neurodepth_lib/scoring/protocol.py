@@ -7,17 +7,22 @@ Given, for held-out trials, the predicted spike probability and somatic voltage 
    counting spikes over the *whole* trial, warm-up included, as the authors' code does;
 2. drops the warm-up, ``t < start_ms`` (500 ms);
 3. pools every remaining (trial, ms) bin and scores the spike prediction: ROC AUC, the true-positive
-   rate at given false-positive rates (the ROC point whose FPR is closest, as the paper reads it), the
-   partial AUC up to 1 % FP (mean TPR over FPR in [0, 0.01]) and D' = sqrt(2) Phi^-1(AUC);
-4. scores the somatic voltage twice: as predicted ("raw"), and after the paper's post-hoc z-score
-   calibration (the prediction rescaled to the truth's mean and standard deviation; like the authors,
-   the statistics are taken over every trial and ms passed in, before the filters): explained variance
-   (%; 1 - Var(residual) / Var(truth), scikit-learn's ``explained_variance_score``), RMSE and MAE (mV);
+   rate at given false-positive rates (the ROC point whose FPR is closest, stepping past the curve's
+   first point (FP 0, TP 0) as the authors do), the partial AUC "at 1 % FP" (the mean TPR over the first
+   200 points of a 20,000-point FPR grid over [0, 1], as the authors compute it) and
+   D' = sqrt(2) Phi^-1(AUC);
+4. scores the somatic voltage twice: after the paper's post-hoc z-score calibration (the prediction
+   rescaled to the truth's mean and standard deviation; like the authors, the statistics are taken over
+   every trial and ms passed in, before the filters), the headline numbers as in the paper, and as
+   predicted ("raw"): explained variance (%; 1 - Var(residual) / Var(truth), scikit-learn's
+   ``explained_variance_score``), RMSE and MAE (mV);
 5. puts error bars on AUC and explained variance: the standard deviation over ``n_subsets`` random
-   subsets of ``subset_fraction`` of the kept trials (12 x 67 % in the paper).
+   subsets of ``int(subset_fraction x N)`` of all ``N`` trials, the spike filter applied inside each
+   subset, as the authors' code draws them (12 x 67 % in the paper; a fixed seed).
 
-The metrics live in :mod:`neurodepth_lib.scoring.metrics` (the ROC curve, :func:`roc_curve`, ties handled like scikit-learn, including its
-``drop_intermediate`` thinning, which the authors' code used); tests check it against scikit-learn.
+The metrics live in :mod:`neurodepth_lib.scoring.metrics` (the ROC curve, :func:`roc_curve`, with ties
+handled like scikit-learn, including its ``drop_intermediate`` thinning, which the authors' code used;
+tests check it against scikit-learn).
 :func:`temporal_precision_histogram` makes the paper's temporal-precision plot.
 
 No torch here: predictions come from :func:`neurodepth_lib.nets.predict_full_trace` as numpy arrays.
@@ -33,7 +38,7 @@ import numpy as np
 from .metrics import (as_array, as_binary, auc_from_curve, calibration, check_same_shape, closest_index, d_prime,
                       explained_variance, mae, partial_auc, rmse, roc_auc, roc_curve)
 
-__all__ = ["EvaluationConfig", "EvaluationResult", "evaluate", "TemporalPrecision",
+__all__ = ["EvaluationConfig", "EvaluationResult", "evaluate", "error_bar_subsets", "TemporalPrecision",
            "temporal_precision_histogram"]
 
 
@@ -49,9 +54,10 @@ class EvaluationConfig:
         (paper (0, 24)); None keeps every trial.
     fp_rates : false-positive rates at which the true-positive rate is reported (paper 0.1 % and 0.25 %).
     partial_auc_max_fpr : upper FPR of the partial AUC (paper 1 %).
-    n_subsets, subset_fraction : error bars from this many random subsets of this fraction of the kept
-        trials (paper 12 x 0.67); ``n_subsets = 0`` skips them.
-    seed : seeds the subset draws.
+    n_subsets, subset_fraction : error bars from this many random subsets of ``int(subset_fraction * N)``
+        of all ``N`` test trials, the spike-count filter then applied inside each subset, as the authors'
+        code does (paper 12 x 0.67); ``n_subsets = 0`` skips them (:func:`error_bar_subsets`).
+    seed : seeds the subset draws (a fixed seed, so error bars are reproducible).
     """
 
     start_ms: int = 500
@@ -199,12 +205,14 @@ class EvaluationResult:
             lines.append(f"  {f'TP @ {100 * x:g} % FP':<34}{tpr:.4f}  (at FP {100 * self.fp_at_fp[x]:.3g} %)")
         lines.append(f"  {f'AUC @ {100 * c.partial_auc_max_fpr:g} % FP (mean TPR)':<34}{self.partial_auc:.4f}")
         lines += [
-            f"soma{'':<32}{'raw':<20}z-score calibrated",
+            f"soma{'':<32}{'calibrated (headline)':<24}raw",
             f"  {'explained variance (%)':<34}"
-            f"{pm(self.soma_explained_variance_pct, self.soma_explained_variance_pct_std, '.2f'):<20}"
-            f"{pm(self.soma_calibrated_explained_variance_pct, self.soma_calibrated_explained_variance_pct_std, '.2f')}",
-            f"  {'RMSE (mV)':<34}{self.soma_rmse_mV:<20.3f}{self.soma_calibrated_rmse_mV:.3f}",
-            f"  {'MAE (mV)':<34}{self.soma_mae_mV:<20.3f}{self.soma_calibrated_mae_mV:.3f}",
+            f"{pm(self.soma_calibrated_explained_variance_pct, self.soma_calibrated_explained_variance_pct_std, '.2f'):<24}"
+            f"{pm(self.soma_explained_variance_pct, self.soma_explained_variance_pct_std, '.2f')}",
+            f"  {'RMSE (mV)':<34}{self.soma_calibrated_rmse_mV:<24.3f}{self.soma_rmse_mV:.3f}",
+            f"  {'MAE (mV)':<34}{self.soma_calibrated_mae_mV:<24.3f}{self.soma_mae_mV:.3f}",
+            "  calibrated: the prediction z-scored and mapped to the truth's mean and standard deviation, as the",
+            "  paper's headline numbers are; raw: as the network predicts it",
         ]
         return "\n".join(lines)
 
@@ -246,11 +254,7 @@ def evaluate(spike_probability, spike_true, soma_pred, soma_true,
         raise ValueError(f"start_ms={config.start_ms} leaves nothing of {n_time}-ms trials to evaluate")
 
     counts = y.sum(axis=1)  # over the whole trial, warm-up included (the authors' filter)
-    if config.spike_count_range is None:
-        kept = np.arange(n_trials)
-    else:
-        lo, hi = config.spike_count_range
-        kept = np.flatnonzero((counts >= lo) & (counts <= hi))
+    kept = np.flatnonzero(_passes_filter(counts, config))
     if kept.size == 0:
         raise ValueError(f"no trial has a spike count in {config.spike_count_range} (counts range "
                          f"{int(counts.min())}-{int(counts.max())}); widen spike_count_range or pass None")
@@ -284,11 +288,10 @@ def evaluate(spike_probability, spike_true, soma_pred, soma_true,
 
     auc_std = ev_raw_std = ev_cal_std = None
     if config.n_subsets > 0:
-        rng = np.random.default_rng(config.seed)
-        size = max(1, int(round(config.subset_fraction * kept.size)))
         aucs, evs_raw, evs_cal = [], [], []
-        for _ in range(config.n_subsets):
-            sub = np.sort(rng.choice(kept, size=size, replace=False))
+        for sub in error_bar_subsets(counts, config):
+            if sub.size == 0:
+                continue
             ys = y[sub, s:]
             n = int(ys.sum())
             aucs.append(roc_auc(p[sub, s:], ys) if 0 < n < ys.size else np.nan)
@@ -315,13 +318,41 @@ def evaluate(spike_probability, spike_true, soma_pred, soma_true,
     )
 
 
+def _passes_filter(counts: np.ndarray, config: EvaluationConfig) -> np.ndarray:
+    if config.spike_count_range is None:
+        return np.ones(len(counts), dtype=bool)
+    lo, hi = config.spike_count_range
+    return (counts >= lo) & (counts <= hi)
+
+
+def error_bar_subsets(spike_counts, config: EvaluationConfig | None = None) -> list[np.ndarray]:
+    """The trial subsets the error bars are computed on, drawn as the authors' code draws them.
+
+    ``config.n_subsets`` times, ``int(subset_fraction * N)`` of all ``N`` trials are drawn without
+    replacement (``numpy.random.default_rng(config.seed)``, so the bars are reproducible); the spike-count
+    filter is then applied inside each subset. ``spike_counts`` are the true spikes per trial (whole trial).
+    Returns the kept trial indices of each subset, sorted.
+    """
+    config = EvaluationConfig() if config is None else config
+    counts = np.asarray(spike_counts)
+    rng = np.random.default_rng(config.seed)
+    size = int(config.subset_fraction * counts.size)
+    out = []
+    for _ in range(config.n_subsets):
+        sub = np.sort(rng.choice(counts.size, size=size, replace=False))
+        out.append(sub[_passes_filter(counts[sub], config)])
+    return out
+
+
 # ---- temporal precision -----------------------------------------------------------------------------
 class TemporalPrecision(NamedTuple):
-    """:func:`temporal_precision_histogram`'s result. ``rate_hz``: rate of predicted spikes at each lag
-    from a true spike (smoothed), ``rate_hz_raw`` before smoothing; ``threshold`` the spike-probability
-    threshold used and ``fpr``/``tpr`` its ROC point."""
+    """:func:`temporal_precision_histogram`'s result. ``fraction``: the paper's curve, the histogram of
+    predicted spikes at each lag from a true spike divided by its sum and smoothed; ``rate_hz``: the same
+    histogram as a rate of predicted spikes per true spike (Hz), smoothed the same way; ``rate_hz_raw``
+    before smoothing; ``threshold`` the spike-probability threshold and ``fpr``/``tpr`` its ROC point."""
 
     lags_ms: np.ndarray
+    fraction: np.ndarray
     rate_hz: np.ndarray
     rate_hz_raw: np.ndarray
     threshold: float
@@ -334,12 +365,14 @@ def temporal_precision_histogram(spike_probability, spike_true, target_fpr: floa
                                  half_window_ms: int = 50, start_ms: int = 500) -> TemporalPrecision:
     """The paper's temporal-precision plot (paper_facts 3.1).
 
-    The spike probability is thresholded at the pooled ROC point (bins ``t >= start_ms``) whose FPR is
-    closest to ``target_fpr``; every bin at or above the threshold is a predicted spike. For each true
-    spike at ``t >= start_ms`` the predicted spikes at ``t + lag``, ``|lag| <= half_window_ms``, are
-    counted; the count per true spike and per 1-ms bin, times 1000, is a rate in Hz (lags falling outside
-    the trial are left out of that lag's average). The histogram is smoothed with a 2-tap moving average,
-    ``(r[i - 1] + r[i]) / 2`` (the first bin is kept), as in the paper.
+    As the authors' code does it: the spike probability is thresholded at the pooled ROC point (bins
+    ``t >= start_ms``) whose FPR is closest to ``target_fpr`` (:func:`~.metrics.closest_index`); every bin
+    whose score lies strictly above the threshold is a predicted spike. For each true spike at
+    ``t >= start_ms`` the predicted spikes at ``t + lag``, ``|lag| <= half_window_ms``, are counted. The
+    paper's curve (``fraction``) is that histogram divided by its sum, smoothed as
+    ``0.75 r[i] + 0.25 r[i - 1]`` (the first bin is kept). ``rate_hz`` is the histogram per true spike and
+    per 1-ms bin, times 1000 (lags falling outside the trial are left out of that lag's average), smoothed
+    the same way.
 
     Parameters
     ----------
@@ -359,18 +392,27 @@ def temporal_precision_histogram(spike_probability, spike_true, target_fpr: floa
     fpr, tpr, thr = roc_curve(p[:, start_ms:], y[:, start_ms:])
     i = closest_index(fpr, target_fpr)
     threshold = float(thr[i])
-    predicted = p >= threshold
+    predicted = p > threshold
     trial_idx, time_idx = np.nonzero(y[:, start_ms:])
     time_idx = time_idx + start_ms
     h = int(half_window_ms)
     lags = np.arange(-h, h + 1)
-    raw = np.zeros(lags.size)
+    raw, counts = np.zeros(lags.size), np.zeros(lags.size)
     n_time = p.shape[1]
     for j, lag in enumerate(lags):
         t = time_idx + lag
         ok = (t >= 0) & (t < n_time)
         if ok.any():
-            raw[j] = 1000.0 * predicted[trial_idx[ok], t[ok]].mean()
-    smooth = raw.copy()
-    smooth[1:] = 0.5 * (raw[1:] + raw[:-1])
-    return TemporalPrecision(lags, smooth, raw, threshold, float(fpr[i]), float(tpr[i]), int(time_idx.size))
+            hits = predicted[trial_idx[ok], t[ok]]
+            counts[j] = hits.sum()
+            raw[j] = 1000.0 * hits.mean()
+    fraction = counts / counts.sum() if counts.sum() > 0 else counts
+    return TemporalPrecision(lags, _smooth(fraction), _smooth(raw), raw, threshold, float(fpr[i]), float(tpr[i]),
+                             int(time_idx.size))
+
+
+def _smooth(r: np.ndarray) -> np.ndarray:
+    """The authors' smoothing of the temporal-precision histogram: ``0.75 r[i] + 0.25 r[i - 1]``."""
+    out = np.asarray(r, dtype=np.float64).copy()
+    out[1:] = 0.75 * out[1:] + 0.25 * out[:-1]
+    return out

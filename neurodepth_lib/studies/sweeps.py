@@ -55,7 +55,6 @@ import csv
 import io
 import json
 import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -64,7 +63,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import _parallel
-from .._io import atomic_write_json, atomic_write_text
+from .._io import Timer, atomic_write_json, atomic_write_text
 from ..data.store import open_dataset
 from ..fit.loop import TrainingConfig
 from ..fit.on_dataset import train_on_dataset
@@ -84,7 +83,8 @@ CSV_NAME = "results.csv"
 INPUT_CACHE_DIR = "input_cache"  # regenerated inputs, shared by every run of a sweep
 CSV_COLUMNS = ("run_id", "condition", "depth", "width", "receptive_field_ms", "kernels", "seed", "steps",
                "auc", "auc_std", "tp_at_0.1pct_fp", "tp_at_0.25pct_fp", "partial_auc",
-               "soma_explained_variance_pct", "soma_rmse_mV", "n_parameters", "macs_per_ms",
+               "soma_calibrated_explained_variance_pct", "soma_calibrated_rmse_mV",
+               "soma_raw_explained_variance_pct", "soma_raw_rmse_mV", "n_parameters", "macs_per_ms",
                "train_time_s", "eval_trials_kept", "eval_spikes")
 
 
@@ -180,7 +180,7 @@ def run_one(task: dict) -> dict:
         seed=int(spec["seed"]), restore_best=True, progress=False, device=budget.get("device", "auto"))
     arch = make_architecture("tiny", n_inputs=int(task["n_inputs"]), kernel_sizes=tuple(spec["kernels"]),
                                       widths=int(spec["width"]))
-    t0 = time.perf_counter()
+    train_timer = Timer().start()
     # a dataset still being generated is read as the fixed set of shards the sweep started with
     train_ds, test_ds = (open_dataset(task[k], allow_incomplete=task.get(k + "_shards") is not None,
                                       shards=task.get(k + "_shards")) for k in ("train", "test"))
@@ -191,15 +191,16 @@ def run_one(task: dict) -> dict:
                                     valid_fraction=budget["valid_fraction"], progress=False,
                                     input_cache_dir=Path(task["out_dir"]) / INPUT_CACHE_DIR,
                                     card={"sweep": {"spec": spec, "budget": budget}})
-    train_s = time.perf_counter() - t0
+    train_s = train_timer.elapsed_s
     a = evaluate_model(fit.model, test_ds, input_cache_dir=Path(task["out_dir"]) / INPUT_CACHE_DIR)
     record_metrics(run_dir / "model", a)
     s = a.summary()
     tp = {k: v for k, v in s.items() if k.startswith("tp_at_")}
     result = {**spec, "steps": budget["steps"], "auc": s["auc"], "auc_std": s["auc_std"],
               "tp_at_0.1pct_fp": tp.get("tp_at_0.1pct_fp"), "tp_at_0.25pct_fp": tp.get("tp_at_0.25pct_fp"),
-              "partial_auc": s["partial_auc"], "soma_explained_variance_pct": s["soma_explained_variance_pct"],
-              "soma_rmse_mV": s["soma_rmse_mV"],
+              "partial_auc": s["partial_auc"],
+              **{k: s[k] for k in ("soma_calibrated_explained_variance_pct", "soma_calibrated_rmse_mV",
+                                   "soma_raw_explained_variance_pct", "soma_raw_rmse_mV")},
               "n_parameters": int(sum(p.numel() for p in fit.model.parameters())),
               "macs_per_ms": int(macs_per_ms(fit.model.config)), "train_time_s": round(train_s, 2),
               "eval_trials_kept": s["n_trials_kept"], "eval_spikes": s["n_spikes"],
@@ -229,13 +230,20 @@ def write_csv(rows: list[dict], path) -> Path:
     return atomic_write_text(Path(path), buf.getvalue())
 
 
+# columns of results tables written before the soma metrics were labelled (issue 16): they held the raw ones
+_LEGACY_COLUMNS = {"soma_explained_variance_pct": "soma_raw_explained_variance_pct",
+                   "soma_rmse_mV": "soma_raw_rmse_mV"}
+
+
 def read_csv(path) -> list[dict]:
-    """Rows of a results CSV with numbers parsed (``kernels`` back to a list)."""
+    """Rows of a results CSV with numbers parsed (``kernels`` back to a list). Tables written before the
+    soma metrics were labelled have their (raw) soma columns renamed ``soma_raw_*``."""
     out = []
     with open(path, newline="") as fh:
         for r in csv.DictReader(fh):
             row = {}
             for k, v in r.items():
+                k = _LEGACY_COLUMNS.get(k, k)
                 if k in ("run_id", "condition"):
                     row[k] = v
                 elif k == "kernels":
@@ -359,7 +367,7 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
     bar = None
     if progress and tasks:
         bar = tqdm(total=len(specs), initial=skipped, unit="run", desc="sweep")
-    t0 = time.perf_counter()
+    timer = Timer().start()
 
     def on_done(result):
         write_csv(read_results(out_dir), out_dir / CSV_NAME)
@@ -374,6 +382,6 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
     rows = read_results(out_dir)
     write_csv(rows, out_dir / CSV_NAME)
     return SweepResult(out_dir=out_dir, rows=rows, runs_total=len(specs), runs_skipped=skipped,
-                       runs_made=len(tasks), wall_s=time.perf_counter() - t0, executor=executor)
+                       runs_made=len(tasks), wall_s=timer.elapsed_s, executor=executor)
 
 
