@@ -13,14 +13,15 @@ import importlib
 from .mechanisms import MOD_DIR, ensure_mechanisms
 from .registry import CELLS, CellModel, get_cell, register_cell
 
-__all__ = ["MOD_DIR", "ensure_mechanisms", "CELLS", "CellModel", "get_cell", "register_cell", "L5PC",
+__all__ = ["MOD_DIR", "ensure_mechanisms", "CELLS", "CellModel", "get_cell", "register_cell", "SynapticCell", "L5PC",
            "L5PCParams", "SegmentTable", "TeachingCell", "TeachingCellParams", "DEFAULT_MORPHOLOGY",
            "load_morphology", "iaf", "simulation", "l5pc", "teaching", "morphology", "synapses"]
 
 # name -> module that defines it; the modules import NEURON, so they load on first use
-_LAZY = {"L5PC": "l5pc", "L5PCParams": "l5pc", "SegmentTable": "l5pc", "TeachingCell": "teaching",
+_LAZY = {"SynapticCell": "synaptic_cell", "L5PC": "l5pc", "L5PCParams": "l5pc", "SegmentTable": "l5pc", "TeachingCell": "teaching",
          "TeachingCellParams": "teaching", "DEFAULT_MORPHOLOGY": "morphology", "load_morphology": "morphology"}
-_SUBMODULES = ("iaf", "simulation", "l5pc", "teaching", "morphology", "synapses", "neuron_adapter", "spikes")
+_SUBMODULES = ("iaf", "simulation", "l5pc", "teaching", "morphology", "synapses", "neuron_adapter", "spikes",
+               "synaptic_cell")
 
 
 def __getattr__(name: str):

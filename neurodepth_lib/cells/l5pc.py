@@ -23,7 +23,6 @@ would silently double the cost of each trial.
 from __future__ import annotations
 
 import math
-import weakref
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -31,10 +30,10 @@ import numpy as np
 
 from .. import inputs
 from . import synapses
-from .mechanisms import ensure_mechanisms
 from .morphology import DEFAULT_MORPHOLOGY, READERS, load_morphology
+from .synaptic_cell import SynapticCell
 
-from neuron import h  # noqa: E402  (after .mechanisms, which configures NEURON)
+from neuron import h  # noqa: E402  (after .synaptic_cell's mechanisms, which configure NEURON)
 
 __all__ = ["CONDITIONS", "L5PC", "L5PCParams", "SegmentTable"]
 
@@ -183,10 +182,8 @@ class SegmentTable:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-_current_cell: "weakref.ReferenceType[L5PC] | None" = None
 
-
-class L5PC:
+class L5PC(SynapticCell):
     """The Hay L5PC with 1,278 deterministic synapses, ready for :func:`neurodepth_lib.cells.simulation.simulate_trial`.
 
     Parameters
@@ -207,44 +204,21 @@ class L5PC:
     """
 
     conditions = CONDITIONS  # the names set_condition accepts
+    params_class = L5PCParams
 
-    def __init__(self, condition: str = "NMDA", params: L5PCParams | None = None):
-        global _current_cell
-        _check_condition(condition)
-        if params is None:
-            params = L5PCParams()
-        if not isinstance(params, L5PCParams):
-            raise TypeError(f"params must be L5PCParams, got {type(params).__name__}")
+    def _check_params(self, params) -> None:
         if not Path(params.morphology).is_file():
             raise ValueError(f"morphology file {params.morphology!r} does not exist")
-        ensure_mechanisms()
-        previous = _current_cell() if _current_cell is not None else None
-        if previous is not None:
-            previous.destroy()
-        self.params = params
-        self._alive = True
-        self._name = f"L5PC_{id(self):x}"
-        _current_cell = weakref.ref(self)
-        try:
-            self._build_sections()
-            self._set_biophysics()
-            self._build_segment_table()
-            self.condition = None
-            self.synapses: list = []
-            self.netcons: list = []
-            self._build_synapses(condition)
-        except Exception:
-            self.destroy()
-            raise
 
-    def __str__(self) -> str:  # Import3d prefixes section names with this
-        return self._name
+    def _build(self) -> None:
+        self._build_sections()
+        self._set_biophysics()
+        self._build_segment_table()
 
-    def __repr__(self) -> str:
-        if not self._alive:
-            return "L5PC(destroyed)"
-        return (f"L5PC(condition={self.condition!r}, n_segments={self.n_segments}, n_inputs={self.n_inputs}, "
-                f"morphology={Path(self.params.morphology).name!r})")
+    def _repr_extra(self) -> str:
+        return f", morphology={Path(self.params.morphology).name!r}"
+
+
 
     # ----------------------------------------------------------------------------------------------------
     # construction
@@ -385,71 +359,15 @@ class L5PC:
             x=np.array(cols[2]), length_um=np.array(cols[3]), path_distance_um=np.array(cols[4]),
             diam_um=np.array(cols[5]), region=np.array(cols[6]))
 
-    def _make_excitatory(self, seg, condition):
-        return synapses.make_excitatory(seg, condition, self.params)
-
-    def _make_inhibitory(self, seg):
-        return synapses.make_inhibitory(seg, self.params)
-
-    _connect = staticmethod(synapses.connect)
-
-    def _build_synapses(self, condition):
-        n = len(self._segment_objects)
-        exc = [self._make_excitatory(seg, condition) for seg in self._segment_objects]
-        inh = [self._make_inhibitory(seg) for seg in self._segment_objects]
-        self.synapses = exc + inh
-        self.netcons = [self._connect(s) for s in self.synapses]
-        assert len(self.synapses) == 2 * n
-        self._apply_sk(condition)
-        self.condition = condition
-
-    def _apply_sk(self, condition):
+    def _after_synapses(self, condition) -> None:
+        """SK_E2 scaled by ``ampa_sk_sk_factor`` in condition ``AMPA_SK``, restored otherwise."""
         factor = self.params.ampa_sk_sk_factor if condition == "AMPA_SK" else 1.0
         for seg, gbar in self._sk_base:
             seg.SK_E2.gbar = gbar * factor
 
-    # ----------------------------------------------------------------------------------------------------
-    # public API
-    # ----------------------------------------------------------------------------------------------------
-    def _check_alive(self):
-        if not self._alive:
-            raise RuntimeError("this L5PC was destroyed (a newer one was built, or destroy() was called)")
 
-    @property
-    def n_segments(self) -> int:
-        return len(self.segments)
-
-    @property
-    def n_inputs(self) -> int:
-        return 2 * len(self.segments)
-
-    @property
-    def excitatory_synapses(self) -> list:
-        return self.synapses[: self.n_segments]
-
-    @property
-    def inhibitory_synapses(self) -> list:
-        return self.synapses[self.n_segments:]
-
-    @property
-    def dendritic_segments(self) -> list:
-        """NEURON segments in channel order (``segments`` row ``k`` is ``dendritic_segments[k]``)."""
-        return list(self._segment_objects)
-
-    def set_condition(self, condition: str) -> None:
-        """Switch between ``NMDA``, ``AMPA`` and ``AMPA_SK`` in place (new excitatory synapses if needed)."""
-        _check_condition(condition)
-        self._check_alive()
-        if condition == self.condition:
-            return
-        needs_new = (condition == "NMDA") != (self.condition == "NMDA")
-        if needs_new:
-            n = self.n_segments
-            exc = [self._make_excitatory(seg, condition) for seg in self._segment_objects]
-            self.netcons[:n] = [self._connect(s) for s in exc]
-            self.synapses[:n] = exc
-        self._apply_sk(condition)
-        self.condition = condition
+    def _forget(self) -> None:
+        self._sk_base = []
 
     def input_trees(self) -> dict:
         """The paper's input groups: ``{"basal": (segment_indices, adjusted_lengths_um), "apical": (...)}``.
@@ -469,7 +387,7 @@ class L5PC:
         """:class:`neurodepth_lib.inputs.InputSettings` with the paper's rate ranges for ``condition``
         (default: the cell's condition)."""
         condition = self.condition if condition is None else condition
-        _check_condition(condition)
+        self._check_condition(condition)
         return inputs.tree_input_settings(self.input_trees(), condition, n_segments=self.n_segments)
 
     def channel_densities(self) -> dict:
@@ -517,29 +435,3 @@ class L5PC:
         arc = np.array([sec.arc3d(i) for i in range(n)])
         xyz = np.array([[sec.x3d(i), sec.y3d(i), sec.z3d(i)] for i in range(n)])
         return np.array([np.interp(seg.x * sec.L, arc, xyz[:, j]) for j in range(3)])
-
-    def destroy(self) -> None:
-        """Delete this cell's NetCons, synapses and sections from NEURON (idempotent)."""
-        if not getattr(self, "_alive", False):
-            return
-        self._alive = False
-        self.netcons = []
-        self.synapses = []
-        self._segment_objects = []
-        self._sk_base = []
-        self.nexus = None
-        sections = []
-        for name in ("all", "soma", "dend", "apic", "axon"):
-            value = self.__dict__.pop(name, None)
-            sections += value if type(value) is list else ([] if value is None else [value])
-        for sec in sections:
-            try:
-                h.delete_section(sec=sec)
-            except Exception:  # noqa: BLE001 - already deleted
-                pass
-        self.soma, self.dend, self.apic, self.axon, self.all = None, [], [], [], []
-
-
-def _check_condition(condition) -> None:
-    if condition not in CONDITIONS:
-        raise ValueError(f"unknown condition {condition!r}; choose one of {', '.join(CONDITIONS)}")

@@ -5,11 +5,12 @@ attributes) into a registered :class:`~neurodepth_lib.cells.registry.CellModel`.
 ``functools.partial`` objects over the module-level functions below, so a spawned process or a Dask worker
 receives them by reference and builds its own cell on first use.
 
-What a cell class must offer (both built-in cells do): ``__init__(condition, params)``; ``params`` (a frozen
-dataclass, compared to decide whether the live cell can be reused); ``condition`` and ``set_condition``;
-``input_settings(condition)``; and what :func:`neurodepth_lib.cells.simulation.simulate_trial` reads
-(``netcons``, ``soma``, ``nexus``, ``dendritic_segments``, ``n_inputs``). Only one cell of a class may live in
-a process (the module's ``_current_cell`` weak reference); reusing it keeps a notebook's ``cell`` alive.
+What a cell class must offer: what :class:`~neurodepth_lib.cells.synaptic_cell.SynapticCell` gives its
+subclasses (both built-in cells are ones): ``__init__(condition, params)``; ``params`` (a frozen dataclass,
+compared to decide whether the live cell can be reused); ``live()`` (the one live cell of the class);
+``condition`` and ``set_condition``; ``input_settings(condition)``; and what
+:func:`neurodepth_lib.cells.simulation.simulate_trial` reads (``netcons``, ``soma``, ``nexus``,
+``dendritic_segments``, ``n_inputs``). Reusing the live cell keeps a notebook's ``cell`` alive.
 """
 from __future__ import annotations
 
@@ -74,10 +75,10 @@ def _describe(module: str, params_class: str, label: str, condition, cell_params
 def _cell(module: str, cell_class: str, params_class: str, label: str, condition, cell_params):
     """This process's cell with these parameters: the live one if it matches, else built (once)."""
     params = _params(module, params_class, label, cell_params)
-    ref = getattr(importlib.import_module(module), "_current_cell", None)
-    cell = ref() if ref is not None else None
-    if cell is None or not getattr(cell, "_alive", False) or cell.params != params:
-        cell = _class(module, cell_class)(condition, params)
+    cls = _class(module, cell_class)
+    cell = cls.live()
+    if cell is None or cell.params != params:
+        cell = cls(condition, params)
     _WORKER_CELLS[module] = cell
     return cell
 

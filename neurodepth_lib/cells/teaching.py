@@ -55,7 +55,6 @@ L5PC: NEURON simulates every section that exists.
 from __future__ import annotations
 
 import math
-import weakref
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -64,9 +63,9 @@ from .. import inputs
 from ..inputs import L5PC_RATE_RANGES_PER_100MS
 from . import synapses
 from .l5pc import SegmentTable
-from .mechanisms import ensure_mechanisms
+from .synaptic_cell import SynapticCell
 
-from neuron import h  # noqa: E402  (after .mechanisms, which configures NEURON)
+from neuron import h  # noqa: E402  (after .synaptic_cell's mechanisms, which configure NEURON)
 
 __all__ = ["TeachingCell", "TeachingCellParams", "CONDITIONS", "HAY_ADJUSTED_LENGTH_UM"]
 
@@ -152,16 +151,17 @@ class TeachingCellParams(synapses.SynapseParams):
                              f"{self.input_grouping!r}")
 
 
-_current_cell = None
-
 
 def _check_condition(condition) -> None:
+    if condition == "AMPA_SK":
+        raise ValueError("AMPA_SK is not a condition of the teaching cell (it has no SK_E2 in its dendrites); "
+                         "use AMPA")
     if condition not in CONDITIONS:
         raise ValueError(f"unknown condition {condition!r} for the teaching cell; choose one of "
                          f"{', '.join(CONDITIONS)}")
 
 
-class TeachingCell:
+class TeachingCell(SynapticCell):
     """The teaching cell with one excitatory and one inhibitory synapse per dendritic segment.
 
     Same interface as :class:`~neurodepth_lib.cells.L5PC` where the pipeline needs it (``soma``,
@@ -177,35 +177,11 @@ class TeachingCell:
 
     conditions = CONDITIONS  # the names set_condition accepts
 
-    def __init__(self, condition: str = "NMDA", params: TeachingCellParams | None = None):
-        global _current_cell
+    params_class = TeachingCellParams
+
+    @classmethod
+    def _check_condition(cls, condition) -> None:
         _check_condition(condition)
-        params = TeachingCellParams() if params is None else params
-        if not isinstance(params, TeachingCellParams):
-            raise TypeError(f"params must be TeachingCellParams, got {type(params).__name__}")
-        ensure_mechanisms()
-        previous = _current_cell() if _current_cell is not None else None
-        if previous is not None:
-            previous.destroy()
-        self.params = params
-        self._alive = True
-        self._name = f"TeachingCell_{id(self):x}"
-        _current_cell = weakref.ref(self)
-        try:
-            self._build()
-            self.condition = None
-            self._build_synapses(condition)
-        except Exception:
-            self.destroy()
-            raise
-
-    def __str__(self) -> str:
-        return self._name
-
-    def __repr__(self) -> str:
-        if not self._alive:
-            return "TeachingCell(destroyed)"
-        return f"TeachingCell(condition={self.condition!r}, n_segments={self.n_segments}, n_inputs={self.n_inputs})"
 
     # ---------------------------------------------------------------------------------------------------
     def _section(self, name, L, diam, parent, x=1.0, kind="dend"):
@@ -311,52 +287,6 @@ class TeachingCell:
         self.branch_of_segment = np.array(groups, dtype=np.int32)
         self._layout = layout
 
-    def _make_excitatory(self, seg, condition):
-        return synapses.make_excitatory(seg, condition, self.params)
-
-    def _make_inhibitory(self, seg):
-        return synapses.make_inhibitory(seg, self.params)
-
-    _connect = staticmethod(synapses.connect)
-
-    def _build_synapses(self, condition):
-        exc = [self._make_excitatory(seg, condition) for seg in self._segment_objects]
-        inh = [self._make_inhibitory(seg) for seg in self._segment_objects]
-        self.synapses = exc + inh
-        self.netcons = [self._connect(s) for s in self.synapses]
-        self.condition = condition
-
-    # ---------------------------------------------------------------------------------------------------
-    def _check_alive(self):
-        if not self._alive:
-            raise RuntimeError("this TeachingCell was destroyed (a newer one was built, or destroy() was called)")
-
-    @property
-    def n_segments(self) -> int:
-        return len(self.segments)
-
-    @property
-    def n_inputs(self) -> int:
-        return 2 * len(self.segments)
-
-    @property
-    def dendritic_segments(self) -> list:
-        return list(self._segment_objects)
-
-    def set_condition(self, condition: str) -> None:
-        """Switch between ``NMDA`` and ``AMPA`` in place (new excitatory synapses)."""
-        if condition == "AMPA_SK":
-            raise ValueError("the teaching cell has no SK_E2 in its dendrites: AMPA_SK is not defined; use AMPA")
-        _check_condition(condition)
-        self._check_alive()
-        if condition == self.condition:
-            return
-        n = self.n_segments
-        exc = [self._make_excitatory(seg, condition) for seg in self._segment_objects]
-        self.netcons[:n] = [self._connect(s) for s in exc]
-        self.synapses[:n] = exc
-        self.condition = condition
-
     def input_trees(self, grouping: str | None = None) -> dict:
         """Input groups for :func:`~neurodepth_lib.inputs.tree_input_settings`: ``{name: (segments,
         adjusted_lengths_um)}``, per branch subtree (default) or per tree (``grouping="trees"``)."""
@@ -410,16 +340,3 @@ class TeachingCell:
             xyz = np.array([[sec.x3d(i), sec.y3d(i), sec.z3d(i)] for i in range(n)]).reshape(n, 3)
             out.append((name, region_of.get(name, "soma"), xyz, np.array([sec.diam3d(i) for i in range(n)])))
         return out
-
-    def destroy(self) -> None:
-        """Delete this cell's NetCons, synapses and sections (idempotent)."""
-        if not getattr(self, "_alive", False):
-            return
-        self._alive = False
-        self.netcons, self.synapses, self._segment_objects, self.nexus = [], [], [], None
-        for sec in getattr(self, "all", []):
-            try:
-                h.delete_section(sec=sec)
-            except Exception:  # noqa: BLE001 - already deleted
-                pass
-        self.all, self.dend, self.apic, self.axon, self.soma = [], [], [], [], None
