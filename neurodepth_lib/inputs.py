@@ -9,6 +9,7 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.signal import oaconvolve
 
 
 @dataclass(frozen=True, eq=False)
@@ -395,8 +396,6 @@ def generate_inputs(settings: InputSettings, duration_ms: int, seed: int, *,
 
     held = np.repeat(coarse, interval_ms, axis=1)[:, :duration_ms]
     window = _gaussian_window(sigma_ms, settings.gaussian_length_in_sigmas)
-    from scipy.signal import oaconvolve  # local import: scipy is only needed here
-
     rate = oaconvolve(held, window[None, :], mode="same", axes=1)
     rate = np.clip(rate, 0.0, None)  # FFT round-off can leave tiny negatives
 

@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import matplotlib as mpl
 import numpy as np
+import torch
 
 from . import __version__
 from ._io import Timer, atomic_write_text
@@ -56,8 +58,6 @@ def hardware() -> dict:
     """CPU cores and GPU (if torch sees one)."""
     info = {"cpu_cores": os.cpu_count(), "gpu": None}
     try:
-        import torch
-
         if torch.cuda.is_available():
             info["gpu"] = torch.cuda.get_device_name(0)
     except Exception:  # noqa: BLE001
@@ -167,15 +167,10 @@ def work_dir(name: str, scale: str, seed: int = 0, fresh: bool = False,
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python's ``random``, numpy's global generator and torch (when installed)."""
+    """Seed Python's ``random``, numpy's global generator and torch."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    try:
-        import torch
-
-        torch.manual_seed(seed)
-    except ImportError:
-        pass
+    torch.manual_seed(seed)
 
 
 def setup(name: str, scale: str | None = None, seed: int = 0, threads: int | None = None,
@@ -193,19 +188,9 @@ def setup(name: str, scale: str | None = None, seed: int = 0, threads: int | Non
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     resolved = resolve_scale(scale)
     seed_everything(int(seed))
-    try:
-        import torch
-
-        torch.set_num_threads(int(threads or os.cpu_count() or 1))
-    except ImportError:
-        pass
-    try:
-        import matplotlib as mpl
-
-        mpl.rcParams.update({"figure.dpi": 100, "axes.spines.top": False, "axes.spines.right": False,
-                             "figure.figsize": (8, 3.2)})
-    except ImportError:
-        pass
+    torch.set_num_threads(int(threads or os.cpu_count() or 1))
+    mpl.rcParams.update({"figure.dpi": 100, "axes.spines.top": False, "axes.spines.right": False,
+                         "figure.figsize": (8, 3.2)})
     ctx = NotebookContext(name=name, scale=resolved, seed=int(seed), rng=np.random.default_rng(int(seed)))
     if not quiet:
         v, hw = versions(), hardware()

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
+from scipy.signal import oaconvolve
 
 from ..inputs import InputEvents, iaf_input_settings, stack_dense
 from .registry import CellModel, register_cell
@@ -108,8 +109,6 @@ def synaptic_drive_mV(inputs, params: IAFParams = IAFParams()) -> np.ndarray:
     """Summed PSPs without any reset, ``(n_trials, duration_ms)``, in mV relative to ``v_reset_mV``."""
     x = _as_dense(inputs, params.n_inputs)
     weighted = np.einsum("c,nct->nt", np.asarray(params.weights), x.astype(np.float64))
-    from scipy.signal import oaconvolve
-
     k = params.psp_kernel()
     drive = oaconvolve(weighted, k[None, :], mode="full", axes=1)[:, : x.shape[2]]
     return params.psp_amplitude_mV * drive
