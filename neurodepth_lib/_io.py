@@ -19,7 +19,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     resource = None
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "file_sha256", "canonical_json",
+__all__ = ["BusyError", "exclusive_lock", "check_output_path", "atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "file_sha256", "canonical_json",
            "pretty_json", "cpu_seconds", "Timer"]
 
 
@@ -147,3 +147,47 @@ class Timer:
     def elapsed_cpu_s(self) -> float:
         """CPU seconds since the start (the total once the block has ended)."""
         return cpu_seconds() - self._cpu0 if self._running else self.cpu_s
+
+
+# ---- exclusive outputs and output paths -------------------------------------------------------------
+class BusyError(RuntimeError):
+    """Another process is writing the same output right now (its lock is held): a user error, not a bug."""
+
+
+@contextmanager
+def exclusive_lock(lock_path: str | os.PathLike, what: str):
+    """Hold the file lock ``lock_path`` while the block runs, or raise :class:`BusyError` at once naming
+    ``what`` when another process holds it (``filelock``: released when its holder exits, even by kill -9)."""
+    from filelock import FileLock, Timeout  # a small pure-Python dependency; loaded by the writers only
+
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lock_path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise BusyError(f"another process is writing {what} right now (lock {lock_path} is held); wait for it "
+                        f"to finish or choose another output") from None
+    try:
+        yield lock_path
+    finally:
+        lock.release()
+
+
+def check_output_path(path: str | os.PathLike, what: str, *, directory: bool) -> Path:
+    """``path`` as a Path if an output can be written there: a directory output (``directory=True``) must
+    not be an existing file, a file output not an existing directory, and no parent may be a file. Raises
+    ``ValueError`` naming ``what`` otherwise, before any work is done."""
+    p = Path(path).expanduser()
+    if str(path) == "":
+        raise ValueError(f"{what} must be a path, got ''")
+    if directory and p.exists() and not p.is_dir():
+        raise ValueError(f"{what} {str(path)!r} is a file, not a directory")
+    if not directory and p.is_dir():
+        raise ValueError(f"{what} {str(path)!r} is a directory, not a file")
+    for parent in p.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{what} {str(path)!r} cannot be made: {parent} is a file")
+            break
+    return p

@@ -9,22 +9,43 @@ Each sub-command lives in a ``_add_<name>(subparsers)`` function that registers 
 ``func`` (a function of the parsed arguments returning an exit code); :data:`SUBCOMMANDS` lists them. To add
 one, write ``_add_<name>`` and append it there. A flag the user did not give is not forwarded, so the
 library's defaults and checks apply (``neurodepth train``'s flags are named after the fields of
-:class:`neurodepth_lib.fit.FitSpec`). Errors a user can fix print one line ``neurodepth COMMAND: error: ...``
-and exit with 2.
+:class:`neurodepth_lib.fit.FitSpec`). Errors a user can fix (a malformed flag, or a library ``ValueError``,
+``TypeError``, ``FileNotFoundError``, ``IntegrityError`` or ``BusyError``) print one line
+``neurodepth COMMAND: error: ...`` and exit with 2, before anything is written; any other error is a bug: one
+line saying so and where its full traceback was written, exit 1 (``NEURODEPTH_DEBUG=1`` raises it instead).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import json
+import os
+import re
 import shlex
 import sys
+import tempfile
+import traceback
 
 from . import __version__, _checks, _io, _parallel
 from .scales import SCALES
 
 # The library's layers load numpy, h5py, NEURON or torch (up to seconds): each sub-command imports the layer
 # it calls inside its function, so that `neurodepth --help` stays fast.
+
+
+class UsageError(Exception):
+    """A malformed command line (raised by the parsers instead of printing usage and exiting)."""
+
+    def __init__(self, prog: str, message: str):
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a malformed command line is one line ``PROG: error: ...`` (no usage block)."""
+
+    def error(self, message):
+        raise UsageError(self.prog, message)
 
 
 def _given(**kwargs) -> dict:
@@ -227,6 +248,8 @@ def _add_train(subparsers) -> None:
                    help="torch CPU threads (default: torch's; 1 is often fastest on a busy machine)")
     p.add_argument("--allow-incomplete", action="store_true",
                    help="accept a dataset still being generated (its finished shards; recorded in the card)")
+    p.add_argument("--allow-mismatch", action="store_true", default=None,
+                   help="accept a --valid dataset of another cell or condition (recorded in the card)")
     p.add_argument("--weights-dtype", default=None,
                    help="how OUT.pt stores the weights: float32 (default) or float16 (half the file, for shipping)")
     p.add_argument("--train-trials", dest="first_trials", metavar="N", type=int, default=None,
@@ -269,7 +292,8 @@ def _add_evaluate(subparsers) -> None:
                     "number.")
     p.add_argument("model", help="model prefix or file (MODEL.pt + MODEL.json)")
     p.add_argument("dataset", help="dataset directory")
-    p.add_argument("--trials", default=None, help="trial indices to use, e.g. 0-49 or 3,5,8 (default all)")
+    p.add_argument("--trials", type=_trial_list, default=None,
+                   help="trial indices to use, e.g. 0-49 or 3,5,8 (default all)")
     p.add_argument("--spike-range", type=_int_list, default=None,
                    help="keep trials with this many spikes, LOW,HIGH (default 0,24)")
     p.add_argument("--all-trials", action="store_true", help="no spike-count filter")
@@ -290,24 +314,37 @@ def _add_evaluate(subparsers) -> None:
     p.add_argument("--roc-points", type=int, default=1000,
                    help="ROC points in the JSON file, log-spaced in FP rate (default 1000; 0 none; -1 all)")
     p.add_argument("--record", default=None, metavar="KEY",
-                   help="store the headline numbers in the model card under metrics.KEY (e.g. test)")
+                   help="append the evaluation to the model card's metrics.history; an evaluation on every trial "
+                        "of data of the model's own condition also becomes metrics.KEY (e.g. test)")
+    p.add_argument("--allow-mismatch", action="store_true", default=None,
+                   help="score data of another cell or condition than the model was trained on (recorded)")
     p.set_defaults(func=_run_evaluate, flags=_flags(p))
 
 
+_MAX_LISTED_TRIALS = 10_000_000
+_TRIAL_PART = re.compile(r"^(\d+)(?:-(\d+))?$")
+
+
 def _trial_list(text: str | None):
+    """``0-49`` or ``3,5,8`` (or both, comma-separated) as a list of indices >= 0."""
     if text is None:
         return None
     out = []
-    for part in text.replace(" ", "").split(","):
+    for part in str(text).replace(" ", "").split(","):
         if not part:
             continue
-        if "-" in part:
-            a, b = part.split("-", 1)
-            out += list(range(int(a), int(b) + 1))
-        else:
-            out.append(int(part))
+        m = _TRIAL_PART.match(part)
+        if not m:
+            raise argparse.ArgumentTypeError(f"trial indices are whole numbers >= 0 such as 0-49 or 3,5,8, "
+                                             f"got {text!r}")
+        a, b = int(m.group(1)), int(m.group(2) if m.group(2) is not None else m.group(1))
+        if b < a:
+            raise argparse.ArgumentTypeError(f"the range {part!r} ends before it starts")
+        if b - a + 1 + len(out) > _MAX_LISTED_TRIALS:
+            raise argparse.ArgumentTypeError(f"{text!r} lists more than {_MAX_LISTED_TRIALS:,} trials")
+        out += range(a, b + 1)
     if not out:
-        raise ValueError(f"--trials selects no trial: {text!r}")
+        raise argparse.ArgumentTypeError(f"selects no trial: {text!r}")
     return out
 
 
@@ -320,18 +357,25 @@ def _run_evaluate(args) -> int:
                       subset_fraction=args.subset_fraction, seed=args.seed)
     if args.all_trials:
         protocol["spike_count_range"] = None
+    if args.json:  # a place the numbers cannot go fails now, not after the whole evaluation
+        _io.check_output_path(args.json, "--json", directory=False)
     a = scoring.evaluate_model(
         args.model, open_dataset(args.dataset, allow_incomplete=args.allow_incomplete),
-        config=scoring.EvaluationConfig(**protocol), trials=_trial_list(args.trials), device=args.device,
-        **_given(target_fpr=args.target_fpr, batch_size=args.batch_size, workers=args.workers))
+        config=scoring.EvaluationConfig(**protocol), trials=args.trials, device=args.device,
+        **_given(target_fpr=args.target_fpr, batch_size=args.batch_size, workers=args.workers,
+                 allow_mismatch=args.allow_mismatch))
     print(a.table())
     if args.json:
         roc = True if args.roc_points < 0 else args.roc_points
         _io.atomic_write_text(args.json, json.dumps(a.to_dict(include_roc=roc), indent=1, allow_nan=False))
         print(f"numbers written: {args.json}")
     if args.record:
-        scoring.record_metrics(args.model, a, key=args.record)
-        print(f"metrics recorded in the model card under metrics.{args.record}")
+        card = scoring.record_metrics(args.model, a, key=args.record, command=["neurodepth", *args.argv])
+        if card["metrics"]["history"][-1]["headline"]:
+            print(f"metrics recorded in the model card under metrics.{args.record} (and appended to metrics.history)")
+        else:
+            print(f"evaluation appended to metrics.history of the model card; metrics.{args.record} unchanged "
+                  f"(a subset of trials or mismatched data is never the headline)")
     return 0
 
 
@@ -365,6 +409,8 @@ def _add_sweep(subparsers) -> None:
     p.add_argument("--train-trials", type=int, default=None,
                    help="train on the first N trials of each training set (default all), e.g. equal data for "
                         "every condition")
+    p.add_argument("--allow-mismatch", action="store_true", default=None,
+                   help="accept datasets whose condition is not the CONDITION they are given for (recorded)")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.set_defaults(func=_run_sweep, flags=_flags(p))
 
@@ -385,7 +431,8 @@ def _run_sweep(args) -> int:
         res = studies.run_sweep(args.out, data, grid, client=client, allow_incomplete=args.allow_incomplete,
                                 progress=args.progress,
                                 **_given(steps=args.steps, scale=args.scale, workers=args.workers,
-                                         threads_per_run=args.threads, train_trials=args.train_trials))
+                                         threads_per_run=args.threads, train_trials=args.train_trials,
+                                         allow_mismatch=args.allow_mismatch))
     print(f"{res.runs_made} runs made, {res.runs_skipped} already there ({res.executor}, {res.wall_s:.0f} s)")
     for condition in data:
         if any(r["condition"] == condition for r in res.rows):
@@ -496,7 +543,7 @@ SUBCOMMANDS = [_add_generate, _add_reencode, _add_notebooks, _add_train, _add_ev
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="neurodepth",
         description="Reproduce Beniaguev, Segev & London (2021): single cortical neurons as deep networks.")
     parser.add_argument("--version", action="version", version=f"neurodepth {__version__}")
@@ -509,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _user_error(args, err: Exception) -> int:
     """One clear line, not a traceback; a library error that names a field (``FitSpecError.field``) shows
     the flag that sets it."""
-    text, field = str(err), getattr(err, "field", None)
+    text, field = " ".join(str(err).split()) or type(err).__name__, getattr(err, "field", None)
     flag = args.flags.get(field) if field else None
     if flag and text.startswith(field):
         text = flag + text[len(field):]
@@ -517,29 +564,52 @@ def _user_error(args, err: Exception) -> int:
     return 2
 
 
+def _internal_error(command: str, err: BaseException) -> int:
+    """A bug, not a user error: one line, and the full traceback in a file (its path printed)."""
+    text = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+    try:
+        fd, path = tempfile.mkstemp(prefix="neurodepth-traceback-", suffix=".txt")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        where = f"full traceback in {path}"
+    except OSError:  # pragma: no cover - no writable temp dir: the traceback goes to stderr after all
+        where = "traceback:\n" + text
+    message = str(err).splitlines()[0] if str(err) else ""
+    print(f"neurodepth {command}: internal error: {type(err).__name__}: {message} ({where}; please report it)",
+          file=sys.stderr)
+    return 1
+
+
 def main(argv=None) -> int:
     """Entry point of the ``neurodepth`` command; returns the exit code."""
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as err:  # a malformed command line: one line, nothing run
+        print(f"{err.prog}: error: {err}", file=sys.stderr)
+        return 2
     args.argv = argv  # recorded in what the command makes (provenance)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    # loaded only now (h5py, filelock), like every layer the command calls
+    from .data.shards import IntegrityError
+
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as err:  # bad arguments
+    except (ValueError, TypeError, FileNotFoundError, IntegrityError, _io.BusyError) as err:  # bad arguments
         return _user_error(args, err)
-    except RuntimeError as err:
-        # h5py: loaded only when needed, like every layer above
-        from .data.shards import IntegrityError
-
-        if not isinstance(err, IntegrityError):
-            raise
-        return _user_error(args, err)
+    except UsageError as err:  # e.g. `assets regenerate` running a recorded command
+        print(f"{err.prog}: error: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"neurodepth {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    except Exception as err:
+        if os.environ.get("NEURODEPTH_DEBUG"):
+            raise
+        return _internal_error(args.command, err)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,13 @@ class FakeClient:
         self.closed = True
 
 
+@pytest.fixture(autouse=True)
+def raise_internal_errors(monkeypatch):
+    """The replaced library calls raise ``Called``: let it through (the command reports a bug as one line
+    otherwise; tests/test_reliability.py checks that)."""
+    monkeypatch.setenv("NEURODEPTH_DEBUG", "1")
+
+
 @pytest.fixture
 def dask(monkeypatch):
     """``_parallel.dask_client`` replaced: records the clients the command asked for."""
@@ -115,7 +122,15 @@ def test_a_dataset_failing_its_checksums_is_a_user_error_other_runtime_errors_ar
 
     monkeypatch.setattr(nd.data.generation, "generate_dataset", crashed)
     with pytest.raises(RuntimeError, match="a bug"):
-        cli.main(argv)
+        cli.main(argv)  # NEURODEPTH_DEBUG=1: raised
+    monkeypatch.delenv("NEURODEPTH_DEBUG")
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("neurodepth generate: internal error: RuntimeError: a bug (full traceback in ")
+    trace = Path(err.split("full traceback in ", 1)[1].split(";")[0])
+    assert "Traceback" in trace.read_text()
+    trace.unlink()
 
 
 # ---------------------------------------------------------------- train

@@ -89,6 +89,10 @@ ASSETS: dict[str, Asset] = {
     "model_l5pc_ampa_fcn": Asset("model", "lab/models/l5pc_ampa_fcn",
                                  "9177affbe0728f9c1b38d23ab189ebb7e364fdbd02d95c1ffd05d707366f7304",
                                  "a depth-1 network trained on l5pc_ampa_train"),
+    # traces simulated with the authors' original model (outputs only; data/reference/README.md says how)
+    "l5pc_reference": Asset("file", "reference/l5pc_reference.npz",
+                            "8adce241565c5f1e9f2cade286abbc798d46ca46b7f4e50f0e664ebf63f8d599",
+                            "the authors' L5PC model on 3 trials of given inputs: the reference our cell is tested against"),
     "hay_sweep": Asset("file", "lab/sweeps/hay_sweep.csv",
                        "173f31c16849081ccca4ef004cf81afcdf50cc42852f7e353afe7db6efc274b3",
                        "depth and width sweep of TCNs on the Hay lab data (the table notebook 06 plots)"),
@@ -385,11 +389,26 @@ def _replace_out(argv: list[str], out) -> list[str]:
     return argv
 
 
+def _anchored(token: str) -> str:
+    """A recorded command's argument with the repository paths in it made absolute: commands were recorded
+    from the repository root (``data/lab/...``), and must run from any directory. ``data/...`` is read
+    under :func:`data_root`; ``LABEL=a,b`` lists (``sweep --data``) are anchored piece by piece."""
+    label, sep, rest = token.rpartition("=") if "=" in token and not token.startswith("-") else ("", "", token)
+    pieces = []
+    for piece in rest.split(","):
+        parts = Path(piece).parts
+        if piece and not Path(piece).is_absolute() and len(parts) > 1 and parts[0] == "data":
+            piece = str(data_root().joinpath(*parts[1:]))
+        pieces.append(piece)
+    return label + sep + ",".join(pieces)
+
+
 def regenerate_command(name: str, out=None) -> list[str]:
     """The command (argv, starting with ``neurodepth``) that remakes asset ``name`` into ``out`` (default:
     where it lives, which resumes or repairs it). For a dataset it is rebuilt from the manifest's plan and
     checked to give the same plan id; for a model or a file it is the command recorded when it was made
-    (run from the repository root; a sweep's ``--out`` is a directory whose ``results.csv`` is the file).
+    (its ``data/...`` paths made absolute, so it runs from any directory; a sweep's ``--out`` is a directory
+    whose ``results.csv`` is the file).
     ``neurodepth assets regenerate NAME`` runs it."""
     asset = _asset(name)
     if asset.kind == "dataset":
@@ -407,4 +426,4 @@ def regenerate_command(name: str, out=None) -> list[str]:
                              f"(cell, input or simulation overrides): regenerate it with "
                              f"neurodepth_lib.data.generate_dataset and the manifest's plan")
         return _dataset_argv(manifest, path_of(name) if out is None else Path(out))
-    return _replace_out(_recorded_argv(name), out)
+    return _replace_out([_anchored(a) for a in _recorded_argv(name)], out)

@@ -42,12 +42,11 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
 from .. import _parallel
 from .._checks import positive_int
-from .._io import Timer, file_sha256
+from .._io import Timer, check_output_path, exclusive_lock, file_sha256
 from ..cells.registry import CellModel, get_cell
 from ..inputs import InputEvents, InputSettings, generate_inputs
 from . import shards
@@ -338,71 +337,71 @@ def generate_dataset(out_dir, *, cell="iaf", condition=None, n_trials=None, dura
         cell_params=cell_params, simulation=simulation)
     workers = _parallel.default_workers() if workers is None else int(workers)
 
-    out_dir = Path(out_dir).expanduser().resolve()
+    out_dir = check_output_path(out_dir, "the dataset directory", directory=True).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(out_dir / ".generate.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise RuntimeError(f"another generation is writing to {out_dir} right now") from None
+    with exclusive_lock(out_dir / ".generate.lock", f"the dataset {out_dir}"):
+        return _generate_locked(out_dir, plan, layout, model, workers=workers, client=client, inputs=inputs,
+                                cell_params=cell_params, progress=progress)
+
+
+def _generate_locked(out_dir: Path, plan: dict, layout: list, model, *, workers: int, client, inputs,
+                     cell_params, progress: bool) -> GenerationReport:
+    """:func:`generate_dataset` once its arguments are checked and it holds the directory's lock."""
     timer = Timer().start()
+    manifest, todo = _prepare_directory(out_dir, plan, layout, {})
+    pid = manifest["plan_id"]
+    if todo:
+        _log_provenance(out_dir, {
+            "event": "run", "argv": list(sys.argv), "cores": os.cpu_count(), "workers": workers,
+            "executor": "dask" if client is not None else ("pool" if workers > 0 else "in-process"),
+            "platform": platform.platform(), "shards_to_make": [s["name"] for s in todo]})
+    events_by_trial = list(inputs) if inputs is not None else None
+    tasks = []
+    for k, shard in enumerate(layout):
+        if shard not in todo:
+            continue
+        trials = list(range(shard["first_trial"], shard["first_trial"] + shard["n_trials"]))
+        attrs = _shard_attrs(plan, pid, k, shard)
+        task = {"out_dir": str(out_dir), "name": shard["name"], "trials": trials, "model": model,
+                "condition": plan["condition"], "cell_params": dict(cell_params or {}),
+                "simulation": plan["simulation"], "record": plan["record"],
+                "duration_ms": plan["duration_ms"], "n_channels": plan["n_channels"],
+                "seed": plan["seed"], "input_settings": plan["input_settings"], "attrs": attrs,
+                "events": None}
+        if events_by_trial is not None:
+            task["events"] = [(events_by_trial[i].channel, events_by_trial[i].time_ms) for i in trials]
+        tasks.append(task)
+
+    bar = None
+    if progress:
+        done_trials = plan["n_trials"] - sum(s["n_trials"] for s in todo)
+        bar = tqdm(total=plan["n_trials"], initial=done_trials, unit="trial",
+                   desc=f"{model.name} {plan['condition'] or ''}".strip())
+    timings = []
+    entries = {s["name"]: s for s in manifest["shards"]}
+
+    def on_done(result: dict) -> None:
+        timing = result.pop("timing", None)
+        timings.append(dict(timing or {}, name=result["name"]))
+        _log_provenance(out_dir, {"event": "shard", "name": result["name"], "sha256": result["sha256"],
+                                  "n_trials": result["n_trials"],
+                                  **{k: v for k, v in (timing or {}).items() if k != "pid"}})
+        entries[result["name"]].update(result)
+        shards.write_manifest(out_dir, manifest)
+        if bar is not None:
+            bar.update(result["n_trials"])
+
     try:
-        manifest, todo = _prepare_directory(out_dir, plan, layout, {})
-        pid = manifest["plan_id"]
-        if todo:
-            _log_provenance(out_dir, {
-                "event": "run", "argv": list(sys.argv), "cores": os.cpu_count(), "workers": workers,
-                "executor": "dask" if client is not None else ("pool" if workers > 0 else "in-process"),
-                "platform": platform.platform(), "shards_to_make": [s["name"] for s in todo]})
-        events_by_trial = list(inputs) if inputs is not None else None
-        tasks = []
-        for k, shard in enumerate(layout):
-            if shard not in todo:
-                continue
-            trials = list(range(shard["first_trial"], shard["first_trial"] + shard["n_trials"]))
-            attrs = _shard_attrs(plan, pid, k, shard)
-            task = {"out_dir": str(out_dir), "name": shard["name"], "trials": trials, "model": model,
-                    "condition": plan["condition"], "cell_params": dict(cell_params or {}),
-                    "simulation": plan["simulation"], "record": plan["record"],
-                    "duration_ms": plan["duration_ms"], "n_channels": plan["n_channels"],
-                    "seed": plan["seed"], "input_settings": plan["input_settings"], "attrs": attrs,
-                    "events": None}
-            if events_by_trial is not None:
-                task["events"] = [(events_by_trial[i].channel, events_by_trial[i].time_ms) for i in trials]
-            tasks.append(task)
-
-        bar = None
-        if progress:
-            done_trials = plan["n_trials"] - sum(s["n_trials"] for s in todo)
-            bar = tqdm(total=plan["n_trials"], initial=done_trials, unit="trial",
-                       desc=f"{model.name} {plan['condition'] or ''}".strip())
-        timings = []
-        entries = {s["name"]: s for s in manifest["shards"]}
-
-        def on_done(result: dict) -> None:
-            timing = result.pop("timing", None)
-            timings.append(dict(timing or {}, name=result["name"]))
-            _log_provenance(out_dir, {"event": "shard", "name": result["name"], "sha256": result["sha256"],
-                                      "n_trials": result["n_trials"],
-                                      **{k: v for k, v in (timing or {}).items() if k != "pid"}})
-            entries[result["name"]].update(result)
-            shards.write_manifest(out_dir, manifest)
-            if bar is not None:
-                bar.update(result["n_trials"])
-
-        try:
-            executor = _execute(tasks, workers=workers, client=client, on_done=on_done)
-        finally:
-            if bar is not None:
-                bar.close()
-        made = sum(s["n_trials"] for s in todo)
-        return GenerationReport(path=out_dir, n_trials=plan["n_trials"], shards_total=len(layout),
-                                shards_skipped=len(layout) - len(todo), shards_written=len(todo),
-                                wall_s=timer.elapsed_s,
-                                simulated_s=made * plan["duration_ms"] / 1000.0, executor=executor,
-                                timings=timings)
+        executor = _execute(tasks, workers=workers, client=client, on_done=on_done)
     finally:
-        lock.release()
+        if bar is not None:
+            bar.close()
+    made = sum(s["n_trials"] for s in todo)
+    return GenerationReport(path=out_dir, n_trials=plan["n_trials"], shards_total=len(layout),
+                            shards_skipped=len(layout) - len(todo), shards_written=len(todo),
+                            wall_s=timer.elapsed_s,
+                            simulated_s=made * plan["duration_ms"] / 1000.0, executor=executor,
+                            timings=timings)
 
 
 def _shard_attrs(plan: dict, pid: str, k: int, shard: dict) -> dict:
@@ -420,8 +419,8 @@ def reencode_dataset(src, out_dir, *, progress: bool = True) -> Path:
     against their recorded hash), so damaged data is never carried over. The result is what
     :func:`generate_dataset` with the same plan writes, byte for byte: a shard remade later from its recipe
     matches it. Shards still missing in ``src`` stay missing (resume the generation in ``out_dir``).
-    Resumable: shards already rewritten are kept. ``provenance.jsonl`` is carried over, with one line for
-    this step. Returns ``out_dir``.
+    Resumable: shards already rewritten are kept. ``provenance.jsonl`` is carried over (lines not yet in
+    ``out_dir``'s log are appended), with one line for this step. Returns ``out_dir``.
     """
     src, out_dir = Path(src).expanduser().resolve(), Path(out_dir).expanduser().resolve()
     if src == out_dir:
@@ -468,9 +467,14 @@ def reencode_dataset(src, out_dir, *, progress: bool = True) -> Path:
             bar.update(1)
     if bar is not None:
         bar.close()
-    log = src / PROVENANCE_NAME
-    if log.exists() and not (out_dir / PROVENANCE_NAME).exists():
-        (out_dir / PROVENANCE_NAME).write_bytes(log.read_bytes())
+    # carry the source's log over: every line of it not already here (a resumed re-encoding adds the new ones)
+    log, here = src / PROVENANCE_NAME, out_dir / PROVENANCE_NAME
+    if log.exists():
+        have = set(here.read_text().splitlines()) if here.exists() else set()
+        new = [line for line in log.read_text().splitlines() if line and line not in have]
+        if new:
+            with open(here, "a") as fh:
+                fh.write("".join(line + "\n" for line in new))
     _log_provenance(out_dir, {"event": "reencode", "from": str(src), "from_format": old.get("format_version"),
                               "to_format": shards.FORMAT_VERSION, "argv": list(sys.argv),
                               "shards_rewritten": [e["name"] for e in done]})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,19 +99,50 @@ def materialise_inputs(dataset: TrialDataset, trials, *, workers: int = 0, progr
     return out
 
 
+def _verified(cache: EventCache, dataset: TrialDataset, trials: np.ndarray) -> str | None:
+    """Why the cached events of ``trials`` cannot be trusted, or None when each trial's events hash to the
+    input sha256 the dataset recorded for that trial (and to the checksum stored beside them)."""
+    o = cache.offsets
+    if o.shape != (len(trials) + 1,) or len(cache.checksums) != len(trials) or o[0] != 0 \
+            or np.any(np.diff(o) < 0) or o[-1] != cache.channel.size or cache.time_ms.size != cache.channel.size:
+        return "its layout does not match the trials it claims to hold"
+    for k, i in enumerate(trials):
+        try:
+            got = InputEvents(cache.channel[o[k]:o[k + 1]], cache.time_ms[o[k]:o[k + 1]], dataset.n_channels,
+                              dataset.duration_ms).checksum()
+        except (ValueError, TypeError) as err:  # events out of range: the file was altered
+            return f"trial {int(i)}'s events are invalid ({err})"
+        if got != cache.checksums[k] or got != dataset.input_sha256(int(i)):
+            return f"trial {int(i)}'s events do not match the checksum the dataset recorded"
+    return None
+
+
 def load_event_cache(dataset: TrialDataset, trials: np.ndarray, cache_path, progress: bool,
                       workers: int = 0) -> EventCache:
+    """The input events of ``trials`` in RAM, through the cache file ``cache_path`` (None: no file).
+
+    A cache file is trusted only after each trial's events are recomputed into their checksum and compared
+    with the input sha256 the dataset recorded for that trial: a damaged or altered file is rebuilt (with a
+    warning saying so), never trained on.
+    """
     key = _cache_key(dataset, trials)
     if cache_path is not None:
         cache_path = Path(cache_path)
         if cache_path.exists():
+            problem = None
             try:
                 with h5py.File(cache_path, "r") as f:
                     if f.attrs.get("key") == key:
-                        return EventCache(f["channel"][()], f["time_ms"][()], f["offsets"][()],
-                                           [s.decode() for s in f["checksums"][()]])
-            except OSError:
-                pass  # unreadable cache: rebuild it
+                        cached = EventCache(f["channel"][()], f["time_ms"][()], f["offsets"][()],
+                                            [s.decode() for s in f["checksums"][()]])
+                        problem = _verified(cached, dataset, trials)
+                        if problem is None:
+                            return cached
+            except (OSError, KeyError, ValueError, UnicodeDecodeError) as err:
+                problem = f"it cannot be read ({type(err).__name__})"
+            if problem is not None:
+                warnings.warn(f"input cache {cache_path} is damaged ({problem}): rebuilding it from the dataset",
+                              stacklevel=2)
     events = materialise_inputs(dataset, trials, workers=workers, progress=progress)  # checksum-verified
     cache = EventCache(
         channel=np.concatenate([e.channel for e in events]) if events else np.zeros(0, np.int32),

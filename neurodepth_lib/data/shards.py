@@ -340,11 +340,17 @@ def read_manifest(directory: str | os.PathLike) -> dict:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise IntegrityError(f"{path} is not valid JSON: {err}") from None
-    if manifest.get("format") != FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise IntegrityError(f"{path} is not a {FORMAT} manifest")
     if manifest.get("format_version", 0) not in READABLE_VERSIONS:
         raise IntegrityError(f"{path} has format version {manifest['format_version']}; this library reads "
                              f"up to {FORMAT_VERSION}: upgrade neurodepth")
+    missing = [k for k in ("plan", "plan_id", "shards", "complete") if k not in manifest]
+    if missing:
+        raise IntegrityError(f"{path} is damaged: it lacks {', '.join(map(repr, missing))}; regenerate the "
+                             f"dataset or restore its manifest")
+    if not isinstance(manifest["plan"], dict) or not isinstance(manifest["shards"], list):
+        raise IntegrityError(f"{path} is damaged: 'plan' must be an object and 'shards' a list")
     if manifest.get("plan_id") != plan_id(manifest.get("plan", {})):
         raise IntegrityError(f"{path}: the plan was edited after the data were made (plan_id mismatch)")
     return manifest

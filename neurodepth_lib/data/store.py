@@ -18,7 +18,7 @@ from .._io import file_sha256
 from .shards import (MANIFEST_NAME, OUTPUT_DTYPES, IntegrityError, read_manifest, read_stored_output,
                      trial_output_sha256)
 
-__all__ = ["Trial", "TrialDataset", "open_dataset"]
+__all__ = ["Trial", "TrialDataset", "open_dataset", "MismatchError", "describe_source", "check_same_source"]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -281,6 +281,16 @@ class TrialDataset:
                 f"(data made with numpy {made_with}, now {np.__version__})")
         return events
 
+    def input_sha256(self, i: int) -> str:
+        """The sha256 of trial ``i``'s input events recorded when the dataset was made (not recomputed)."""
+        k, j = self._locate(i)
+        return self._open(k)["input_sha256"][j].decode()
+
+    @property
+    def source(self) -> dict:
+        """What these trials are of: ``{"name", "path", "cell", "condition"}`` (see :func:`check_same_source`)."""
+        return {"name": self.path.name, "path": str(self.path), "cell": self.cell, "condition": self.condition}
+
     def inputs(self, i: int) -> InputEvents:
         """Trial ``i``'s input events (regenerated from the recipe, or read), checksum-verified."""
         return self._inputs_at(*self._locate(i))
@@ -350,3 +360,44 @@ def open_dataset(path: str | os.PathLike, *, allow_incomplete: bool = False, sha
     """Open a dataset directory for reading (see :class:`TrialDataset`)."""
     return TrialDataset(path, allow_incomplete=allow_incomplete, shards=shards)
 
+
+
+# ---------------------------------------------------------------------------------------------------
+# Which cell and condition: datasets, models and records must agree
+# ---------------------------------------------------------------------------------------------------
+
+class MismatchError(ValueError):
+    """Data of one cell or condition met data, a model or a label of another (e.g. an NMDA model scored on an
+    AMPA test set). Pass ``allow_mismatch=True`` (``--allow-mismatch``) for a study that means it."""
+
+
+def describe_source(source: dict) -> str:
+    """``l5pc/NMDA (l5pc_nmda_test)``: a source's cell, condition and name in a few words."""
+    text = f"{source.get('cell')}" + (f"/{source['condition']}" if source.get("condition") else "")
+    return text + (f" ({source['name']})" if source.get("name") else "")
+
+
+def check_same_source(expected: dict, actual: dict, *, expected_what: str, actual_what: str,
+                      allow_mismatch: bool = False) -> dict | None:
+    """Check that two sources (dicts with ``cell`` and ``condition``, e.g. :attr:`TrialDataset.source` or a
+    model card's ``dataset``) are of the same cell and condition, before any work is done.
+
+    Returns None when they agree (or ``expected`` does not say: a model built in memory). On a mismatch
+    raises :class:`MismatchError` naming both sides, or with ``allow_mismatch=True`` returns a record of it
+    (``{"expected": ..., "actual": ..., "allowed": True}``) for the result to carry.
+    """
+    if not isinstance(allow_mismatch, (bool, np.bool_)):
+        raise TypeError(f"allow_mismatch must be True or False, got {allow_mismatch!r}")
+    if not expected or not actual or expected.get("cell") is None:
+        return None
+    same = (expected.get("cell") == actual.get("cell")
+            and str(expected.get("condition") or "").upper() == str(actual.get("condition") or "").upper())
+    if same:
+        return None
+    if not allow_mismatch:
+        raise MismatchError(f"{actual_what} is {describe_source(actual)} but {expected_what} is "
+                            f"{describe_source(expected)}: refusing to mix cells or conditions; pass "
+                            f"allow_mismatch=True (--allow-mismatch) for an out-of-distribution study")
+    keep = ("cell", "condition", "name")
+    return {"expected": {k: expected.get(k) for k in keep}, "expected_what": expected_what,
+            "actual": {k: actual.get(k) for k in keep}, "actual_what": actual_what, "allowed": True}

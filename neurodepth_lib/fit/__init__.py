@@ -3,4 +3,5 @@
 from .loop import *  # noqa: F403
 from .on_dataset import *  # noqa: F403
 from .schedule import *  # noqa: F403
+from .spec import *  # noqa: F403
 from .windows import *  # noqa: F403

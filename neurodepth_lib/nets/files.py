@@ -138,6 +138,39 @@ def update_model_card(path: str | os.PathLike, **fields) -> dict:
     return card
 
 
+def _read_state(weights_path: Path, data: bytes) -> dict:
+    """The tensors of a weights file, read with ``weights_only=True``; anything else is refused (nothing is
+    unpickled, and no advice to unpickle it is passed on)."""
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as err:  # UnpicklingError, RuntimeError (not a zip), EOFError...: not our file
+        raise ValueError(f"{weights_path} is not a neurodepth weights file: it holds something other than plain "
+                         f"tensors ({type(err).__name__}); it was not loaded. Use model files written by "
+                         f"neurodepth (save_model / neurodepth train) from a source you trust") from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise ValueError(f"{weights_path} is not a neurodepth weights file (not a dict of named tensors)")
+    return state
+
+
+def _check_shapes(config: TCNConfig, state: dict, weights_path: Path, card_path: Path) -> None:
+    """Refuse a card whose architecture does not fit the weights, before building it: the network is laid
+    out on the ``meta`` device (no memory), so a card asking for absurd sizes costs nothing."""
+    try:
+        with torch.device("meta"):
+            skeleton = TCN(config)
+    except Exception:  # pragma: no cover - a layer that cannot be laid out on meta: load_state_dict checks
+        return
+    want = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in state.items()}
+    if want != have:
+        diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+        k = diff[0]
+        raise ValueError(f"weights {weights_path} do not fit the architecture in {card_path} ({config.name}): "
+                         f"{len(diff)} tensor(s) differ, e.g. {k!r}: the card asks for {want.get(k)}, the file "
+                         f"holds {have.get(k)}")
+
+
 def load_model(path: str | os.PathLike, map_location: str | torch.device | None = "cpu") -> TCN:
     """Rebuild a :class:`TCN` from ``<path>.json`` and load ``<path>.pt`` with ``weights_only=True``.
 
@@ -154,11 +187,13 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device | None 
     if card.get("weights_sha256") not in (None, digest):
         raise ValueError(f"{weights_path} does not match its card {card_path}: sha256 {digest[:12]}... != "
                          f"{str(card['weights_sha256'])[:12]}... (files from different saves?)")
-    config = TCNConfig.from_dict(card["config"])
+    state = _read_state(weights_path, data)
+    try:
+        config = TCNConfig.from_dict(card["config"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"model card {card_path} holds no valid architecture ('config'): {err}") from None
+    _check_shapes(config, state, weights_path, card_path)  # before allocating what the card asks for
     model = TCN(config)
-    state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    # a float16 file (for shipping) is computed in float32
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:

@@ -23,7 +23,9 @@ and MAE are in mV of the clipped somatic voltage.
 """
 from __future__ import annotations
 
+import datetime
 import math
+import numbers
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -34,11 +36,12 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.input_cache import cached_inputs, materialise_inputs
-from ..data.store import TrialDataset, open_dataset
+from .._checks import finite_float, non_negative_int, positive_int
+from ..data.store import TrialDataset, check_same_source, open_dataset
 from ..data.targets import TargetTransform
 from ..fit.windows import WindowSampler
 from ..nets.files import load_model, read_model_card, update_model_card
-from ..nets.predict import predict_full_trace
+from ..nets.predict import predict_full_trace, resolve_device
 from ..nets.tcn import TCN
 from . import protocol
 
@@ -97,6 +100,24 @@ def _load(model):
     return model
 
 
+def _check_trials(trials, n: int, what: str) -> list[int]:
+    """``trials`` as a list of distinct whole numbers in ``[0, n)``, or a ``ValueError`` before any work."""
+    if isinstance(trials, (str, bytes)) or not hasattr(trials, "__iter__"):
+        raise ValueError(f"trials must be a list of trial indices, got {trials!r}")
+    out = []
+    for t in trials:
+        if isinstance(t, (bool, np.bool_)) or not isinstance(t, numbers.Integral):
+            raise ValueError(f"trials must be whole-number indices, got {t!r}")
+        if not 0 <= int(t) < n:
+            raise ValueError(f"trial {int(t)} does not exist: there are {n} {what} (indices 0 to {n - 1})")
+        out.append(int(t))
+    if not out:
+        raise ValueError("trials selects no trial")
+    if len(set(out)) != len(out):
+        raise ValueError("trials lists a trial more than once")
+    return out
+
+
 def predict_trials(model, data, *, trials=None, transform: TargetTransform | None = None, batch_size: int = 4,
                    device=None, workers: int = 0, input_cache_dir=None,
                    progress: bool = False) -> TrialPredictions:
@@ -122,7 +143,7 @@ def predict_trials(model, data, *, trials=None, transform: TargetTransform | Non
     if isinstance(data, WindowSampler):
         sampler = data
         transform = transform or transform_from_card(getattr(model, "card", None)) or sampler.transform
-        rows = range(len(sampler.trials)) if trials is None else [int(r) for r in trials]
+        rows = range(len(sampler.trials)) if trials is None else _check_trials(trials, len(sampler.trials), "rows")
         if sampler.n_channels != model.config.n_inputs:
             raise ValueError(f"the data have {sampler.n_channels} inputs but the model expects {model.config.n_inputs}")
 
@@ -135,7 +156,7 @@ def predict_trials(model, data, *, trials=None, transform: TargetTransform | Non
         if ds.n_channels != model.config.n_inputs:
             raise ValueError(f"dataset {ds.path.name} has {ds.n_channels} input channels but the model expects "
                              f"{model.config.n_inputs}")
-        rows = range(len(ds)) if trials is None else [int(i) for i in trials]
+        rows = range(len(ds)) if trials is None else _check_trials(trials, len(ds), f"trials of {ds.path.name}")
         transform = transform or transform_from_card(getattr(model, "card", None)) or \
             TargetTransform.paper(ds.cell, ds.condition)
         if transform.soma_bias_mV is None:
@@ -278,6 +299,10 @@ def _data_info(data, preds: TrialPredictions, card: dict | None) -> dict:
             "trials": preds.trials.tolist()}
     ds = data.dataset if isinstance(data, WindowSampler) else (
         data if isinstance(data, TrialDataset) else open_dataset(data))
+    # the whole set (every trial of the dataset, or every row of a sampler): only such a run is a headline
+    n_all = len(data.trials) if isinstance(data, WindowSampler) else len(ds)
+    info["n_trials_available"] = int(n_all)
+    info["all_trials"] = bool(preds.n_trials == n_all and len(set(preds.trials.tolist())) == n_all)
     info.update({"name": ds.path.name, "path": str(ds.path), "plan_id": ds.manifest["plan_id"],
                  "cell": ds.cell, "condition": ds.condition})
     # trials whose windows the weights were fitted on (validation trials only chose the checkpoint)
@@ -289,7 +314,8 @@ def _data_info(data, preds: TrialPredictions, card: dict | None) -> dict:
 
 def evaluate_model(model, data, *, config: protocol.EvaluationConfig | None = None, trials=None,
                    transform: TargetTransform | None = None, target_fpr: float = 0.002, batch_size: int = 4,
-                   device=None, workers: int = 0, input_cache_dir=None, progress: bool = False) -> Assessment:
+                   device=None, workers: int = 0, input_cache_dir=None, progress: bool = False,
+                   allow_mismatch: bool = False) -> Assessment:
     """Predict whole held-out trials and score them with the paper's protocol (paper_facts 3.1).
 
     Parameters
@@ -301,16 +327,52 @@ def evaluate_model(model, data, *, config: protocol.EvaluationConfig | None = No
     trials : which trials (dataset indices, or sampler rows); default all.
     target_fpr : the ROC point at which the temporal-precision histogram thresholds (paper 0.2 %).
     batch_size, device, workers, input_cache_dir, progress : see :func:`predict_trials`.
+    allow_mismatch : score data of another cell or condition than the model was trained on (refused by
+        default, before anything is predicted); the mismatch is recorded in ``Assessment.dataset``.
+
+    Every argument, the trials, the device and the model's receptive field against the trials' length are
+    checked before any trial is predicted.
 
     Returns
     -------
     :class:`Assessment`: ``.table()`` prints, ``.to_dict()`` is JSON-able. Evaluating on trials the model
     was trained on (same dataset plan and trial indices, per its card) is flagged in both and warned about.
     """
+    # every check before any trial is predicted
+    target_fpr = finite_float(target_fpr, "target_fpr")
+    if not 0.0 < target_fpr < 1.0:
+        raise ValueError(f"target_fpr must lie in (0, 1), got {target_fpr!r}")
+    batch_size = positive_int(batch_size, "batch_size")
+    workers = non_negative_int(workers, "workers")
+    config = protocol.EvaluationConfig() if config is None else config
+    if not isinstance(config, protocol.EvaluationConfig):
+        raise TypeError(f"config must be an EvaluationConfig, got {type(config).__name__}")
+    if device is not None:
+        resolve_device(device)
     model = _load(model)
+    if not isinstance(data, WindowSampler) and not isinstance(data, TrialDataset):
+        data = open_dataset(data)
+    ds = data.dataset if isinstance(data, WindowSampler) else data
+    mismatch = check_same_source((getattr(model, "card", None) or {}).get("dataset"), ds.source,
+                                 expected_what="the model was trained on data that", actual_what="the dataset",
+                                 allow_mismatch=allow_mismatch)
+    n = len(data.trials) if isinstance(data, WindowSampler) else len(ds)
+    if trials is not None:
+        trials = _check_trials(trials, n, "rows" if isinstance(data, WindowSampler) else f"trials of {ds.path.name}")
+    rf = int(model.config.receptive_field_ms)
+    if rf > ds.duration_ms:
+        raise ValueError(f"the model's receptive field ({rf} ms) is longer than the {ds.duration_ms}-ms trials of "
+                         f"{ds.path.name}: no output sees a whole input window")
+    if rf - 1 > config.start_ms:
+        warnings.warn(f"the model's receptive field ({rf} ms) reaches before time 0 for the first {rf - 1} ms, but "
+                      f"scoring starts at {config.start_ms} ms: part of the score is the zero-padded edge",
+                      stacklevel=2)
     preds = predict_trials(model, data, trials=trials, transform=transform, batch_size=batch_size,
                            device=device, workers=workers, input_cache_dir=input_cache_dir, progress=progress)
-    return assess_predictions(preds, model, data, config=config, target_fpr=target_fpr)
+    a = assess_predictions(preds, model, data, config=config, target_fpr=target_fpr)
+    if mismatch is not None:
+        a.dataset["mismatch"] = mismatch
+    return a
 
 
 def assess_predictions(preds: TrialPredictions, model, data, *, config: protocol.EvaluationConfig | None = None,
@@ -340,16 +402,40 @@ def assess_predictions(preds: TrialPredictions, model, data, *, config: protocol
                       dataset=data_info)
 
 
-def record_metrics(model_path, assessment: Assessment, key: str = "test") -> dict:
-    """Add ``assessment``'s headline numbers to a model card under ``metrics[key]`` (with the dataset's
-    name and plan id) and rewrite the card atomically; the weights are untouched. Returns the card."""
+_NOT_A_KEY = ("history", "valid_losses_at_best")
+
+
+def record_metrics(model_path, assessment: Assessment, key: str = "test", *, command=None) -> dict:
+    """Append ``assessment`` to a model card's record and rewrite the card atomically (weights untouched).
+
+    Nothing is overwritten: every evaluation is appended to ``metrics.history`` (its headline numbers, the
+    dataset, trials, command and time). ``metrics[key]`` (e.g. ``metrics.test``, the layout cards have
+    always had) is the headline: it is set only by an evaluation on every trial of a dataset of the model's
+    own cell and condition; a subset of trials or mismatched data goes to the history only. A headline
+    written before the history existed is moved into the history before it is replaced. ``command``: how
+    the evaluation was started (e.g. the argv). Returns the card (``card["metrics"]["history"][-1]
+    ["headline"]`` says whether ``metrics[key]`` changed).
+    """
+    if not isinstance(key, str) or not key or key in _NOT_A_KEY:
+        raise ValueError(f"key must be a name such as 'test' (not one of {_NOT_A_KEY}), got {key!r}")
     metrics = dict(read_model_card(model_path).get("metrics") or {})
-    metrics[str(key)] = {**assessment.summary(), "dataset": assessment.dataset.get("name"),
-                         "plan_id": assessment.dataset.get("plan_id"),
-                         "trials": assessment.dataset.get("trials"),
-                         "config": assessment.result.config.to_dict()}
-    card = update_model_card(model_path, metrics=_finite_or_none(metrics))
-    return card
+    history = list(metrics.get("history") or [])
+    d = assessment.dataset
+    numbers_ = {**assessment.summary(), "dataset": d.get("name"), "plan_id": d.get("plan_id"),
+                "trials": d.get("trials"), "config": assessment.result.config.to_dict()}
+    headline = bool(d.get("all_trials", True)) and not d.get("mismatch")
+    for k, old in metrics.items():  # headlines recorded before there was a history: keep them
+        if k not in _NOT_A_KEY and isinstance(old, dict) and not any(h.get("key") == k for h in history):
+            history.append({"key": k, **old, "recorded_before_history": True})
+    history.append({"key": str(key), **numbers_, "headline": headline,
+                    "dataset_path": d.get("path"), "cell": d.get("cell"), "condition": d.get("condition"),
+                    "all_trials": bool(d.get("all_trials", True)), "mismatch": d.get("mismatch"),
+                    "command": None if command is None else [str(a) for a in command],
+                    "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
+    if headline:
+        metrics[str(key)] = numbers_
+    metrics["history"] = history
+    return update_model_card(model_path, metrics=_finite_or_none(metrics))
 
 
 def score_validation(fit, log=print):
@@ -361,7 +447,8 @@ def score_validation(fit, log=print):
         return None
     try:
         a = evaluate_model(fit.model, fit.valid_sampler,
-                           config=protocol.EvaluationConfig(spike_count_range=None, n_subsets=0))
+                           config=protocol.EvaluationConfig(spike_count_range=None, n_subsets=0),
+                           allow_mismatch=bool((fit.card or {}).get("allow_mismatch")))
     except ValueError as err:
         log(f"validation trials not scored: {err}")
         return None

@@ -229,6 +229,10 @@ def _trial_arrays(spike_probability, spike_true, soma_pred, soma_true) -> tuple[
     if p.ndim != 2:
         raise ValueError(f"arrays must have shape (n_trials, time), got {p.shape} "
                          f"(add a trial axis with x[None] for a single trial)")
+    if p.size and not (np.all(np.isfinite(p)) and p.min() >= 0.0 and p.max() <= 1.0):
+        bad = p[~(np.isfinite(p) & (p >= 0) & (p <= 1))]
+        raise ValueError(f"spike_probability must hold probabilities in [0, 1] (no NaN), got values such as "
+                         f"{bad.flat[0]!r}: pass sigmoid(logits), not the logits")
     return p, y, vp.astype(np.float64), vt.astype(np.float64)
 
 
@@ -238,8 +242,8 @@ def evaluate(spike_probability, spike_true, soma_pred, soma_true,
 
     Parameters
     ----------
-    spike_probability : (n_trials, time) predicted spike probability per ms (any score works: only its
-        order matters).
+    spike_probability : (n_trials, time) predicted spike probability per ms, in [0, 1] (only its order
+        matters, but a value outside [0, 1] or NaN is refused: it is a logit or a bug, not a probability).
     spike_true : (n_trials, time) 0/1 true spikes per ms.
     soma_pred, soma_true : (n_trials, time) predicted and true somatic voltage, mV (the clipped target;
         a constant shift common to both, like the training bias, changes nothing).

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .._checks import non_negative_float, non_negative_int, positive_int
+from .._io import check_output_path
 from ..cells.registry import get_cell
-from ..data.generation import generate_dataset
-from .sweeps import SweepGrid, SweepResult, run_sweep
+from ..data.generation import generate_dataset, plan_generation
+from .sweeps import SweepGrid, SweepResult, check_budget, run_sweep
 
 __all__ = ["best_so_far", "DepthReport", "depth_report", "HowDeepReport", "how_deep"]
 
@@ -110,6 +112,19 @@ class DepthReport:
         return d
 
 
+def _tolerance(tolerance) -> float:
+    try:
+        return non_negative_float(tolerance, "tolerance")
+    except ValueError:
+        raise ValueError(f"tolerance must be a finite number >= 0 (an AUC difference), got {tolerance!r}") from None
+
+
+def _seq(values, name: str) -> tuple:
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValueError(f"{name} must be a sequence of whole numbers, got {values!r}")
+    return tuple(values)
+
+
 def depth_report(rows: list[dict], condition, tolerance: float = 0.005, metric: str = "auc") -> DepthReport:
     """How deep: the smallest depth whose mean ``metric`` (over seeds; each seed's best over widths and T at
     that depth) is within ``tolerance`` of the best depth's mean.
@@ -117,8 +132,7 @@ def depth_report(rows: list[dict], condition, tolerance: float = 0.005, metric: 
     Also reports how many standard errors separate the best depth from depth 1 (the done-when test of
     chapter 06: more than 3 for NMDA, within noise for AMPA).
     """
-    if not (isinstance(tolerance, (int, float)) and tolerance >= 0):
-        raise ValueError(f"tolerance must be a number >= 0, got {tolerance!r}")
+    tolerance = _tolerance(tolerance)
     sub = [r for r in rows if r["condition"] == condition and r.get(metric) is not None]
     if not sub:
         raise ValueError(f"no results for condition {condition!r}")
@@ -186,13 +200,23 @@ def how_deep(cell="teaching", out_dir="how_deep", *, condition=None, n_train_tri
     model = get_cell(cell)
     if condition is None:
         condition = model.conditions[0]
-    out_dir = Path(out_dir)
+    # every check before the first trial is simulated: the grid, the tolerance, the sweep's budget, both plans
+    grid = SweepGrid(depths=_seq(depths, "depths"), widths=(positive_int(width, "width"),),
+                     receptive_fields_ms=(positive_int(receptive_field_ms, "receptive_field_ms"),),
+                     seeds=_seq(seeds, "seeds"))
+    tolerance = _tolerance(tolerance)
+    scale = check_budget(steps=steps, scale=scale, workers=workers)
+    non_negative_int(data_seed, "data_seed")
+    out_dir = check_output_path(out_dir, "the output directory", directory=True)
     train_dir, test_dir = out_dir / "data" / "train", out_dir / "data" / "test"
-    for path, n, seed in ((train_dir, n_train_trials, 2 * data_seed + 1), (test_dir, n_test_trials, 2 * data_seed + 2)):
+    sets = ((train_dir, n_train_trials, 2 * data_seed + 1), (test_dir, n_test_trials, 2 * data_seed + 2))
+    for path, n, seed in sets:
+        check_output_path(path, "the dataset directory", directory=True)
+        plan_generation(cell=model, condition=condition, n_trials=n, duration_ms=duration_ms, seed=seed,
+                        cell_params=cell_params)
+    for path, n, seed in sets:
         generate_dataset(path, cell=model, condition=condition, n_trials=n, duration_ms=duration_ms, seed=seed,
                          cell_params=cell_params, workers=workers, client=client, progress=progress)
-    grid = SweepGrid(depths=tuple(depths), widths=(int(width),), receptive_fields_ms=(int(receptive_field_ms),),
-                     seeds=tuple(seeds))
     label = condition if condition is not None else model.name
     sweep = run_sweep(out_dir / "sweep", {label: (train_dir, test_dir)}, grid, steps=steps, scale=scale,
                       workers=workers, client=client, progress=progress)

@@ -63,17 +63,21 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import _parallel
-from .._io import Timer, atomic_write_json, atomic_write_text
+from .._checks import non_negative_int, positive_float, positive_int
+from .._io import Timer, atomic_write_json, atomic_write_text, check_output_path
+from ..data.store import check_same_source
 from ..data.store import open_dataset
 from ..fit.loop import TrainingConfig
 from ..fit.on_dataset import train_on_dataset
 from ..fit.schedule import schedule_for_scale
+from ..nets.predict import resolve_device
 from ..nets.presets import make_architecture
 from ..nets.tcn import macs_per_ms
 from ..scales import check_scale
 from ..scoring.assess import evaluate_model, record_metrics
 
 __all__ = ["RESULT_NAME", "CSV_NAME", "INPUT_CACHE_DIR", "CSV_COLUMNS", "kernels_for", "run_id", "SweepGrid",
+           "check_budget",
            "plan_runs", "run_one", "read_results", "write_csv", "read_csv", "SweepResult", "run_sweep"]
 
 
@@ -125,12 +129,12 @@ class SweepGrid:
             values = getattr(self, name)
             if isinstance(values, (int, np.integer)):
                 values = (values,)
-            values = tuple(int(v) for v in values)
+            if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+                raise ValueError(f"SweepGrid.{name} must be a sequence of whole numbers, got {values!r}")
+            rule = non_negative_int if name == "seeds" else positive_int
+            values = tuple(rule(v, f"SweepGrid.{name} entry") for v in values)  # 2.7 is refused, never truncated
             if not values:
                 raise ValueError(f"SweepGrid.{name} must not be empty")
-            low = 0 if name == "seeds" else 1
-            if min(values) < low:
-                raise ValueError(f"SweepGrid.{name} must be integers >= {low}, got {values}")
             object.__setattr__(self, name, tuple(dict.fromkeys(values)))
         for d in self.depths:
             for t in self.receptive_fields_ms:
@@ -192,7 +196,8 @@ def run_one(task: dict) -> dict:
                                     input_cache_dir=Path(task["out_dir"]) / INPUT_CACHE_DIR,
                                     card={"sweep": {"spec": spec, "budget": budget}})
     train_s = train_timer.elapsed_s
-    a = evaluate_model(fit.model, test_ds, input_cache_dir=Path(task["out_dir"]) / INPUT_CACHE_DIR)
+    a = evaluate_model(fit.model, test_ds, input_cache_dir=Path(task["out_dir"]) / INPUT_CACHE_DIR,
+                       allow_mismatch=bool(task.get("allow_mismatch", False)))
     record_metrics(run_dir / "model", a)
     s = a.summary()
     tp = {k: v for k, v in s.items() if k.startswith("tp_at_")}
@@ -282,11 +287,35 @@ def _execute(tasks, *, workers: int, client, on_done) -> str:
                      name_of=lambda t: t["spec"]["run_id"], what="sweep run")
 
 
+def check_budget(*, steps=600, scale="lab", lr_scale=None, valid_fraction=0.1, workers=None, threads_per_run=None,
+                 device="auto", train_trials=None, allow_mismatch=False) -> str:
+    """Check a sweep's run settings (see :func:`run_sweep`) before any work; returns the scale's name."""
+    scale = check_scale(scale)
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 5:
+        raise ValueError(f"steps must be an integer >= 5, got {steps!r}")
+    if train_trials is not None and (isinstance(train_trials, bool) or not isinstance(train_trials, (int, np.integer))
+                                     or train_trials < 2):
+        raise ValueError(f"train_trials must be None or an integer >= 2, got {train_trials!r}")
+    if lr_scale is not None:
+        positive_float(lr_scale, "lr_scale")
+    if isinstance(valid_fraction, bool) or not isinstance(valid_fraction, (int, float, np.floating)) \
+            or not 0.0 <= float(valid_fraction) < 1.0:
+        raise ValueError(f"valid_fraction must lie in [0, 1), got {valid_fraction!r}")
+    if workers is not None:
+        non_negative_int(workers, "workers")
+    if threads_per_run is not None:
+        positive_int(threads_per_run, "threads_per_run")
+    resolve_device(device)
+    if not isinstance(allow_mismatch, (bool, np.bool_)):
+        raise TypeError(f"allow_mismatch must be True or False, got {allow_mismatch!r}")
+    return scale
+
+
 def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int = 600, scale: str = "lab",
               lr_scale: float | None = None, valid_fraction: float = 0.1, workers: int | None = None,
               threads_per_run: int | None = None, client=None, device: str = "auto",
               allow_incomplete: bool = False, train_trials: int | None = None,
-              progress: bool = True) -> SweepResult:
+              allow_mismatch: bool = False, progress: bool = True) -> SweepResult:
     """Train and evaluate every run of ``grid`` for every condition of ``data``; skip finished runs.
 
     Parameters
@@ -306,22 +335,24 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
         trials.
     train_trials : train on the first this many trials of every condition's training set (default all), e.g.
         to compare conditions on equal amounts of data; ``valid_fraction`` is held out of these.
+    allow_mismatch : accept a condition label whose datasets are of another condition, or a test set of
+        another cell or condition than its training set (refused by default, before any run); recorded in
+        ``sweep.json`` and every run's card.
+
+    Every argument and every dataset is checked before the first run starts.
     """
-    scale = check_scale(scale)
     grid = grid or SweepGrid()
     if not isinstance(grid, SweepGrid):
         raise TypeError(f"grid must be a SweepGrid, got {type(grid).__name__}")
     if not isinstance(data, dict) or not data:
         raise ValueError("data must be a non-empty dict {condition: (train_dir, test_dir)}")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 5:
-        raise ValueError(f"steps must be an integer >= 5, got {steps!r}")
-    if train_trials is not None and (isinstance(train_trials, bool) or not isinstance(train_trials, (int, np.integer))
-                                     or train_trials < 2):
-        raise ValueError(f"train_trials must be None or an integer >= 2, got {train_trials!r}")
-    out_dir = Path(out_dir).expanduser().resolve()
+    scale = check_budget(steps=steps, scale=scale, lr_scale=lr_scale, valid_fraction=valid_fraction, workers=workers,
+                         threads_per_run=threads_per_run, device=device, train_trials=train_trials,
+                         allow_mismatch=allow_mismatch)
+    out_dir = check_output_path(out_dir, "the sweep directory", directory=True).resolve()
     plan_path = out_dir / "sweep.json"
     before = json.loads(plan_path.read_text()) if plan_path.exists() else {}
-    n_inputs, shards = {}, {}
+    n_inputs, shards, mismatches = {}, {}, []
     for condition, pair in data.items():
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise ValueError(f"data[{condition!r}] must be (train_dir, test_dir), got {pair!r}")
@@ -335,6 +366,16 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
                              f"{pair[0]} has {len(train)} {'finished ' if not train.complete else ''}trials")
         if train.n_channels != test.n_channels:
             raise ValueError(f"data[{condition!r}]: train has {train.n_channels} inputs, test {test.n_channels}")
+        for what, ds in (("training", train), ("test", test)):
+            if ds.condition is not None and str(ds.condition).upper() != str(condition).upper():
+                check_same_source({"cell": ds.cell, "condition": condition, "name": f"data[{condition!r}]"},
+                                  ds.source, expected_what="its label", actual_what=f"the {what} set of "
+                                  f"data[{condition!r}]", allow_mismatch=allow_mismatch)
+                mismatches.append({"condition": condition, "set": what, "dataset": ds.source})
+        m = check_same_source(train.source, test.source, expected_what=f"the training set of data[{condition!r}]",
+                              actual_what="its test set", allow_mismatch=allow_mismatch)
+        if m is not None:
+            mismatches.append({"condition": condition, "set": "test", "dataset": test.source})
         n_inputs[condition] = train.n_channels
     cores = _parallel.default_workers()
     if workers is None:
@@ -349,7 +390,8 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
               **({"train_trials": int(train_trials)} if train_trials is not None else {})}
     specs = plan_runs(list(data), grid)
     plan = {"grid": asdict(grid), "data": {c: [str(Path(p).resolve()) for p in pair] for c, pair in data.items()},
-            "budget": budget, **({"shards": shards} if shards else {})}
+            "budget": budget, **({"shards": shards} if shards else {}),
+            **({"allow_mismatch": mismatches} if mismatches else {})}
     if before:
         if before.get("budget") != budget or before.get("data") != plan["data"]:
             raise ValueError(f"{out_dir} holds a sweep with another budget or other data; choose another directory")
@@ -361,7 +403,8 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
             continue
         train, test = data[spec["condition"]]
         tasks.append({"out_dir": str(out_dir), "spec": spec, "budget": budget, "train": str(train),
-                      "test": str(test), "n_inputs": n_inputs[spec["condition"]], "threads": threads_per_run})
+                      "test": str(test), "n_inputs": n_inputs[spec["condition"]], "threads": threads_per_run,
+                      **({"allow_mismatch": True} if mismatches else {})})
         if spec["condition"] in shards:
             tasks[-1]["train_shards"], tasks[-1]["test_shards"] = shards[spec["condition"]]
     bar = None

@@ -1,7 +1,7 @@
 """The Hay L5PC, our mechanisms and one-trial simulation, checked against physics and the original model.
 
 The key test feeds our cell the exact input events of three trials simulated with the authors' own files
-(``../shared/reference/l5pc_reference.npz``) and compares spikes and voltages. Those three 3-s trials are
+(the shipped asset ``l5pc_reference``, ``data/reference/l5pc_reference.npz``) and compares spikes and voltages. Those three 3-s trials are
 simulated once per session (module fixture), roughly 2-3 minutes of one core.
 """
 from __future__ import annotations
@@ -25,7 +25,6 @@ from neurodepth_lib.cells.simulation import (SimulationParams, detect_spikes, re
 pytestmark = pytest.mark.neuron
 
 REPO = Path(__file__).resolve().parents[2]
-REFERENCE = REPO.parent / "shared" / "reference" / "l5pc_reference.npz"
 N_SEG, N_IN = 639, 1278
 
 
@@ -51,10 +50,9 @@ def cell():
 
 
 def _load_reference():
-    if not REFERENCE.exists():
-        pytest.skip(f"reference data not found at {REFERENCE} (it lives in the project's shared folder, "
-                    "next to the repository)")
-    return np.load(REFERENCE)
+    path = nd.data.assets.find("l5pc_reference")  # shipped in the repository: never skipped in a clone
+    assert path is not None, "the reference traces (data/reference/l5pc_reference.npz) are missing"
+    return np.load(path)
 
 
 # ------------------------------------------------------------------------------------------- mechanisms

@@ -262,8 +262,10 @@ def test_cli_bad_arguments_exit_2_with_a_message(tmp_path, capsys):
                      "--no-progress"])
     assert code == 2 and "n_trials must be a positive whole number" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
-    with pytest.raises(SystemExit):
-        cli.main(["generate", "--cell", "iaf"])  # argparse: --trials and --out are required
+    # argparse: --trials and --out are required; one line, exit 2, no usage block
+    assert cli.main(["generate", "--cell", "iaf"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("neurodepth generate: error: the following arguments are required") and "\n" not in err
 
 
 # ---------------------------------------------------------------- the L5PC through NEURON

@@ -160,3 +160,58 @@ def test_train_trials_uses_the_first_n_training_trials(tmp_path, iaf_data):
     seen = card["dataset"]["trials"] + card["valid_dataset"]["trials"]
     assert sorted(seen) == [0, 1, 2, 3], seen  # trials 4 and 5 were neither trained nor validated on
     assert res.rows[0]["budget"]["train_trials"] == 4
+
+
+# ---------------------------------------------------------------- issue 19: nothing silently wrong
+
+@pytest.mark.parametrize("grid, message", [
+    (dict(widths=(2.7,)), "widths entry must be a positive whole number, got 2.7"),
+    (dict(depths=(float("nan"),)), "depths entry must be a positive whole number"),
+    (dict(seeds=(-1,)), "seeds entry must be a whole number >= 0"),
+    (dict(receptive_fields_ms="41"), "sequence of whole numbers"),
+])
+def test_a_grid_refuses_what_it_would_truncate(grid, message):
+    with pytest.raises(ValueError, match=message):
+        nd.studies.SweepGrid(**grid)
+
+
+@pytest.fixture(scope="module")
+def two_conditions(tmp_path_factory):
+    from tests import conditions
+
+    root = tmp_path_factory.mktemp("sweep_conditions")
+    return {c: (conditions.make_dataset(root / f"{c}_train", c, 1, 4), conditions.make_dataset(root / f"{c}_test", c, 2, 4))
+            for c in ("NMDA", "AMPA")}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(threads_per_run=0), "threads_per_run must be a positive whole number"),
+    (dict(workers=-1), "workers must be a whole number >= 0"),
+    (dict(lr_scale=float("nan")), "lr_scale must be a finite number > 0"),
+    (dict(valid_fraction=1.0), r"valid_fraction must lie in \[0, 1\)"),
+])
+def test_run_settings_are_checked_before_anything_is_written(tmp_path, two_conditions, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        nd.studies.run_sweep(tmp_path / "s", {"NMDA": two_conditions["NMDA"]}, nd.studies.SweepGrid(depths=(1,)),
+                             steps=5, progress=False, **kwargs)
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_condition_given_another_conditions_data_is_refused(tmp_path, two_conditions):
+    grid = nd.studies.SweepGrid(depths=(1,), widths=(2,), receptive_fields_ms=(5,), seeds=(0,))
+    with pytest.raises(nd.data.MismatchError, match="training set of data\\['NMDA'\\] is iaf2/AMPA"):
+        nd.studies.run_sweep(tmp_path / "s", {"NMDA": two_conditions["AMPA"]}, grid, steps=5, workers=0, progress=False)
+    mixed = (two_conditions["NMDA"][0], two_conditions["AMPA"][1])
+    with pytest.raises(nd.data.MismatchError, match="test set"):
+        nd.studies.run_sweep(tmp_path / "s", {"NMDA": mixed}, grid, steps=5, workers=0, progress=False)
+    assert not (tmp_path / "s").exists()
+    res = nd.studies.run_sweep(tmp_path / "s", {"NMDA": mixed}, grid, steps=5, scale="quick", workers=0,
+                               progress=False, allow_mismatch=True)
+    plan = json.loads((tmp_path / "s" / "sweep.json").read_text())
+    assert plan["allow_mismatch"][0]["dataset"]["condition"] == "AMPA" and res.runs_made == 1
+
+
+def test_a_sweep_directory_that_is_a_file_is_refused(tmp_path, two_conditions):
+    (tmp_path / "s").write_text("")
+    with pytest.raises(ValueError, match="is a file, not a directory"):
+        nd.studies.run_sweep(tmp_path / "s", {"NMDA": two_conditions["NMDA"]}, steps=5, progress=False)
