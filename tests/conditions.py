@@ -2,10 +2,14 @@
 as ``iaf2`` with two condition labels, so datasets, models and records of "NMDA" and "AMPA" take seconds."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import shutil
+import threading
 from pathlib import Path
 
 import neurodepth_lib as nd
+from neurodepth_lib import _io
 from neurodepth_lib.cells.iaf import IAF_MODEL
 from neurodepth_lib.cells.registry import register_cell
 
@@ -31,3 +35,30 @@ def make_world(root: Path) -> dict:
                             progress=False, resume=False)
     world["model"] = root / "model"
     return world
+
+
+def copy_model(world: dict, where: Path) -> Path:
+    """A fresh copy of the world's model files in ``where`` (for tests that write into its card)."""
+    for suffix in (".pt", ".json"):
+        shutil.copy(world["model"].with_name("model" + suffix), where / ("model" + suffix))
+    return where / "model"
+
+
+@contextlib.contextmanager
+def lock_held(path: Path, what: str):
+    """Hold ``path`` locked (as another process writing ``what`` would) for the duration of the block."""
+    held, release = threading.Event(), threading.Event()
+
+    def holder():
+        with _io.exclusive_lock(path, what):
+            held.set()
+            release.wait(30)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    try:
+        held.wait(10)
+        yield
+    finally:
+        release.set()
+        t.join()

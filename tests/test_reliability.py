@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 
 import pytest
@@ -16,8 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import neurodepth_lib as nd
-from neurodepth_lib import _io, cli
-from neurodepth_lib.scoring import assess
+from neurodepth_lib import cli
 from tests import conditions
 
 
@@ -27,26 +25,6 @@ def one_line_error(argv, capsys, code=2) -> str:
     assert rc == code, err
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     return err
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    return conditions.make_world(tmp_path_factory.mktemp("reliability"))
-
-
-@pytest.fixture
-def model(world, tmp_path):
-    for suffix in (".pt", ".json"):
-        shutil.copy(world["model"].with_name("model" + suffix), tmp_path / ("model" + suffix))
-    return tmp_path / "model"
-
-
-@pytest.fixture
-def no_predictions(monkeypatch):
-    def boom(*args, **kwargs):
-        raise AssertionError("predicted before the arguments were checked")
-
-    monkeypatch.setattr(assess, "predict_trials", boom)
 
 
 # ---------------------------------------------------------------- 1. wrong data, lost records
@@ -145,22 +123,9 @@ def test_train_on_a_missing_gpu_fails_before_reading_data(tmp_path, capsys):
 
 def test_a_concurrent_generation_is_one_line(tmp_path, capsys):
     out = tmp_path / "d"
-    held, release = threading.Event(), threading.Event()
-
-    def holder():
-        with _io.exclusive_lock(out / ".generate.lock", "the dataset"):
-            held.set()
-            release.wait(30)
-
-    t = threading.Thread(target=holder)
-    t.start()
-    try:
-        held.wait(10)
+    with conditions.lock_held(out / ".generate.lock", "the dataset"):
         err = one_line_error(["generate", "--cell", "iaf", "--trials", "2", "--duration-ms", "500", "--workers", "0",
                               "--out", out], capsys)
-    finally:
-        release.set()
-        t.join()
     assert "another process is writing the dataset" in err and not (out / "manifest.json").exists()
 
 

@@ -1,7 +1,6 @@
 """``train_on_dataset``: every check before compute, data of one condition only (unless allowed, and then
 recorded), and one run at a time per output prefix."""
 import json
-import threading
 
 import pytest
 import torch
@@ -72,22 +71,9 @@ def test_an_output_that_is_a_directory_is_refused(world, tmp_path, no_inputs):
 
 def test_a_second_run_on_a_locked_prefix_fails_at_once(world, tmp_path, no_inputs):
     out = tmp_path / "m"
-    held, release = threading.Event(), threading.Event()
-
-    def holder():  # another process would hold the same lock file while it trains
-        with _io.exclusive_lock(out.with_name("m.lock"), "the model"):
-            held.set()
-            release.wait(30)
-
-    t = threading.Thread(target=holder)
-    t.start()
-    try:
-        held.wait(10)
+    with conditions.lock_held(out.with_name("m.lock"), "the model"):  # as another process training it would
         with pytest.raises(_io.BusyError, match="another process is writing the model .* right now"):
             nd.fit.train_on_dataset(world["nmda"], out, seed=1, **TINY)
-    finally:
-        release.set()
-        t.join()
     assert not out.with_name("m.json").exists()
 
 

@@ -1,37 +1,13 @@
 """``evaluate_model`` checks everything before predicting and refuses data of another condition;
 ``record_metrics`` appends every evaluation and lets only a full, matching one be the headline."""
 import json
-import shutil
 
 import pytest
 
 import neurodepth_lib as nd
 from neurodepth_lib.data.store import MismatchError
-from neurodepth_lib.scoring import assess
-from tests import conditions
 
 ALL = nd.scoring.EvaluationConfig(spike_count_range=None, n_subsets=0)
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    return conditions.make_world(tmp_path_factory.mktemp("assess"))
-
-
-@pytest.fixture
-def model(world, tmp_path):
-    """A fresh copy of the model files (the tests write into its card)."""
-    for suffix in (".pt", ".json"):
-        shutil.copy(world["model"].with_name("model" + suffix), tmp_path / ("model" + suffix))
-    return tmp_path / "model"
-
-
-@pytest.fixture
-def no_predictions(monkeypatch):
-    def boom(*args, **kwargs):
-        raise AssertionError("predicted before the arguments were checked")
-
-    monkeypatch.setattr(assess, "predict_trials", boom)
 
 
 def test_another_condition_is_refused_before_predicting(world, no_predictions):
