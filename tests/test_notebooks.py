@@ -169,6 +169,14 @@ def receipt_checks(stem: str, r: dict) -> None:
         assert res["speedup_vs_neuron_fixed"] > 10         # core for core, at quick sizes
         assert res["neuron_fixed_sim_s_per_wall_s"] > 0 and res["tcn_sparse_all_threads_sim_s_per_wall_s"] > 0
         assert 0 < res["break_even_trials_lab"] < res["break_even_trials_paper"]
+    elif stem == "11_learning_with_segregated_dendrites":
+        # quick scale: the plumbing, loosely (the lab-scale claims are printed by the chapter and reported)
+        assert set(res["test_error_by_depth"]) == {"no hidden layer", "1 hidden layer", "2 hidden layers"}
+        assert all(0 <= e <= 1 for e in res["test_error_by_depth"].values())
+        assert all(len(c) == res["epochs"] + 1 for c in res["curves_by_depth"].values())
+        assert all(0 <= e <= 1 for e in res["test_error_by_g_a"].values()) and len(res["test_error_by_g_a"]) == 3
+        assert all(0 <= e <= 1 for e in res["baseline_error"].values())
+        assert 0 < res["angle_deg"] < 180
     else:
         pytest.fail(f"no receipt expectations written for {stem}: add them here")
     assert all(c["passed"] for c in r["checks"]), [c for c in r["checks"] if not c["passed"]]

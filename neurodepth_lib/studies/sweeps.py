@@ -188,11 +188,15 @@ def run_one(task: dict) -> dict:
     # a dataset still being generated is read as the fixed set of shards the sweep started with
     train_ds, test_ds = (open_dataset(task[k], allow_incomplete=task.get(k + "_shards") is not None,
                                       shards=task.get(k + "_shards")) for k in ("train", "test"))
+    valid = {}
+    if task.get("valid"):  # a validation set picks the best checkpoint (else a held-out fraction of training)
+        valid["valid_data"] = open_dataset(task["valid"], allow_incomplete=task.get("valid_shards") is not None,
+                                           shards=task.get("valid_shards"))
     fit = train_on_dataset(train_ds, run_dir / "model", architecture=arch, dendritic=False,
                                     config=config, scale=budget["scale"], seed=int(spec["seed"]),
                                     trials=(None if budget.get("train_trials") is None
                                             else range(int(budget["train_trials"]))),
-                                    valid_fraction=budget["valid_fraction"], progress=False,
+                                    **(valid or {"valid_fraction": budget["valid_fraction"]}), progress=False,
                                     input_cache_dir=Path(task["out_dir"]) / INPUT_CACHE_DIR,
                                     card={"sweep": {"spec": spec, "budget": budget}})
     train_s = train_timer.elapsed_s
@@ -321,12 +325,14 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
     Parameters
     ----------
     out_dir : sweep directory (created): ``runs/<run id>/`` per run and ``results.csv``.
-    data : ``{condition: (train dataset dir, test dataset dir)}``; the condition is a label (e.g. the
-        cell's condition), used in run ids and tables.
+    data : ``{condition: (train dataset dir, test dataset dir)}``, or ``(train, test, validation)``: the
+        condition is a label (e.g. the cell's condition), used in run ids and tables; a validation set picks
+        each run's best checkpoint (otherwise ``valid_fraction`` of the training trials are held out).
     grid : :class:`SweepGrid` (default depths 1-4, width 16, T 41 ms, seeds 0-2).
     steps : training steps of every run (the fixed budget); ``scale`` picks the schedule's shape and the
         learning-rate multiplier (``lr_scale`` overrides it), see :func:`neurodepth_lib.schedule_for_scale`.
-    valid_fraction : training trials held out to pick the best checkpoint.
+    valid_fraction : training trials held out to pick the best checkpoint (ignored for a condition given a
+        validation set).
     workers : local processes (default: cores // threads_per_run; 0 = in this process). Ignored with ``client``.
     threads_per_run : torch threads per run (default 1 with more than one worker, else torch's default).
     client : a ``distributed.Client``: runs become tasks on its cluster.
@@ -354,28 +360,33 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
     before = json.loads(plan_path.read_text()) if plan_path.exists() else {}
     n_inputs, shards, mismatches = {}, {}, []
     for condition, pair in data.items():
-        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-            raise ValueError(f"data[{condition!r}] must be (train_dir, test_dir), got {pair!r}")
+        if not isinstance(pair, (tuple, list)) or len(pair) not in (2, 3):
+            raise ValueError(f"data[{condition!r}] must be (train_dir, test_dir) or (train_dir, test_dir, "
+                             f"valid_dir), got {pair!r}")
         frozen = (before.get("shards") or {}).get(condition)
-        train, test = (open_dataset(p, allow_incomplete=allow_incomplete, shards=None if frozen is None else f)
-                       for p, f in zip(pair, frozen or (None, None)))
-        if not (train.complete and test.complete):
-            shards[condition] = frozen or [train.shard_names, test.shard_names]
+        sets = [open_dataset(p, allow_incomplete=allow_incomplete, shards=None if frozen is None else f)
+                for p, f in zip(pair, frozen or (None,) * len(pair))]
+        train, test = sets[:2]
+        if not all(ds.complete for ds in sets):
+            shards[condition] = frozen or [ds.shard_names for ds in sets]
         if train_trials is not None and len(train) < train_trials:
             raise ValueError(f"data[{condition!r}]: train_trials={train_trials} but the training set "
                              f"{pair[0]} has {len(train)} {'finished ' if not train.complete else ''}trials")
         if train.n_channels != test.n_channels:
             raise ValueError(f"data[{condition!r}]: train has {train.n_channels} inputs, test {test.n_channels}")
-        for what, ds in (("training", train), ("test", test)):
+        for what, ds in zip(("training", "test", "validation"), sets):
             if ds.condition is not None and str(ds.condition).upper() != str(condition).upper():
                 check_same_source({"cell": ds.cell, "condition": condition, "name": f"data[{condition!r}]"},
                                   ds.source, expected_what="its label", actual_what=f"the {what} set of "
                                   f"data[{condition!r}]", allow_mismatch=allow_mismatch)
                 mismatches.append({"condition": condition, "set": what, "dataset": ds.source})
-        m = check_same_source(train.source, test.source, expected_what=f"the training set of data[{condition!r}]",
-                              actual_what="its test set", allow_mismatch=allow_mismatch)
-        if m is not None:
-            mismatches.append({"condition": condition, "set": "test", "dataset": test.source})
+        for what, ds in zip(("test", "validation"), sets[1:]):
+            m = check_same_source(train.source, ds.source, expected_what=f"the training set of data[{condition!r}]",
+                                  actual_what=f"its {what} set", allow_mismatch=allow_mismatch)
+            if m is not None:
+                mismatches.append({"condition": condition, "set": what, "dataset": ds.source})
+            if ds.n_channels != train.n_channels:
+                raise ValueError(f"data[{condition!r}]: train has {train.n_channels} inputs, {what} {ds.n_channels}")
         n_inputs[condition] = train.n_channels
     cores = _parallel.default_workers()
     if workers is None:
@@ -401,12 +412,13 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
         if (out_dir / "runs" / spec["run_id"] / RESULT_NAME).exists():
             skipped += 1
             continue
-        train, test = data[spec["condition"]]
-        tasks.append({"out_dir": str(out_dir), "spec": spec, "budget": budget, "train": str(train),
-                      "test": str(test), "n_inputs": n_inputs[spec["condition"]], "threads": threads_per_run,
+        paths = data[spec["condition"]]
+        tasks.append({"out_dir": str(out_dir), "spec": spec, "budget": budget, "train": str(paths[0]),
+                      "test": str(paths[1]), **({"valid": str(paths[2])} if len(paths) == 3 else {}),
+                      "n_inputs": n_inputs[spec["condition"]], "threads": threads_per_run,
                       **({"allow_mismatch": True} if mismatches else {})})
-        if spec["condition"] in shards:
-            tasks[-1]["train_shards"], tasks[-1]["test_shards"] = shards[spec["condition"]]
+        for key, names in zip(("train_shards", "test_shards", "valid_shards"), shards.get(spec["condition"], ())):
+            tasks[-1][key] = names
     bar = None
     if progress and tasks:
         bar = tqdm(total=len(specs), initial=skipped, unit="run", desc="sweep")

@@ -2,6 +2,7 @@
 (:mod:`.widgets`, imported on first use because its L5PC explorer loads NEURON)."""
 import importlib
 
+from .learning import *  # noqa: F403
 from .plots import *  # noqa: F403
 
 

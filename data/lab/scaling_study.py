@@ -1,0 +1,61 @@
+"""Issue 16, part 3: does the Hay cell's depth grow with data? One condition's data-scaling study.
+
+For each training-set size (the first N trials of the grown training set), depths 1, 2, 3, 4 and 7 at width
+16 (the width of the shipped Hay sweep's depth series), T = 77 ms, seeds 0 and 1, a budget of 5 steps per
+training trial clipped to [1,000, 8,000] steps, early stopping on the condition's validation set, scored on
+its test set with the paper's protocol (neurodepth_lib.studies.scaling). Resumable: finished runs are
+skipped. When every size is done, the table is copied to data/lab/sweeps/hay_scaling_<condition>.csv with
+its provenance (this command, the plan, versions, wall time).
+
+    nohup nice -n 10 .venv/bin/python data/lab/scaling_study.py NMDA --sizes 100 200 400 800 1600 2000 \\
+        > logs/scaling_nmda.log 2>&1 &
+    nohup nice -n 10 .venv/bin/python data/lab/scaling_study.py AMPA --sizes 100 200 400 800 1000 \\
+        > logs/scaling_ampa.log 2>&1 &
+
+Sizes larger than the finished part of a growing training set are refused before any run: while the sets
+grow, run the sizes that exist (the study resumes and adds the larger ones later).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import neurodepth_lib as nd
+from neurodepth_lib._io import Timer, atomic_write_json
+
+ROOT = Path(__file__).resolve().parents[2]
+TRAIN = {"NMDA": "l5pc_nmda_train_2000", "AMPA": "l5pc_ampa_train_1000"}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("condition", choices=sorted(TRAIN))
+    p.add_argument("--sizes", type=int, nargs="+", required=True, help="training-set sizes in trials")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--out", default=None, help="study directory (default runs/scaling_<condition>)")
+    args = p.parse_args(argv)
+    cond = args.condition.lower()
+    data = {args.condition: (ROOT / "data" / "lab" / TRAIN[args.condition], ROOT / "data" / "lab" / f"l5pc_{cond}_test",
+                             ROOT / "data" / "lab" / f"l5pc_{cond}_valid")}
+    plan = nd.studies.ScalingPlan(sizes=tuple(args.sizes))
+    out = Path(args.out or ROOT / "runs" / f"scaling_{cond}")
+    with Timer() as timer:
+        rows = nd.studies.run_scaling_study(out, data, plan, scale="lab", allow_incomplete=True,
+                                            workers=args.workers, threads_per_run=1, progress=False)
+    print(nd.studies.scaling_table(nd.studies.depth_by_size(rows)))
+    shipped = ROOT / "data" / "lab" / "sweeps" / f"hay_scaling_{cond}.csv"
+    shutil.copyfile(out / nd.studies.SCALING_CSV, shipped)
+    atomic_write_json(shipped.with_name(shipped.name + ".provenance.json"), {
+        "made_by": ["python", "data/lab/scaling_study.py", *sys.argv[1:]], "plan": json.loads(
+            (out / "scaling.json").read_text()), "versions": nd.nb.versions(), "hardware": nd.nb.hardware(),
+        "wall_s_this_run": round(timer.wall_s, 1), "cpu_s_this_run": round(timer.cpu_s, 1),
+        "train_time_s_total": round(sum(r.get("train_time_s") or 0 for r in rows), 1)})
+    print(f"table: {shipped}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""The data-scaling study (issue 16): nested training sizes, a budget that grows with the data, early stopping
+on a validation set, one table of every run, and the depth needed per size with its interval."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import neurodepth_lib as nd
+from tests import conditions
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("scaling")
+    conditions.register()
+    return {"NMDA": (conditions.make_dataset(root / "train", "NMDA", 1, n_trials=8),
+                     conditions.make_dataset(root / "test", "NMDA", 2, n_trials=4),
+                     conditions.make_dataset(root / "valid", "NMDA", 3, n_trials=3))}
+
+
+def test_the_plan_scales_the_budget_with_the_data():
+    plan = nd.studies.ScalingPlan(sizes=(10, 100, 5000), steps_per_trial=4, min_steps=100, max_steps=1000)
+    assert [plan.steps_for(n) for n in plan.sizes] == [100, 400, 1000]
+    for bad, message in ((dict(sizes=(200, 100)), "sizes must increase"), (dict(sizes=()), "non-empty"),
+                         (dict(depths=(0,)), "depths must be a positive whole number"),
+                         (dict(min_steps=10, max_steps=5), "must not exceed"), (dict(seeds=(-1,)), "seeds")):
+        with pytest.raises(ValueError, match=message):
+            nd.studies.ScalingPlan(**bad)
+
+
+def test_a_study_runs_one_sweep_per_size_and_stops_early_on_the_validation_set(sets, tmp_path):
+    plan = nd.studies.ScalingPlan(sizes=(4, 8), depths=(1, 2), widths=(2,), seeds=(0, 1), receptive_field_ms=11,
+                                  steps_per_trial=1, min_steps=5, max_steps=6)
+    rows = nd.studies.run_scaling_study(tmp_path / "study", sets, plan, scale="quick", workers=0, progress=False)
+    assert len(rows) == 2 * 2 * 2 and {r["n_train_trials"] for r in rows} == {4, 8}
+    assert {r["steps"] for r in rows if r["n_train_trials"] == 4} == {5}      # clipped to min_steps
+    assert {r["steps"] for r in rows if r["n_train_trials"] == 8} == {6}      # clipped to max_steps
+    assert all(r["train_hours"] == pytest.approx(r["n_train_trials"] * 1.5 / 3600) for r in rows)
+    card = nd.nets.read_model_card(tmp_path / "study" / "n00004" / "runs" / rows[0]["run_id"] / "model")
+    assert card["valid_dataset"]["name"] == "valid" and card["dataset"]["trials"] == [0, 1, 2, 3]
+    table = nd.studies.read_scaling_csv(tmp_path / "study" / "scaling.csv")
+    assert len(table) == len(rows) and set(nd.studies.SCALING_COLUMNS) <= set(table[0])
+    # resumable: a second call trains nothing and gives the same rows
+    again = nd.studies.run_scaling_study(tmp_path / "study", sets, plan, scale="quick", workers=0, progress=False)
+    assert sorted(r["auc"] for r in again) == sorted(r["auc"] for r in rows)
+    entries = nd.studies.depth_by_size(table)
+    assert [(e["condition"], e["n_train_trials"]) for e in entries] == [("NMDA", 4), ("NMDA", 8)]
+    for e in entries:
+        lo, hi = e["depth_needed_range"]
+        assert lo <= e["depth_needed"] <= hi and e["n_seeds"] == 2
+    assert "needed" in nd.studies.scaling_table(entries)
+
+
+def test_a_study_refuses_a_training_set_smaller_than_its_largest_size(sets, tmp_path):
+    with pytest.raises(ValueError, match="largest size is 9 trials but the training set"):
+        nd.studies.run_scaling_study(tmp_path / "s", sets, nd.studies.ScalingPlan(sizes=(4, 9)), progress=False)
+    with pytest.raises(ValueError, match="stops early on a validation set"):
+        nd.studies.run_scaling_study(tmp_path / "s", {"NMDA": sets["NMDA"][:2]}, progress=False)
+    assert not (tmp_path / "s").exists()
+
+
+def test_depth_by_size_reads_the_evidence_by_hand():
+    def row(n, depth, seed, auc):
+        return {"condition": "NMDA", "n_train_trials": n, "train_hours": n / 600, "depth": depth, "width": 16,
+                "receptive_field_ms": 77, "seed": seed, "auc": auc}
+
+    rows = [row(100, 1, 0, 0.90), row(100, 1, 1, 0.90), row(100, 2, 0, 0.95), row(100, 2, 1, 0.95),
+            row(100, 4, 0, 0.951), row(100, 4, 1, 0.953)]
+    (e,) = nd.studies.depth_by_size(rows)
+    assert e["best_depth"] == 4 and e["best"] == pytest.approx(0.952) and e["depth_needed"] == 2
+    assert e["gap_deep_over_depth1"] == pytest.approx(0.052)
+    assert math.isinf(e["gap_in_se"]) is False and e["gap_in_se"] == pytest.approx(0.052 / 0.001)
