@@ -6,14 +6,15 @@ BIN := $(VENV)/bin
 SCALE ?= lab
 OUT ?= outputs
 
-.PHONY: setup run test clean
+.PHONY: setup run test lock clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# pyproject.toml gives ranges; constraints.txt the exact versions the suite runs on.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -e ".[all]"
+	$(BIN)/python -m pip install -c constraints.txt -e ".[all]"
 	$(BIN)/python -c "from neurodepth_lib.cells import ensure_mechanisms; ensure_mechanisms(verbose=True)"
 	touch $@
 
@@ -25,6 +26,11 @@ run: setup
 # their receipts (conftest.py orders them); a timing report is printed and written to outputs/test-timings.json.
 test: setup
 	NEURODEPTH_SCALE=quick $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+# Rewrite constraints.txt from what .venv holds (after a dependency was added or upgraded there).
+lock: setup
+	{ sed -n '/^#/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^neurodepth' \
+	  | sed 's/^torch==\([0-9.]*\)+cpu$$/torch==\1/'; } > constraints.txt.new && mv constraints.txt.new constraints.txt
 
 clean:
 	rm -rf $(VENV) $(OUT)

@@ -25,6 +25,7 @@ os.environ.setdefault("NEURODEPTH_SCALE", "quick")
 os.environ.setdefault("NEURODEPTH_RECEIPT_DIR", tempfile.mkdtemp(prefix="neurodepth-receipts-"))
 os.environ.setdefault("NEURODEPTH_WORK", tempfile.mkdtemp(prefix="neurodepth-work-"))  # notebooks write here, not into notebooks/
 os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
+os.environ.setdefault("NEURODEPTH_OFFLINE", "1")  # the checkout holds the assets; tests that download serve them on 127.0.0.1
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 AFTER_NOTEBOOKS = "after_notebooks"

@@ -169,13 +169,17 @@ def _add_notebooks(subparsers) -> None:
     p.add_argument("--out", default="outputs", help="folder for executed notebooks and receipts")
     p.add_argument("--only", nargs="*", default=None,
                    help="notebook name prefixes to run (e.g. 00 01); default all")
+    p.add_argument("--dir", default=None,
+                   help="folder holding the notebooks (default: the source checkout's notebooks/)")
     p.set_defaults(func=_run_notebooks, flags=_flags(p))
 
 
 def _run_notebooks(args) -> int:
     from . import nb
 
-    notebooks = nb.list_notebooks()
+    notebooks = nb.list_notebooks(args.dir)
+    if not notebooks:
+        raise ValueError(f"no numbered notebooks (NN_name.ipynb) in {args.dir or nb.notebooks_dir()}")
     if args.only:
         notebooks = [p for p in notebooks if any(p.stem.startswith(o) for o in args.only)]
         if not notebooks:
@@ -489,27 +493,36 @@ def _run_how_deep(args) -> int:
 
 def _add_assets(subparsers) -> None:
     p = subparsers.add_parser(
-        "assets", help="list, verify or regenerate the shipped lab assets (datasets, models, sweep results)",
+        "assets", help="list, verify, fetch or regenerate the lab assets (datasets, models, sweep results)",
         description="list: what is shipped, its state and size. verify: check every shipped byte against "
-                    "its recorded sha256 (exit 1 on any mismatch). regenerate NAME: print and run the "
-                    "command that remakes an asset (a dataset into its own directory resumes or repairs "
-                    "it; --out elsewhere rebuilds it from scratch for comparison).")
-    p.add_argument("action", choices=("list", "verify", "regenerate"))
-    p.add_argument("name", nargs="?", default=None, help="asset name (regenerate; verify: default all)")
+                    "its recorded sha256 (exit 1 on any mismatch). fetch NAME ... | --all: make assets "
+                    "available here, downloading (and checking) into the cache what the data root lacks; "
+                    "prints where each is. regenerate NAME: print and run the command that remakes an asset "
+                    "(a dataset into its own directory resumes or repairs it; --out elsewhere rebuilds it from "
+                    "scratch for comparison). registry: check the package's list of downloadable files "
+                    "against the assets of this checkout (--write: rewrite it).")
+    p.add_argument("action", choices=("list", "verify", "fetch", "regenerate", "registry"))
+    p.add_argument("names", nargs="*", metavar="NAME", help="asset names (verify: default all; regenerate: one)")
+    p.add_argument("--all", action="store_true", help="fetch: every downloadable asset")
+    p.add_argument("--write", action="store_true", help="registry: rewrite neurodepth_lib/data/registry.txt")
     p.add_argument("--out", default=None, help="regenerate into this path instead of the asset's own")
     p.add_argument("--workers", type=int, default=None, help="generation processes (datasets)")
     p.add_argument("--dry-run", action="store_true", help="regenerate: print the command only")
+    p.add_argument("--no-progress", action="store_true", help="fetch: no progress bars")
     p.set_defaults(func=_run_assets, flags=_flags(p))
 
 
 def _run_assets(args) -> int:
     from .data import assets
 
+    for name in args.names:  # an unknown name is refused before anything is read or downloaded
+        if name not in assets.ASSETS:
+            raise ValueError(f"unknown asset {name!r}; known: {', '.join(sorted(assets.ASSETS))}")
     if args.action == "list":
         print(assets.describe())
         return 0
     if args.action == "verify":
-        results = assets.verify(None if args.name is None else [args.name])
+        results = assets.verify(args.names or None)
         for r in results:
             print(r)
         failed = [r.name for r in results if r.failed]
@@ -517,22 +530,50 @@ def _run_assets(args) -> int:
         print(f"{len(results)} assets, {total / 1e6:.1f} MB shipped; "
               + (f"FAILED: {', '.join(failed)}" if failed else "every shipped byte matches its sha256"))
         return 1 if failed else 0
-    if args.name is None:
-        raise ValueError("regenerate needs an asset name (neurodepth assets list shows them)")
-    argv = assets.regenerate_command(args.name, args.out)
-    kind = assets.ASSETS[args.name].kind
+    if args.action == "fetch":
+        return _fetch_assets(assets, args)
+    if args.action == "registry":
+        return _check_registry(assets, args.write)
+    if len(args.names) != 1:
+        raise ValueError("regenerate needs one asset name (neurodepth assets list shows them)")
+    name = args.names[0]
+    argv = assets.regenerate_command(name, args.out)
+    kind = assets.ASSETS[name].kind
     if kind != "dataset" and args.out is None and not args.dry_run:
-        raise ValueError(f"give --out to regenerate {args.name!r} somewhere new: retraining does not overwrite "
+        raise ValueError(f"give --out to regenerate {name!r} somewhere new: retraining does not overwrite "
                          f"a shipped {kind} (weights come out equal only on the same torch build and threads)")
     if args.workers is not None and kind == "dataset":
         argv += ["--workers", str(args.workers)]
-    note = assets.regeneration_note(args.name)  # say so rather than let a partial remake pass for the whole
+    note = assets.regeneration_note(name)  # say so rather than let a partial remake pass for the whole
     if note:
         print(note)
     print(shlex.join(argv))
     if args.dry_run:
         return 0
     return main(argv[1:])
+
+
+def _fetch_assets(assets, args) -> int:
+    if args.all == bool(args.names):
+        raise ValueError("fetch takes asset names or --all (not both, not neither)")
+    downloadable = sorted({name for name in assets.ASSETS if assets.ASSETS[name].sha256 is not None})
+    for name in (downloadable if args.all else args.names):
+        where = assets.fetch(name, progress=not args.no_progress)
+        print(f"{name:<22} {assets.used()[name]['source']:<10} {where}")
+    return 0
+
+
+def _check_registry(assets, write: bool) -> int:
+    if write:
+        print(f"wrote {assets.write_registry()}")
+        return 0
+    shipped, current = assets.read_registry(), assets.registry_entries()
+    stale = sorted(rel for rel in shipped.keys() | current.keys() if shipped.get(rel) != current.get(rel))
+    for rel in stale:
+        print(f"differs: {rel}")
+    print(f"{len(current)} downloadable files; " + ("the registry matches the assets" if not stale else
+          f"{len(stale)} differ: run `neurodepth assets registry --write`"))
+    return 1 if stale else 0
 
 
 # ----------------------------------------------------------------------------------------------------

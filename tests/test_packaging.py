@@ -5,6 +5,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+import neurodepth_lib as nd
 
 try:
     import tomllib
@@ -14,28 +18,13 @@ except ImportError:  # Python 3.10
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def pip_requirements(env_file: Path) -> list[str]:
-    lines = env_file.read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.strip() == "- pip:")
-    reqs = []
-    for line in lines[start + 1:]:
-        m = re.match(r"^\s{6}- (\S+)", line)
-        if not m:
-            break
-        reqs.append(m.group(1))
-    return reqs
-
-
-def pins(reqs) -> dict:
-    return dict(r.split("==") for r in reqs if "==" in r)
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+EXTRAS = PROJECT["optional-dependencies"]
+CONSTRAINTS = ROOT / "constraints.txt"
 
 
 def names(reqs) -> set:
-    return {re.split(r"[<>=\[;\s]", r)[0].lower() for r in reqs}
-
-
-PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-EXTRAS = PROJECT["optional-dependencies"]
+    return {canonicalize_name(Requirement(r).name) for r in reqs}
 
 
 def extra_requirements(extra: str) -> list[str]:
@@ -47,36 +36,52 @@ def extra_requirements(extra: str) -> list[str]:
     return out
 
 
-def declared_extras(env_file: Path) -> list[str]:
-    """The extras an environment file says it holds (its ``# extras: a, b`` line)."""
-    line = next(line for line in env_file.read_text().splitlines() if line.startswith("# extras:"))
-    return [e.strip() for e in line.split(":", 1)[1].split(",") if e.strip()]
+def locked() -> dict[str, str]:
+    """constraints.txt: distribution name -> exact version."""
+    out = {}
+    for line in CONSTRAINTS.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt: {line!r} is not an exact pin"
+            out[canonicalize_name(name)] = version.strip()
+    return out
 
 
-ENV_FILES = [ROOT / "environment.yml", ROOT / "binder" / "environment.yml"]
+def test_pyproject_gives_ranges_and_constraints_pin_every_requirement_inside_them():
+    every = PROJECT["dependencies"] + [r for e in EXTRAS if e != "all" for r in extra_requirements(e)]
+    pins = locked()
+    for text in every:
+        req = Requirement(text)
+        name = canonicalize_name(req.name)
+        assert name in pins, f"constraints.txt does not pin {req.name} (run make lock)"
+        assert req.specifier.contains(pins[name], prereleases=True), f"{req.name}=={pins[name]} is outside {req}"
+    exact = {canonicalize_name(Requirement(r).name) for r in PROJECT["dependencies"] if "==" in r}
+    assert exact == {"neuron"}  # only NEURON is pinned (our mechanisms); torch is a range a user's build may meet
+    torch = next(Requirement(r) for r in PROJECT["dependencies"] if r.startswith("torch"))
+    assert str(torch.specifier).startswith(">=") and torch.specifier.contains(pins["torch"])
 
 
-def test_conda_and_binder_environments_pin_the_same_packages():
-    conda, binder = (pip_requirements(f) for f in ENV_FILES)
-    assert pins(conda) == pins(binder) == {"torch": "2.13.0", "neuron": "9.0.2"}
-    assert set(binder) <= set(conda)
+def test_conda_and_binder_install_the_package_with_the_constraints_and_list_nothing_twice():
+    conda = (ROOT / "environment.yml").read_text()
+    assert "- -c constraints.txt" in conda and "- -e .[all]" in conda
+    binder_env = (ROOT / "binder" / "environment.yml").read_text()
+    post = (ROOT / "binder" / "postBuild").read_text()
+    for text in (conda, binder_env):  # no package of pyproject.toml written again with a version
+        assert not re.search(r"^\s*- (torch|neuron|numpy|jupyterlab)\b", text, re.MULTILINE), text
+    # Binder has no GPU: torch's CPU build from PyTorch's index, pinned by the constraints, before the package
+    torch_line, package_line = (line for line in post.splitlines() if line.startswith("python -m pip install"))
+    assert "--index-url https://download.pytorch.org/whl/cpu" in torch_line and torch_line.endswith(" torch")
+    assert "-c constraints.txt" in torch_line and "-c constraints.txt" in package_line
+    assert '-e ".[dask,notebooks,lab]"' in package_line and "ensure_mechanisms" in post
 
 
-@pytest.mark.parametrize("env_file", ENV_FILES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_environments_hold_the_dependencies_and_the_extras_they_name(env_file):
-    extras = declared_extras(env_file)
-    assert extras and set(extras) <= set(EXTRAS)
-    expected = PROJECT["dependencies"] + [r for e in extras for r in extra_requirements(e)]
-    assert sorted(pip_requirements(env_file)) == sorted(expected)
-    assert pins(PROJECT["dependencies"]) == {"torch": "2.13.0", "neuron": "9.0.2"}
-
-
-def test_extras_are_roles_and_make_setup_installs_them_all():
+def test_extras_are_roles_and_make_setup_installs_them_all_with_the_constraints():
     every = {r for extra in EXTRAS for r in extra_requirements(extra) if extra != "all"}
     assert set(extra_requirements("all")) == every  # `all` is every role
     assert not names(every) & names(PROJECT["dependencies"])  # a package has one role
     setup = re.search(r"^\$\(VENV\)/.installed:.*?(?=^\S)", (ROOT / "Makefile").read_text(), re.MULTILINE | re.DOTALL).group(0)
-    assert 'pip install -e ".[all]"' in setup  # make run needs notebooks (and dask), make test the rest
+    assert "constraints.txt" in setup.splitlines()[0]  # a new lock reinstalls
+    assert 'pip install -c constraints.txt -e ".[all]"' in setup  # make run needs notebooks (and dask), make test the rest
 
 
 # what each extra's distributions are imported as (the rest: the distribution's name)
@@ -109,9 +114,29 @@ else:
     assert "modules" in out.stdout
 
 
-def test_binder_post_build_installs_the_package():
-    post = (ROOT / "binder" / "postBuild").read_text()
-    assert "pip install" in post and "ensure_mechanisms" in post
+def _sync(*args, root=ROOT):
+    return subprocess.run([sys.executable, str(ROOT / "tools" / "sync_notebooks.py"), "--root", str(root), *args],
+                          capture_output=True, text=True, check=False)
+
+
+def test_every_notebook_badge_and_install_cell_comes_from_pyproject():
+    out = _sync("--check")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_a_notebook_that_disagrees_with_pyproject_is_named_and_fixed(tmp_path):
+    for rel in ("pyproject.toml", "neurodepth_lib/__init__.py", "README.md", "notebooks/00_welcome.ipynb"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text((ROOT / rel).read_text())
+    notebook = tmp_path / "notebooks" / "00_welcome.ipynb"
+    tag = f"v{nd.__version__}"
+    notebook.write_text(notebook.read_text().replace(f"@{tag}", "").replace(f"/{tag}/", "/main/"))
+    out = _sync("--check", root=tmp_path)
+    assert out.returncode == 1
+    assert "notebooks/00_welcome.ipynb: badges differ" in out.stdout and "install cell differ" in out.stdout
+    assert _sync(root=tmp_path).returncode == 0 and _sync("--check", root=tmp_path).returncode == 0
+    assert notebook.read_text() == (ROOT / "notebooks" / "00_welcome.ipynb").read_text()
+    assert f'git+https://github.com/neurodepth/neurodepth@{tag}"' in notebook.read_text()
 
 
 def test_ci_runs_the_readme_test_command():

@@ -1,4 +1,5 @@
-"""Shipped lab assets: Hay-cell datasets, trained models and sweep results that a class cannot recompute.
+"""Shipped lab assets: Hay-cell datasets, trained models, sweep results and the original model's reference
+traces, resolved wherever the collection runs: a clone of the repository, a pip install, Colab, Binder.
 
 A small registry maps an asset name to a path relative to the data root and, once the asset is final,
 the sha256 of the file that pins it: a dataset's ``manifest.json`` (which lists every shard's sha256), a
@@ -6,36 +7,64 @@ model's ``.json`` card (which holds its weights' sha256), or the file itself. No
 by name and fall back to making what their scale affords when it is missing::
 
     from neurodepth_lib.data import assets
-    train_dir = assets.find("l5pc_nmda_train")      # a Path, or None when not shipped / not complete
+    train_dir = assets.find("l5pc_nmda_train")      # a Path, or None when not available / not complete
     for check in assets.verify():                    # every shipped byte against its recorded sha256
         print(check)
 
-The data root is ``$NEURODEPTH_DATA_DIR`` when set, else the ``data/`` folder of the source checkout
-(``<repo>/data``). ``sha256=None`` in the registry means "not pinned yet": the asset is used when present
-(and, for a dataset, complete, unless the caller accepts a dataset still being generated).
+**Where an asset comes from**, in order:
+
+1. the data root: ``$NEURODEPTH_DATA_DIR`` when set, else the ``data/`` folder of a source checkout (a clone:
+   nothing is downloaded);
+2. the download cache (``$NEURODEPTH_CACHE_DIR``, else the OS cache folder, e.g. ``~/.cache/neurodepth``),
+   filled by **pooch** from the repository's raw files at the release tag of this version
+   (``$NEURODEPTH_ASSETS_URL`` overrides the base URL, e.g. a mirror or a local server). Every file is checked
+   against ``registry.txt`` (path and sha256 of every downloadable file, generated from the pins by
+   ``neurodepth assets registry --write``) before it is moved into place, so nothing half-downloaded or
+   altered is ever used. ``$NEURODEPTH_OFFLINE=1`` forbids downloads.
+
+:func:`fetch` returns an asset or raises :class:`AssetUnavailable` (offline, a missing file on the server)
+or :class:`AssetChecksumError` (a download that does not match its sha256), each naming the file and the way
+out; :func:`find` returns None instead of the first (with a one-line message), so a notebook falls back to
+making its own data. :func:`used` lists what this process resolved, and where from (notebook receipts carry it).
+On the command line: ``neurodepth assets list | verify | fetch [NAME ...|--all] | regenerate NAME | registry``.
 
 Provenance travels with each asset: a dataset's manifest holds its plan (every parameter and seed) and
 versions, and ``provenance.jsonl`` beside it logs every generation run (command, cores, workers, wall time
 per shard); a model card holds the ``neurodepth train`` command that made it, the machine and the wall
 time; a result file has ``<file>.provenance.json``. :func:`regenerate_command` turns that record back into
-the command; on the command line ``neurodepth assets list | verify | regenerate NAME``.
+the command.
 """
 from __future__ import annotations
 
 import json
 import os
 import shlex
+import sys
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
-from .._io import file_sha256
+import numpy as np
+import pooch
+import requests
+from tqdm.auto import tqdm
+
+from .. import _project
+from .._io import atomic_write_text, file_sha256
 from .generation import generate_dataset, plan_generation
 from .shards import plan_id
+from .store import TrialDataset, open_dataset
 
-__all__ = ["Asset", "ASSETS", "data_root", "path_of", "find", "status", "dataset", "VerifyResult", "verify",
-           "describe", "regenerate_command", "recorded_commands", "regeneration_note", "provenance_path"]
+__all__ = ["Asset", "ASSETS", "AssetUnavailable", "AssetChecksumError", "data_root", "checkout_data_root",
+           "cache_root", "base_url", "path_of", "find", "fetch", "used", "status", "dataset", "VerifyResult",
+           "verify", "describe", "ChosenData", "choose_dataset", "registry_entries", "read_registry", "write_registry", "regenerate_command",
+           "recorded_commands", "regeneration_note", "provenance_path"]
 
 DATA_DIR_ENV = "NEURODEPTH_DATA_DIR"
+CACHE_DIR_ENV = "NEURODEPTH_CACHE_DIR"
+ASSETS_URL_ENV = "NEURODEPTH_ASSETS_URL"
+OFFLINE_ENV = "NEURODEPTH_OFFLINE"
+REGISTRY_FILE = "registry.txt"  # beside this module, shipped in the wheel
 BUDGET_BYTES = 80e6  # what all shipped assets may take together (issue 16; it was 60 MB for issue 9)
 KINDS = ("dataset", "model", "file")
 
@@ -50,6 +79,7 @@ class Asset:
     path: str
     sha256: str | None = None
     description: str = ""
+    companions: tuple = ()  # further files (relative to the data root) that travel with it, e.g. a README
 
 
 ASSETS: dict[str, Asset] = {
@@ -92,17 +122,50 @@ ASSETS: dict[str, Asset] = {
     # traces simulated with the authors' original model (outputs only; data/reference/README.md says how)
     "l5pc_reference": Asset("file", "reference/l5pc_reference.npz",
                             "8adce241565c5f1e9f2cade286abbc798d46ca46b7f4e50f0e664ebf63f8d599",
-                            "the authors' L5PC model on 3 trials of given inputs: the reference our cell is tested against"),
+                            "the authors' L5PC model on 3 trials of given inputs: the reference our cell is tested against",
+                            companions=("reference/README.md",)),
     "hay_sweep": Asset("file", "lab/sweeps/hay_sweep.csv",
                        "173f31c16849081ccca4ef004cf81afcdf50cc42852f7e353afe7db6efc274b3",
                        "depth and width sweep of TCNs on the Hay lab data (the table notebook 06 plots)"),
 }
 
 
+class AssetUnavailable(FileNotFoundError):
+    """An asset that is neither in the data root nor downloadable now (offline, not on the server, not
+    pinned yet). The message names the file and the way out."""
+
+
+class AssetChecksumError(ValueError):
+    """A downloaded file whose sha256 differs from the registry's: it was not moved into place."""
+
+
+def checkout_data_root() -> Path | None:
+    """The ``data/`` folder of the source checkout this package runs from, or None (a wheel install)."""
+    root = Path(__file__).resolve().parents[2]
+    return root / "data" if (root / "pyproject.toml").is_file() and (root / "data").is_dir() else None
+
+
 def data_root() -> Path:
-    """``$NEURODEPTH_DATA_DIR`` if set, else ``<source checkout>/data``."""
+    """Where assets are looked for first: ``$NEURODEPTH_DATA_DIR`` if set, else a source checkout's ``data/``,
+    else (a pip install) the download cache."""
     env = os.environ.get(DATA_DIR_ENV, "").strip()
-    return Path(env).expanduser() if env else Path(__file__).resolve().parents[2] / "data"
+    if env:
+        return Path(env).expanduser()
+    return checkout_data_root() or cache_root()
+
+
+def cache_root() -> Path:
+    """Where downloaded assets are kept: ``$NEURODEPTH_CACHE_DIR``, else the OS cache folder for this version
+    (``~/.cache/neurodepth/<version>`` on Linux)."""
+    env = os.environ.get(CACHE_DIR_ENV, "").strip()
+    return Path(env).expanduser() if env else Path(pooch.os_cache("neurodepth")) / _project.VERSION
+
+
+def base_url() -> str:
+    """The URL the data root's files are downloaded from: ``$NEURODEPTH_ASSETS_URL``, else the repository's
+    ``data/`` folder at the release tag of this version (``pyproject.toml`` names the repository)."""
+    env = os.environ.get(ASSETS_URL_ENV, "").strip()
+    return (env.rstrip("/") + "/") if env else _project.raw_url("data/")
 
 
 def _asset(name: str) -> Asset:
@@ -163,12 +226,18 @@ def status(name: str) -> str:
     return "ok"
 
 
-def find(name: str, *, allow_incomplete: bool = False) -> Path | None:
-    """The asset's path when it is present, complete and (if pinned) matches its sha256; else None.
+def find(name: str, *, allow_incomplete: bool = False, download: bool = True) -> Path | None:
+    """The asset's path when it is available, complete and (if pinned) matches its sha256; else None.
 
-    ``allow_incomplete`` also returns a dataset that is still being generated, when at least one of its
-    shards is finished (open it with ``open_dataset(path, allow_incomplete=True)``: only finished trials
-    are visible). For a dataset the directory (:func:`neurodepth_lib.data.open_dataset` checks every
+    Looked for in the data root first (a checkout's ``data/``: no download), then, for a pinned asset and
+    ``download``, in the download cache, fetched there when missing (:func:`fetch`). When it cannot be
+    downloaded (offline, ``$NEURODEPTH_OFFLINE``, the server lacks it) a one-line note says so and None is
+    returned, so that the caller falls back to making its own; a download that does not match its sha256
+    raises :class:`AssetChecksumError`.
+
+    ``allow_incomplete`` also returns a dataset of the data root that is still being generated, when at least
+    one of its shards is finished (open it with ``open_dataset(path, allow_incomplete=True)``: only finished
+    trials are visible). For a dataset the directory (:func:`neurodepth_lib.data.open_dataset` checks every
     shard against the manifest); for a model the prefix (:func:`neurodepth_lib.nets.load_model` checks
     the weights against the card); for a file the file. A checksum mismatch is a loud error.
     """
@@ -178,12 +247,189 @@ def find(name: str, *, allow_incomplete: bool = False) -> Path | None:
         raise ValueError(f"asset {name!r} at {where} does not match its recorded sha256: the shipped file "
                          f"was altered or replaced")
     if state == "ok":
+        _note_use(name, where, "data root")
         return where
     if state == "incomplete" and allow_incomplete and ASSETS[name].kind == "dataset":
         manifest = _manifest(where)
         if manifest is not None and any(s.get("sha256") for s in manifest.get("shards", [])):
+            _note_use(name, where, "data root (incomplete)")
             return where
-    return None
+    if not download or not _files_of(name):
+        return None
+    try:
+        return fetch(name)
+    except AssetUnavailable as err:
+        print(f"note: {err}", file=sys.stderr, flush=True)
+        return None
+
+
+# ----------------------------------------------------------------------------------------------------
+# Downloads: the registry of downloadable files and pooch
+# ----------------------------------------------------------------------------------------------------
+
+_USED: dict[str, dict] = {}
+
+
+def _note_use(name: str, where: Path, source: str) -> None:
+    _USED[name] = {"source": source, "path": str(where), "sha256": ASSETS[name].sha256}
+
+
+def used() -> dict[str, dict]:
+    """The assets this process has resolved: name -> ``{"source", "path", "sha256"}``, where source is
+    ``"data root"`` (a checkout or ``$NEURODEPTH_DATA_DIR``), ``"cache"`` (downloaded earlier, every file
+    checked again now) or ``"downloaded"`` (fetched now, every file checked before it was used)."""
+    return {name: dict(entry) for name, entry in _USED.items()}
+
+
+def _listed_files(asset: Asset, root: Path) -> dict[str, str]:
+    """The files an asset's pin lists with their sha256 (a dataset's finished shards, a model's weights),
+    relative to ``root``; empty when the pin cannot be read."""
+    where = root / asset.path
+    if asset.kind == "dataset":
+        manifest = _manifest(where) or {}
+        return {f"{asset.path}/{s['name']}": s["sha256"] for s in manifest.get("shards", []) if s.get("sha256")}
+    if asset.kind == "model":
+        try:
+            card = json.loads(where.with_name(where.name + ".json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return {f"{asset.path}.pt": card["weights_sha256"]} if card.get("weights_sha256") else {}
+    return {}
+
+
+def _sidecars(asset: Asset) -> list[str]:
+    """Files that travel with an asset without being pinned by it: its provenance record, a model's scored
+    test record, the companions it names (relative to the data root)."""
+    if asset.kind == "dataset":
+        names = [f"{asset.path}/provenance.jsonl"]
+    elif asset.kind == "model":
+        names = [f"{asset.path}.test.json"]
+    else:
+        names = [f"{asset.path}.provenance.json"]
+    return names + list(asset.companions)
+
+
+def registry_entries(root: str | os.PathLike | None = None) -> dict[str, str]:
+    """Every downloadable file (path relative to the data root -> sha256), generated from the pins of the
+    assets in ``root`` (default: the data root): each pinned asset's pinning file, what that file lists (a
+    dataset's shards, a model's weights) and its sidecars. Assets not pinned yet (still being generated)
+    are not downloadable. Raises ValueError when a pinned asset is not there intact."""
+    root = Path(root) if root is not None else data_root()
+    entries: dict[str, str] = {}
+    for name in sorted(ASSETS):
+        asset = ASSETS[name]
+        if asset.sha256 is None:
+            continue
+        where = root / asset.path
+        pin = _pin_file(asset, where)
+        if not pin.is_file() or file_sha256(pin) != asset.sha256:
+            raise ValueError(f"asset {name!r}: {pin} is missing or does not match its pinned sha256; the "
+                             f"registry is generated from a checkout that holds every pinned asset")
+        entries[pin.relative_to(root).as_posix()] = asset.sha256
+        entries.update(_listed_files(asset, root))
+        for rel in _sidecars(asset):
+            if (root / rel).is_file():
+                entries[rel] = file_sha256(root / rel)
+    return dict(sorted(entries.items()))
+
+
+def _registry_path() -> Path:
+    return Path(str(resources.files(__package__).joinpath(REGISTRY_FILE)))
+
+
+def read_registry() -> dict[str, str]:
+    """The registry shipped with the package (path relative to the data root -> sha256)."""
+    entries = {}
+    try:
+        text = _registry_path().read_text()
+    except OSError:
+        return entries
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            rel, digest = line.split()
+            entries[rel] = digest
+    return entries
+
+
+def write_registry(path: str | os.PathLike | None = None, root: str | os.PathLike | None = None) -> Path:
+    """Write :func:`registry_entries` of ``root`` to ``path`` (default: the package's ``registry.txt``)."""
+    path = Path(path) if path is not None else _registry_path()
+    lines = ["# Every file of the lab assets that can be downloaded: path relative to data/, sha256.",
+             "# Generated from the pins in neurodepth_lib/data/assets.py by `neurodepth assets registry --write`;",
+             "# tests/data/test_assets.py fails when it disagrees with the assets in the checkout."]
+    lines += [f"{rel} {digest}" for rel, digest in registry_entries(root).items()]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def _files_of(name: str) -> list[str]:
+    """The registry's files of asset ``name`` (its pinning file first)."""
+    asset, registry = _asset(name), read_registry()
+    pin = _pin_file(asset, Path(asset.path)).as_posix()
+    if asset.kind == "dataset":
+        mine = [rel for rel in registry if rel.startswith(asset.path + "/")]
+    elif asset.kind == "model":
+        mine = [rel for rel in registry if rel.startswith(asset.path + ".")]
+    else:
+        mine = [rel for rel in registry if rel in _sidecars(asset) or rel == asset.path]
+    return sorted(mine, key=lambda rel: rel != pin)
+
+
+def _offline() -> bool:
+    return os.environ.get(OFFLINE_ENV, "").strip() not in ("", "0")
+
+
+def fetch(name: str, *, progress: bool = True) -> Path:
+    """Asset ``name`` from the data root when it is there, else from the download cache, downloading what
+    is missing; every downloaded file is checked against the registry's sha256 in a temporary file before it
+    is moved into place, so nothing half-downloaded or altered is ever used. Returns the asset's path (as
+    :func:`find`). Raises :class:`AssetUnavailable` or :class:`AssetChecksumError`, naming the file and the
+    way out."""
+    asset = _asset(name)
+    if status(name) == "ok":
+        _note_use(name, path_of(name), "data root")
+        return path_of(name)
+    files = _files_of(name)
+    if not files:
+        raise AssetUnavailable(f"asset {name!r} is not in {data_root()} and cannot be downloaded (it is not "
+                               f"pinned yet, or this package's registry lacks it): clone the repository and "
+                               f"set {DATA_DIR_ENV}=<clone>/data, or regenerate it (neurodepth assets "
+                               f"regenerate {name})")
+    registry, cache, url = read_registry(), cache_root(), base_url()
+    todo = [rel for rel in files if not ((cache / rel).is_file() and file_sha256(cache / rel) == registry[rel])]
+    if todo and _offline():
+        raise AssetUnavailable(f"asset {name!r} needs {todo[0]} (and {len(todo) - 1} more files) but "
+                               f"{OFFLINE_ENV} forbids downloads: unset it, or clone the repository and set "
+                               f"{DATA_DIR_ENV}=<clone>/data")
+    if todo:
+        fetcher = pooch.create(path=cache, base_url=url, registry={rel: f"sha256:{registry[rel]}" for rel in todo},
+                               retry_if_failed=2)
+        pooch.get_logger().setLevel("WARNING")  # one line of ours, not one per file
+        print(f"downloading asset {name!r}: {len(todo)} files from {url} into {cache}", file=sys.stderr,
+              flush=True)
+        for rel in tqdm(todo, desc=name, unit="file", disable=not progress):
+            _download(fetcher, rel, url)
+    where = cache / asset.path
+    _note_use(name, where, "downloaded" if todo else "cache")
+    return where
+
+
+def _download(fetcher, rel: str, url: str) -> None:
+    way_out = (f"check the connection, or set {ASSETS_URL_ENV} to a mirror of the repository's data/ folder, "
+               f"or clone the repository and set {DATA_DIR_ENV}=<clone>/data")
+    try:
+        fetcher.fetch(rel)
+    except requests.exceptions.RequestException as err:
+        response = getattr(err, "response", None)
+        reason = (f"the server answered HTTP {response.status_code}" if response is not None else
+                  f"no connection ({type(err).__name__})")
+        raise AssetUnavailable(f"could not download {rel} from {url}: {reason}; {way_out}") from None
+    except ValueError as err:
+        if "hash" not in str(err).lower():
+            raise
+        raise AssetChecksumError(f"the download of {rel} from {url} does not match its sha256 in the "
+                                 f"registry, so it was not used (the server holds another file, or the "
+                                 f"transfer was corrupted); try again, or {way_out}") from None
 
 
 def dataset(name: str | None, fallback_dir, *, use_shipped: bool = True, allow_incomplete: bool = False,
@@ -201,6 +447,55 @@ def dataset(name: str | None, fallback_dir, *, use_shipped: bool = True, allow_i
             return found, "shipped"
     report = generate_dataset(fallback_dir, progress=progress, **generate_kwargs)
     return Path(report.path), "generated"
+
+
+@dataclass
+class ChosenData:
+    """A dataset a notebook works on: the opened dataset, where it came from (``"data root"``, ``"cache"``,
+    ``"downloaded"`` or ``"generated"``) and the trials to use (``None``: all of them)."""
+
+    dataset: TrialDataset
+    source: str
+    trials: np.ndarray | None = None
+
+    @property
+    def shipped(self) -> bool:
+        """True when it is one of the lab assets (from the data root or downloaded), not simulated here."""
+        return self.source != "generated"
+
+    @property
+    def n_trials(self) -> int:
+        return len(self.dataset) if self.trials is None else len(self.trials)
+
+    def describe(self, role: str = "data") -> str:
+        """One line for a notebook: how many trials, from where, the output rate and what is recorded."""
+        s = self.dataset.summary()
+        origin = "shipped lab asset" if self.shipped else "simulated here"
+        return (f"{role} ({origin}, {self.source}): {self.n_trials} of {s['trials']} trials x {s['duration_ms']} "
+                f"ms, output rate {s['rate_hz_mean']:.2f} Hz (median {s['rate_hz_median']:.2f} Hz), "
+                f"{100 * s['silent_fraction']:.0f} % of trials silent, dendritic voltages: "
+                f"{'dend_1ms' in self.dataset.outputs}")
+
+
+def choose_dataset(name: str | None, fallback_dir=None, *, use_shipped: bool = True,
+                   allow_incomplete: bool = False, max_trials: int | None = None, progress: bool = True,
+                   **generate_kwargs) -> ChosenData | None:
+    """A notebook's dataset in one call: the lab asset ``name`` (from the data root, or downloaded) when
+    ``use_shipped`` and it is available, limited to its first ``max_trials`` trials (None: all); else the
+    dataset generated (or resumed) in ``fallback_dir`` with ``generate_kwargs`` (all of it). With no
+    ``fallback_dir``, None when the asset is not available."""
+    if max_trials is not None and (not isinstance(max_trials, (int, np.integer)) or max_trials < 1):
+        raise ValueError(f"max_trials must be a positive whole number or None, not {max_trials!r}")
+    if use_shipped and name is not None:
+        found = find(name, allow_incomplete=allow_incomplete)
+        if found is not None:
+            ds = open_dataset(found, allow_incomplete=allow_incomplete)
+            trials = None if max_trials is None else np.arange(min(int(max_trials), len(ds)))
+            return ChosenData(ds, used()[name]["source"], trials)
+    if fallback_dir is None:
+        return None
+    path, _ = dataset(None, fallback_dir, progress=progress, **generate_kwargs)
+    return ChosenData(open_dataset(path), "generated")
 
 
 # ----------------------------------------------------------------------------------------------------

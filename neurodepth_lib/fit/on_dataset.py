@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .._io import atomic_write_bytes, check_output_path, exclusive_lock, file_sha256
+from ..data import assets
 from ..data.input_cache import input_cache_path
 from ..data.shards import MANIFEST_NAME
 from ..data.store import TrialDataset, check_same_source, open_dataset
@@ -26,10 +27,12 @@ from ..nets.predict import resolve_device
 from ..nets.presets import make_architecture
 from ..nets.tcn import TCN, TCNConfig
 from .loop import TrainingConfig, TrainingHistory, checkpoint_paths, train
+from .schedule import schedule_for_scale
 from .spec import FitSpec, FitSpecError
 from .windows import WindowSampler
 
-__all__ = ["spike_log_odds", "dataset_fingerprint", "FitResult", "train_on_dataset"]
+__all__ = ["spike_log_odds", "dataset_fingerprint", "FitResult", "train_on_dataset", "ModelAndTest",
+           "shipped_or_trained"]
 
 
 def spike_log_odds(spikes, floor: float = 1e-4) -> float:
@@ -340,3 +343,44 @@ def _train_locked(spec: FitSpec, config: TrainingConfig, ds: TrialDataset, vds, 
                        train_trials=train_idx, valid_trials=valid_idx, model_path=out, card=full_card)
     log(result.summary())
     return result
+
+
+@dataclass
+class ModelAndTest:
+    """A trained model (its file prefix), the held-out data to score it on, and where the model came from."""
+
+    model_path: Path
+    test: "assets.ChosenData"
+    source: str  # "shipped with the lab data (<where>)" or "trained in this notebook"
+
+
+def shipped_or_trained(model_asset: str, test_asset: str, work_dir, *, train_data: dict, test_data: dict,
+                       scale: str, use_shipped: bool = True, architecture: str | None = None,
+                       n_steps: int | None = None, lr_scale: float | None = None, seed: int = 0,
+                       max_test_trials: int | None = None, workers: int | None = None,
+                       input_workers: int | None = None, cell: str = "l5pc",
+                       condition: str = "NMDA") -> ModelAndTest:
+    """A model and its held-out trials in one call. With ``use_shipped``, the lab model ``model_asset`` and
+    the lab test set ``test_asset`` (from a checkout, or downloaded: :func:`neurodepth_lib.data.assets.find`),
+    scored on their first ``max_test_trials`` trials (None: all). Otherwise, or when either is unavailable,
+    ``train_data`` and ``test_data`` (``generate_dataset`` settings: trials, duration, seed, shard size) are
+    simulated in ``work_dir`` and a model is trained there on the first, with the scale's schedule
+    (``n_steps``, ``lr_scale``) and keeping its best validation weights. Rerunning resumes both."""
+    work_dir = Path(work_dir)
+    if use_shipped:
+        model_path, test = assets.find(model_asset), None
+        if model_path is not None:
+            test = assets.choose_dataset(test_asset, None, max_trials=max_test_trials)
+        if model_path is not None and test is not None:
+            return ModelAndTest(Path(model_path), test,
+                                f"shipped with the lab data ({assets.used()[model_asset]['source']})")
+    simulate = dict(cell=cell, condition=condition, workers=workers, use_shipped=False)
+    train_dir, _ = assets.dataset(None, work_dir / "train", **simulate, **train_data)
+    test = assets.choose_dataset(None, work_dir / "test", use_shipped=False, cell=cell, condition=condition,
+                                 workers=workers, **test_data)
+    config = TrainingConfig.for_scale(
+        scale, schedule=schedule_for_scale(scale, total_steps=n_steps, lr_scale=lr_scale), seed=seed,
+        restore_best=True)
+    train_on_dataset(train_dir, work_dir / "model", architecture=architecture, config=config, scale=scale,
+                     workers=input_workers)
+    return ModelAndTest(work_dir / "model", test, "trained in this notebook")

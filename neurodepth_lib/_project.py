@@ -1,0 +1,45 @@
+"""Where the project lives: its repository (defined once, in ``pyproject.toml``'s ``[project.urls]``) and the
+tagged release that matches this version.
+
+Everything that points at the repository is derived from here: the asset download URL
+(:mod:`neurodepth_lib.data.assets`), the notebooks' badges and Colab install cell (``tools/sync_notebooks.py``).
+The URL is read from the installed package's metadata, so a wheel knows it as well as a source checkout.
+"""
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, metadata
+
+from . import __version__
+
+__all__ = ["DISTRIBUTION", "VERSION", "repository_url", "release_tag", "raw_url"]
+
+DISTRIBUTION = "neurodepth"
+VERSION = __version__
+
+
+def repository_url() -> str:
+    """The ``Repository`` entry of ``[project.urls]``, e.g. ``https://github.com/<owner>/<name>``."""
+    try:
+        entries = metadata(DISTRIBUTION).get_all("Project-URL") or []
+    except PackageNotFoundError:
+        raise RuntimeError("the neurodepth distribution is not installed, so its repository URL is unknown: "
+                           "install it (pip install -e . in a checkout)") from None
+    for entry in entries:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() == "repository":
+            return url.strip().rstrip("/")
+    raise RuntimeError("pyproject.toml's [project.urls] has no Repository entry")
+
+
+def release_tag(version: str = __version__) -> str:
+    """The git tag of a release: ``v`` and the version."""
+    return f"v{version}"
+
+
+def raw_url(path: str = "", version: str = __version__) -> str:
+    """The URL of a file of the repository at the tagged release (GitHub's raw file server)."""
+    repo = repository_url()
+    if not repo.startswith("https://github.com/"):
+        raise RuntimeError(f"raw files are served for GitHub repositories only, not {repo}")
+    owner_name = repo[len("https://github.com/"):]
+    return f"https://raw.githubusercontent.com/{owner_name}/{release_tag(version)}/{path.lstrip('/')}"
