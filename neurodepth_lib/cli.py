@@ -513,16 +513,16 @@ def _add_assets(subparsers) -> None:
 
 
 def _run_assets(args) -> int:
-    from .data import assets
+    from .data import asset_records, assets
 
     for name in args.names:  # an unknown name is refused before anything is read or downloaded
         if name not in assets.ASSETS:
             raise ValueError(f"unknown asset {name!r}; known: {', '.join(sorted(assets.ASSETS))}")
     if args.action == "list":
-        print(assets.describe())
+        print(asset_records.describe())
         return 0
     if args.action == "verify":
-        results = assets.verify(args.names or None)
+        results = asset_records.verify(args.names or None)
         for r in results:
             print(r)
         failed = [r.name for r in results if r.failed]
@@ -537,14 +537,14 @@ def _run_assets(args) -> int:
     if len(args.names) != 1:
         raise ValueError("regenerate needs one asset name (neurodepth assets list shows them)")
     name = args.names[0]
-    argv = assets.regenerate_command(name, args.out)
+    argv = asset_records.regenerate_command(name, args.out)
     kind = assets.ASSETS[name].kind
     if kind != "dataset" and args.out is None and not args.dry_run:
         raise ValueError(f"give --out to regenerate {name!r} somewhere new: retraining does not overwrite "
                          f"a shipped {kind} (weights come out equal only on the same torch build and threads)")
     if args.workers is not None and kind == "dataset":
         argv += ["--workers", str(args.workers)]
-    note = assets.regeneration_note(name)  # say so rather than let a partial remake pass for the whole
+    note = asset_records.regeneration_note(name)  # say so rather than let a partial remake pass for the whole
     if note:
         print(note)
     print(shlex.join(argv))
@@ -556,8 +556,7 @@ def _run_assets(args) -> int:
 def _fetch_assets(assets, args) -> int:
     if args.all == bool(args.names):
         raise ValueError("fetch takes asset names or --all (not both, not neither)")
-    downloadable = sorted({name for name in assets.ASSETS if assets.ASSETS[name].sha256 is not None})
-    for name in (downloadable if args.all else args.names):
+    for name in assets.downloadable() if args.all else args.names:
         where = assets.fetch(name, progress=not args.no_progress)
         print(f"{name:<22} {assets.used()[name]['source']:<10} {where}")
     return 0
@@ -567,12 +566,9 @@ def _check_registry(assets, write: bool) -> int:
     if write:
         print(f"wrote {assets.write_registry()}")
         return 0
-    shipped, current = assets.read_registry(), assets.registry_entries()
-    stale = sorted(rel for rel in shipped.keys() | current.keys() if shipped.get(rel) != current.get(rel))
-    for rel in stale:
-        print(f"differs: {rel}")
-    print(f"{len(current)} downloadable files; " + ("the registry matches the assets" if not stale else
-          f"{len(stale)} differ: run `neurodepth assets registry --write`"))
+    stale = assets.registry_differences()
+    print("\n".join([f"differs: {rel}" for rel in stale] + [
+        "the registry matches the assets" if not stale else "run `neurodepth assets registry --write`"]))
     return 1 if stale else 0
 
 

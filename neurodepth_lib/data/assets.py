@@ -8,8 +8,7 @@ by name and fall back to making what their scale affords when it is missing::
 
     from neurodepth_lib.data import assets
     train_dir = assets.find("l5pc_nmda_train")      # a Path, or None when not available / not complete
-    for check in assets.verify():                    # every shipped byte against its recorded sha256
-        print(check)
+    where = assets.fetch("model_l5pc_nmda_tcn")     # the same, or a clear error; downloads when needed
 
 **Where an asset comes from**, in order:
 
@@ -26,19 +25,18 @@ by name and fall back to making what their scale affords when it is missing::
 or :class:`AssetChecksumError` (a download that does not match its sha256), each naming the file and the way
 out; :func:`find` returns None instead of the first (with a one-line message), so a notebook falls back to
 making its own data. :func:`used` lists what this process resolved, and where from (notebook receipts carry it).
-On the command line: ``neurodepth assets list | verify | fetch [NAME ...|--all] | regenerate NAME | registry``.
+On the command line: ``neurodepth assets list | verify | fetch [NAME ...|--all] | regenerate NAME | registry``
+(verification, the table and regeneration from provenance live in :mod:`neurodepth_lib.data.asset_records`).
 
 Provenance travels with each asset: a dataset's manifest holds its plan (every parameter and seed) and
 versions, and ``provenance.jsonl`` beside it logs every generation run (command, cores, workers, wall time
 per shard); a model card holds the ``neurodepth train`` command that made it, the machine and the wall
-time; a result file has ``<file>.provenance.json``. :func:`regenerate_command` turns that record back into
-the command.
+time; a result file has ``<file>.provenance.json``; all of them travel with a download.
 """
 from __future__ import annotations
 
 import json
 import os
-import shlex
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -51,14 +49,13 @@ from tqdm.auto import tqdm
 
 from .. import _project
 from .._io import atomic_write_text, file_sha256
-from .generation import generate_dataset, plan_generation
-from .shards import plan_id
+from .generation import generate_dataset
 from .store import TrialDataset, open_dataset
 
 __all__ = ["Asset", "ASSETS", "AssetUnavailable", "AssetChecksumError", "data_root", "checkout_data_root",
-           "cache_root", "base_url", "path_of", "find", "fetch", "used", "status", "dataset", "VerifyResult",
-           "verify", "describe", "ChosenData", "choose_dataset", "registry_entries", "read_registry", "write_registry", "regenerate_command",
-           "recorded_commands", "regeneration_note", "provenance_path"]
+           "cache_root", "base_url", "get_asset", "path_of", "pin_file", "manifest_of", "status", "find", "fetch",
+           "used", "files_of", "downloadable", "registry_entries", "registry_differences", "read_registry", "write_registry", "dataset", "ChosenData",
+           "choose_dataset"]
 
 DATA_DIR_ENV = "NEURODEPTH_DATA_DIR"
 CACHE_DIR_ENV = "NEURODEPTH_CACHE_DIR"
@@ -168,7 +165,8 @@ def base_url() -> str:
     return (env.rstrip("/") + "/") if env else _project.raw_url("data/")
 
 
-def _asset(name: str) -> Asset:
+def get_asset(name: str) -> Asset:
+    """The registry entry of asset ``name``; a ValueError naming the known ones for an unknown name."""
     if name not in ASSETS:
         raise ValueError(f"unknown asset {name!r}; known: {', '.join(sorted(ASSETS))}")
     asset = ASSETS[name]
@@ -179,10 +177,11 @@ def _asset(name: str) -> Asset:
 
 def path_of(name: str) -> Path:
     """Where asset ``name`` lives (present or not): a directory, a model prefix or a file."""
-    return data_root() / _asset(name).path
+    return data_root() / get_asset(name).path
 
 
-def _pin_file(asset: Asset, where: Path) -> Path:
+def pin_file(asset: Asset, where: Path) -> Path:
+    """The file whose sha256 pins an asset found at ``where``: a manifest, a model card or the file itself."""
     if asset.kind == "dataset":
         return where / "manifest.json"
     if asset.kind == "model":
@@ -190,17 +189,8 @@ def _pin_file(asset: Asset, where: Path) -> Path:
     return where
 
 
-def provenance_path(name: str) -> Path:
-    """The file that records how asset ``name`` was made (see the module notes)."""
-    asset, where = _asset(name), path_of(name)
-    if asset.kind == "dataset":
-        return where / "provenance.jsonl"
-    if asset.kind == "model":
-        return where.with_name(where.name + ".json")
-    return where.with_name(where.name + ".provenance.json")
-
-
-def _manifest(where: Path) -> dict | None:
+def manifest_of(where: Path) -> dict | None:
+    """A dataset directory's manifest, or None when it is missing or not JSON."""
     try:
         return json.loads((where / "manifest.json").read_text())
     except (OSError, ValueError):
@@ -210,13 +200,13 @@ def _manifest(where: Path) -> dict | None:
 def status(name: str) -> str:
     """``"ok"``, ``"missing"``, ``"incomplete"`` (a dataset still being generated; a model card without
     weights) or ``"checksum mismatch"`` (of the pinning file; :func:`verify` checks every byte)."""
-    asset = _asset(name)
+    asset = get_asset(name)
     where = data_root() / asset.path
-    pin = _pin_file(asset, where)
+    pin = pin_file(asset, where)
     if not pin.exists():
         return "missing"
     if asset.kind == "dataset":
-        manifest = _manifest(where)
+        manifest = manifest_of(where)
         if manifest is None or not manifest.get("complete"):
             return "incomplete"
     elif asset.kind == "model" and not where.with_name(where.name + ".pt").exists():
@@ -250,11 +240,11 @@ def find(name: str, *, allow_incomplete: bool = False, download: bool = True) ->
         _note_use(name, where, "data root")
         return where
     if state == "incomplete" and allow_incomplete and ASSETS[name].kind == "dataset":
-        manifest = _manifest(where)
+        manifest = manifest_of(where)
         if manifest is not None and any(s.get("sha256") for s in manifest.get("shards", [])):
             _note_use(name, where, "data root (incomplete)")
             return where
-    if not download or not _files_of(name):
+    if not download or not files_of(name):
         return None
     try:
         return fetch(name)
@@ -286,7 +276,7 @@ def _listed_files(asset: Asset, root: Path) -> dict[str, str]:
     relative to ``root``; empty when the pin cannot be read."""
     where = root / asset.path
     if asset.kind == "dataset":
-        manifest = _manifest(where) or {}
+        manifest = manifest_of(where) or {}
         return {f"{asset.path}/{s['name']}": s["sha256"] for s in manifest.get("shards", []) if s.get("sha256")}
     if asset.kind == "model":
         try:
@@ -321,7 +311,7 @@ def registry_entries(root: str | os.PathLike | None = None) -> dict[str, str]:
         if asset.sha256 is None:
             continue
         where = root / asset.path
-        pin = _pin_file(asset, where)
+        pin = pin_file(asset, where)
         if not pin.is_file() or file_sha256(pin) != asset.sha256:
             raise ValueError(f"asset {name!r}: {pin} is missing or does not match its pinned sha256; the "
                              f"registry is generated from a checkout that holds every pinned asset")
@@ -362,10 +352,22 @@ def write_registry(path: str | os.PathLike | None = None, root: str | os.PathLik
     return path
 
 
-def _files_of(name: str) -> list[str]:
+def registry_differences() -> list[str]:
+    """The files whose line in the shipped registry differs from what the data root's assets give (missing
+    on either side, or another sha256): empty when ``registry.txt`` is up to date."""
+    shipped, current = read_registry(), registry_entries()
+    return sorted(rel for rel in shipped.keys() | current.keys() if shipped.get(rel) != current.get(rel))
+
+
+def downloadable() -> list[str]:
+    """The assets that can be downloaded: the pinned ones."""
+    return sorted(name for name, asset in ASSETS.items() if asset.sha256 is not None)
+
+
+def files_of(name: str) -> list[str]:
     """The registry's files of asset ``name`` (its pinning file first)."""
-    asset, registry = _asset(name), read_registry()
-    pin = _pin_file(asset, Path(asset.path)).as_posix()
+    asset, registry = get_asset(name), read_registry()
+    pin = pin_file(asset, Path(asset.path)).as_posix()
     if asset.kind == "dataset":
         mine = [rel for rel in registry if rel.startswith(asset.path + "/")]
     elif asset.kind == "model":
@@ -385,11 +387,11 @@ def fetch(name: str, *, progress: bool = True) -> Path:
     is moved into place, so nothing half-downloaded or altered is ever used. Returns the asset's path (as
     :func:`find`). Raises :class:`AssetUnavailable` or :class:`AssetChecksumError`, naming the file and the
     way out."""
-    asset = _asset(name)
+    asset = get_asset(name)
     if status(name) == "ok":
         _note_use(name, path_of(name), "data root")
         return path_of(name)
-    files = _files_of(name)
+    files = files_of(name)
     if not files:
         raise AssetUnavailable(f"asset {name!r} is not in {data_root()} and cannot be downloaded (it is not "
                                f"pinned yet, or this package's registry lacks it): clone the repository and "
@@ -496,229 +498,3 @@ def choose_dataset(name: str | None, fallback_dir=None, *, use_shipped: bool = T
         return None
     path, _ = dataset(None, fallback_dir, progress=progress, **generate_kwargs)
     return ChosenData(open_dataset(path), "generated")
-
-
-# ----------------------------------------------------------------------------------------------------
-# Verification and description
-# ----------------------------------------------------------------------------------------------------
-
-@dataclass
-class VerifyResult:
-    """The outcome of checking one asset: ``state`` is ``"ok"``, ``"partial"`` (a dataset still being
-    generated whose finished shards are all intact), ``"missing"`` or ``"FAILED"``; ``problems`` names every
-    file that does not match."""
-
-    name: str
-    kind: str
-    state: str
-    size_bytes: int
-    detail: str
-    problems: list
-
-    @property
-    def failed(self) -> bool:
-        return self.state == "FAILED"
-
-    def __str__(self) -> str:
-        text = f"{self.name:<22} {self.kind:<8} {self.state:<8} {self.size_bytes / 1e6:7.2f} MB  {self.detail}"
-        return text + "".join(f"\n    {p}" for p in self.problems)
-
-
-def _verify_dataset(where: Path) -> tuple[str, int, str, list]:
-    manifest = _manifest(where)
-    if manifest is None:
-        return "FAILED", 0, "", [f"{where / 'manifest.json'} is not readable JSON"]
-    problems, size, done, spikes = [], (where / "manifest.json").stat().st_size, 0, []
-    for entry in manifest.get("shards", []):
-        if not entry.get("sha256"):
-            continue
-        shard = where / entry["name"]
-        if not shard.exists():
-            problems.append(f"{shard.name}: listed as finished but missing")
-            continue
-        size += shard.stat().st_size
-        digest = file_sha256(shard)
-        if digest != entry["sha256"]:
-            problems.append(f"{shard.name}: sha256 {digest[:12]}... != manifest {entry['sha256'][:12]}...")
-            continue
-        done += entry["n_trials"]
-        spikes += list(entry.get("n_spikes") or [])
-    planned = int(manifest.get("plan", {}).get("n_trials", 0))
-    duration_s = manifest.get("plan", {}).get("duration_ms", 0) / 1000.0
-    rate = (sum(spikes) / (len(spikes) * duration_s)) if spikes and duration_s else float("nan")
-    detail = f"{done}/{planned} trials, {done * duration_s / 3600:.2f} h simulated" + \
-        (f", {rate:.2f} Hz mean rate" if spikes else "")
-    if problems:
-        return "FAILED", size, detail, problems
-    return ("ok" if manifest.get("complete") else "partial"), size, detail, []
-
-
-def _verify_model(where: Path) -> tuple[str, int, str, list]:
-    card_path, weights = where.with_name(where.name + ".json"), where.with_name(where.name + ".pt")
-    try:
-        card = json.loads(card_path.read_text())
-    except (OSError, ValueError) as err:
-        return "FAILED", 0, "", [f"{card_path.name}: unreadable model card ({err})"]
-    if not weights.exists():
-        return "FAILED", card_path.stat().st_size, "", [f"{weights.name}: missing"]
-    size = card_path.stat().st_size + weights.stat().st_size
-    digest = file_sha256(weights)
-    detail = f"{card.get('name', '?')}, {card.get('n_parameters', '?')} parameters"
-    test = (card.get("metrics") or {}).get("test") or {}
-    if "auc" in test:
-        detail += f", test AUC {test['auc']:.4f}"
-    if card.get("weights_sha256") != digest:
-        return "FAILED", size, detail, [f"{weights.name}: sha256 {digest[:12]}... != card "
-                                        f"{str(card.get('weights_sha256'))[:12]}..."]
-    return "ok", size, detail, []
-
-
-def verify(names=None) -> list[VerifyResult]:
-    """Check every byte of the shipped assets (all registered ones, or ``names``) against the sha256s
-    recorded for them: the registry pin, each dataset shard against its manifest, each model's weights
-    against its card. Nothing is trusted from file sizes or dates."""
-    results = []
-    for name in (sorted(ASSETS) if names is None else list(names)):
-        asset, where = _asset(name), path_of(name)
-        pin = _pin_file(asset, where)
-        if not pin.exists():
-            results.append(VerifyResult(name, asset.kind, "missing", 0, "not shipped", []))
-            continue
-        if asset.kind == "dataset":
-            state, size, detail, problems = _verify_dataset(where)
-        elif asset.kind == "model":
-            state, size, detail, problems = _verify_model(where)
-        else:
-            state, size, detail, problems = "ok", pin.stat().st_size, f"{file_sha256(pin)[:12]}...", []
-        if asset.sha256 is not None and file_sha256(pin) != asset.sha256:
-            state, problems = "FAILED", problems + [f"{pin.name}: does not match the sha256 pinned in "
-                                                    f"neurodepth_lib.data.assets.ASSETS"]
-        elif asset.sha256 is None and state == "ok":
-            detail += " (not pinned yet)"
-        results.append(VerifyResult(name, asset.kind, state, size, detail, problems))
-    return results
-
-
-def describe() -> str:
-    """A table of the registered assets: kind, state, size and what they are (no checksums computed)."""
-    lines = [f"{'asset':<22} {'kind':<8} {'state':<11} {'MB':>7}  description"]
-    for name in sorted(ASSETS):
-        asset, where = ASSETS[name], path_of(name)
-        files = ([p for p in where.iterdir() if p.is_file()] if where.is_dir() else
-                 [p for p in (where.with_name(where.name + ".json"), where.with_name(where.name + ".pt"), where)
-                  if p.is_file()])
-        size = sum(p.stat().st_size for p in files)
-        lines.append(f"{name:<22} {asset.kind:<8} {status(name):<11} {size / 1e6:7.2f}  {asset.description}")
-    lines.append(f"data root: {data_root()}")
-    return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Regeneration
-# ----------------------------------------------------------------------------------------------------
-
-def _dataset_argv(manifest: dict, out: Path) -> list[str]:
-    plan = manifest["plan"]
-    argv = ["neurodepth", "generate", "--cell", plan["cell"]]
-    if plan.get("condition"):
-        argv += ["--condition", plan["condition"]]
-    argv += ["--trials", str(plan["n_trials"]), "--duration-ms", str(plan["duration_ms"]), "--seed",
-             str(plan["seed"]), "--trials-per-shard", str(plan["trials_per_shard"])]
-    if "dend_1ms" in plan.get("record", []):
-        argv.append("--record-dendrites")
-    return argv + ["--out", str(out)]
-
-
-def _provenance_record(name: str) -> dict:
-    path = provenance_path(name)
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        raise ValueError(f"asset {name!r} has no readable provenance record ({path})") from None
-
-
-def _recorded_argv(name: str) -> list[str]:
-    path = provenance_path(name)
-    record = _provenance_record(name)
-    argv = (record.get("provenance") or record).get("argv")
-    if not argv:
-        raise ValueError(f"the provenance record of {name!r} ({path}) holds no command")
-    return list(argv)
-
-
-def recorded_commands(name: str) -> list[list[str]]:
-    """Every command recorded as making asset ``name``, in order. A merged result (the Hay sweep: several
-    ``neurodepth sweep`` commands per condition, then a merge) records them all under ``commands``
-    (``{condition: [argv, ...]}``) and ``made_by`` (the script that runs them and merges); anything else
-    records one command."""
-    record = _provenance_record(name) if _asset(name).kind == "file" else {}
-    return _merged_commands(record) or [regenerate_command(name)]
-
-
-def _merged_commands(record: dict) -> list[list[str]]:
-    commands = record.get("commands")
-    return [list(argv) for group in commands.values() for argv in group] if isinstance(commands, dict) else []
-
-
-def regeneration_note(name: str) -> str | None:
-    """For an asset made by several commands and a merge, a note listing them all: what
-    :func:`regenerate_command` gives remakes one part only. None for an asset made by one command."""
-    if _asset(name).kind != "file":
-        return None
-    record = _provenance_record(name)
-    commands, made_by = _merged_commands(record), record.get("made_by")
-    if len(commands) < 2:
-        return None
-    return "\n".join([f"note: {name} was made by {len(commands)} commands and a merge"
-                      + (f" ({made_by})" if made_by else "")
-                      + "; the command below remakes one part only. All of them:"]
-                     + ["  " + shlex.join(argv) for argv in commands])
-
-
-def _replace_out(argv: list[str], out) -> list[str]:
-    argv = list(argv)
-    if out is not None:
-        if "--out" not in argv:
-            raise ValueError(f"the recorded command has no --out: {shlex.join(argv)}")
-        argv[argv.index("--out") + 1] = str(out)
-    return argv
-
-
-def _anchored(token: str) -> str:
-    """A recorded command's argument with the repository paths in it made absolute: commands were recorded
-    from the repository root (``data/lab/...``), and must run from any directory. ``data/...`` is read
-    under :func:`data_root`; ``LABEL=a,b`` lists (``sweep --data``) are anchored piece by piece."""
-    label, sep, rest = token.rpartition("=") if "=" in token and not token.startswith("-") else ("", "", token)
-    pieces = []
-    for piece in rest.split(","):
-        parts = Path(piece).parts
-        if piece and not Path(piece).is_absolute() and len(parts) > 1 and parts[0] == "data":
-            piece = str(data_root().joinpath(*parts[1:]))
-        pieces.append(piece)
-    return label + sep + ",".join(pieces)
-
-
-def regenerate_command(name: str, out=None) -> list[str]:
-    """The command (argv, starting with ``neurodepth``) that remakes asset ``name`` into ``out`` (default:
-    where it lives, which resumes or repairs it). For a dataset it is rebuilt from the manifest's plan and
-    checked to give the same plan id; for a model or a file it is the command recorded when it was made
-    (its ``data/...`` paths made absolute, so it runs from any directory; a sweep's ``--out`` is a directory
-    whose ``results.csv`` is the file).
-    ``neurodepth assets regenerate NAME`` runs it."""
-    asset = _asset(name)
-    if asset.kind == "dataset":
-        manifest = _manifest(path_of(name))
-        if manifest is None:
-            raise ValueError(f"asset {name!r} is not present: nothing records how to make it "
-                             f"(see data/lab/make_lab_datasets.sh)")
-        plan = manifest["plan"]
-        remade, _, _ = plan_generation(
-            cell=plan["cell"], condition=plan.get("condition"), n_trials=plan["n_trials"],
-            duration_ms=plan["duration_ms"], seed=plan["seed"], trials_per_shard=plan["trials_per_shard"],
-            record=list(plan.get("record", [])))
-        if plan_id(remade) != manifest["plan_id"]:
-            raise ValueError(f"asset {name!r} was made with settings the command line cannot express "
-                             f"(cell, input or simulation overrides): regenerate it with "
-                             f"neurodepth_lib.data.generate_dataset and the manifest's plan")
-        return _dataset_argv(manifest, path_of(name) if out is None else Path(out))
-    return _replace_out([_anchored(a) for a in _recorded_argv(name)], out)

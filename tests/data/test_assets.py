@@ -82,21 +82,21 @@ def test_inputs_of_an_incomplete_dataset_materialise_the_same_in_parallel(tmp_pa
 
 
 def test_verify_checks_every_byte_and_names_the_damaged_file(shipped, data_root, capsys):
-    [result] = nd.data.assets.verify(["toy_train"])
+    [result] = nd.data.asset_records.verify(["toy_train"])
     assert result.state == "ok" and not result.problems and "4/4 trials" in result.detail
     _unfinish(shipped, 1)
-    [result] = nd.data.assets.verify(["toy_train"])
+    [result] = nd.data.asset_records.verify(["toy_train"])
     assert result.state == "partial" and "2/4 trials" in result.detail
     shard = shipped / "shard_00000.h5"
     data = bytearray(shard.read_bytes())
     data[-10] ^= 0xFF  # one flipped bit of a trace: the size is unchanged
     shard.write_bytes(bytes(data))
-    [result] = nd.data.assets.verify(["toy_train"])
+    [result] = nd.data.asset_records.verify(["toy_train"])
     assert result.failed and "shard_00000.h5" in result.problems[0]
     assert cli.main(["assets", "verify", "toy_train"]) == 1
     assert "FAILED: toy_train" in capsys.readouterr().out
     # a missing asset is reported, not failed
-    [missing] = nd.data.assets.verify(["l5pc_ampa_valid"])
+    [missing] = nd.data.asset_records.verify(["l5pc_ampa_valid"])
     assert missing.state == "missing" and not missing.failed
 
 
@@ -105,21 +105,21 @@ def test_verify_checks_model_weights_and_registry_pins(data_root, monkeypatch):
     monkeypatch.setitem(nd.data.assets.ASSETS, "toy_model", nd.data.assets.Asset("model", "lab/models/toy", None, "toy"))
     prefix.parent.mkdir(parents=True)
     nd.nets.save_model(prefix, nd.nets.TCN(nd.nets.TCNConfig(n_inputs=10, kernel_sizes=(5,), widths=(2,))))
-    [result] = nd.data.assets.verify(["toy_model"])
+    [result] = nd.data.asset_records.verify(["toy_model"])
     assert result.state == "ok" and "not pinned yet" in result.detail
     card_sha = nd._io.file_sha256(prefix.with_suffix(".json"))
     monkeypatch.setitem(nd.data.assets.ASSETS, "toy_model", nd.data.assets.Asset("model", "lab/models/toy", card_sha, "toy"))
-    assert nd.data.assets.verify(["toy_model"])[0].state == "ok"
+    assert nd.data.asset_records.verify(["toy_model"])[0].state == "ok"
     weights = prefix.with_suffix(".pt")
     weights.write_bytes(weights.read_bytes() + b"\0")
-    [result] = nd.data.assets.verify(["toy_model"])
+    [result] = nd.data.asset_records.verify(["toy_model"])
     assert result.failed and "toy.pt" in result.problems[0]
     monkeypatch.setitem(nd.data.assets.ASSETS, "toy_model", nd.data.assets.Asset("model", "lab/models/toy", "0" * 64, "toy"))
-    assert any("pinned" in p for p in nd.data.assets.verify(["toy_model"])[0].problems)
+    assert any("pinned" in p for p in nd.data.asset_records.verify(["toy_model"])[0].problems)
 
 
 def test_a_dataset_regenerates_byte_identical_from_its_manifest(shipped, tmp_path, capsys):
-    argv = nd.data.assets.regenerate_command("toy_train", tmp_path / "again")
+    argv = nd.data.asset_records.regenerate_command("toy_train", tmp_path / "again")
     assert argv[:2] == ["neurodepth", "generate"] and "--seed" in argv and argv[-1] == str(tmp_path / "again")
     assert cli.main(["assets", "regenerate", "toy_train", "--out", str(tmp_path / "again"), "--workers", "0"]) == 0
     original, again = nd.data.read_manifest(shipped), nd.data.read_manifest(tmp_path / "again")
@@ -145,10 +145,10 @@ def test_a_trained_model_records_the_command_that_remakes_it(shipped, data_root,
     provenance = nd.nets.read_model_card(prefix)["provenance"]
     assert provenance["argv"] == ["neurodepth", *args] and provenance["wall_s"] >= 0
     assert provenance["versions"]["torch"]
-    assert nd.data.assets.regenerate_command("toy_model") == ["neurodepth", *args]
+    assert nd.data.asset_records.regenerate_command("toy_model") == ["neurodepth", *args]
     assert cli.main(["assets", "regenerate", "toy_model"]) == 2  # never over the shipped weights
     assert "give --out" in capsys.readouterr().err
-    elsewhere = nd.data.assets.regenerate_command("toy_model", data_root / "other")
+    elsewhere = nd.data.asset_records.regenerate_command("toy_model", data_root / "other")
     assert elsewhere[elsewhere.index("--out") + 1] == str(data_root / "other")
 
 
@@ -188,7 +188,7 @@ def test_a_sweep_on_growing_data_keeps_the_shards_it_started_with(tmp_path):
 
 def test_every_shipped_asset_matches_its_recorded_checksums():
     """The lab assets committed to this repository: every shard, weight file and pin is intact."""
-    results = nd.data.assets.verify()
+    results = nd.data.asset_records.verify()
     assert {r.name for r in results} == set(nd.data.assets.ASSETS)
     failed = [str(r) for r in results if r.failed]
     assert not failed, "\n".join(failed)
@@ -208,7 +208,7 @@ def test_a_merged_result_names_every_command_that_made_it(data_root, monkeypatch
     (table.parent / "merged.csv.provenance.json").write_text(json.dumps(record))
     monkeypatch.setitem(nd.data.assets.ASSETS, "toy_merged",
                         nd.data.assets.Asset("file", "lab/sweeps/merged.csv", nd._io.file_sha256(table), "toy"))
-    assert nd.data.assets.recorded_commands("toy_merged") == [first, second, third]
+    assert nd.data.asset_records.recorded_commands("toy_merged") == [first, second, third]
     assert cli.main(["assets", "regenerate", "toy_merged", "--out", "/tmp/elsewhere", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "made by 3 commands and a merge (make_it.sh)" in out and "one part only" in out
@@ -224,11 +224,11 @@ def test_a_result_file_is_verified_and_remade_from_its_provenance(data_root, mon
     (table.parent / "toy.csv.provenance.json").write_text(json.dumps({"argv": argv}))
     pin = nd._io.file_sha256(table)
     monkeypatch.setitem(nd.data.assets.ASSETS, "toy_table", nd.data.assets.Asset("file", "lab/sweeps/toy.csv", pin, "toy"))
-    assert nd.data.assets.find("toy_table") == table and nd.data.assets.verify(["toy_table"])[0].state == "ok"
-    assert nd.data.assets.regenerate_command("toy_table") == argv
-    assert nd.data.assets.regenerate_command("toy_table", "/tmp/elsewhere")[-1] == "/tmp/elsewhere"
-    assert nd.data.assets.recorded_commands("toy_table") == [argv]  # made by one command: nothing more to say
+    assert nd.data.assets.find("toy_table") == table and nd.data.asset_records.verify(["toy_table"])[0].state == "ok"
+    assert nd.data.asset_records.regenerate_command("toy_table") == argv
+    assert nd.data.asset_records.regenerate_command("toy_table", "/tmp/elsewhere")[-1] == "/tmp/elsewhere"
+    assert nd.data.asset_records.recorded_commands("toy_table") == [argv]  # made by one command: nothing more to say
     table.write_text("run_id,auc\nA,0.99\n")  # an edited number is caught
-    assert nd.data.assets.verify(["toy_table"])[0].failed
+    assert nd.data.asset_records.verify(["toy_table"])[0].failed
     with pytest.raises(ValueError, match="does not match"):
         nd.data.assets.find("toy_table")

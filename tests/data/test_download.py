@@ -21,7 +21,7 @@ SMALL = "l5pc_reference"  # 0.7 MB and a README: the smallest asset with a compa
 def mirror(tmp_path):
     """A copy of the small asset's files as the repository serves them (paths relative to data/)."""
     root = tmp_path / "mirror"
-    for rel in assets._files_of(SMALL):
+    for rel in assets.files_of(SMALL):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(CHECKOUT / rel, root / rel)
     return root
@@ -45,7 +45,7 @@ def test_the_registry_lists_every_pinned_file_of_the_checkout():
         "neurodepth_lib/data/registry.txt is stale: run `neurodepth assets registry --write`"
     # every pinned asset can be downloaded, its pinning file first; growing ones cannot
     for name, asset in assets.ASSETS.items():
-        files = assets._files_of(name)
+        files = assets.files_of(name)
         assert bool(files) == (asset.sha256 is not None), name
         if files:
             assert assets.read_registry()[files[0]] == asset.sha256
@@ -65,7 +65,7 @@ def test_an_asset_is_downloaded_checked_and_then_read_from_the_cache(elsewhere, 
 
 def test_a_dataset_and_a_model_download_whole_and_open(elsewhere, mirror):
     for name in ("model_l5pc_ampa_fcn", "l5pc_ampa_valid"):
-        for rel in assets._files_of(name):
+        for rel in assets.files_of(name):
             (mirror / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(CHECKOUT / rel, mirror / rel)
     chosen = assets.choose_dataset("l5pc_ampa_valid", max_trials=3)
