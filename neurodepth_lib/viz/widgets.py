@@ -5,6 +5,10 @@ with ipywidgets is running) adds controls that redraw on demand. Nothing waits f
 runs (papermill, nbval, CI) get the static figure and never hang. Set ``NEURODEPTH_NO_WIDGETS=1`` to skip the
 controls altogether.
 
+A redraw replaces the widget's figure in place: the static figure is displayed with a display id, and each
+update sends the new figure to that id (``DisplayHandle.update``), so the notebook shows one figure per
+widget however often the controls are used, and a saved notebook still holds an ordinary image output.
+
 Shared file: chapters add their widgets below, grouped by chapter. This module imports NEURON (the L5PC
 explorer simulates), so it is not imported by ``neurodepth_lib.viz`` itself: use ``neurodepth_lib.viz.widgets``.
 """
@@ -31,6 +35,18 @@ def widgets_available() -> bool:
         return False
     shell = get_ipython()
     return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+class _ReplaceableFigure:
+    """A figure shown once with a display id; :meth:`update` puts another figure in its place."""
+
+    def __init__(self, fig):
+        self.handle = display(fig, display_id=True)
+        plt.close(fig)  # shown once, here: pyplot must not show it again at the end of the cell
+
+    def update(self, fig) -> None:
+        self.handle.update(fig)
+        plt.close(fig)
 
 
 # ---------------------------------------------------------------- the detailed L5 pyramidal cell (ch. 02)
@@ -84,11 +100,12 @@ def l5pc_rate_explorer(cell, *, condition: str | None = None, basal_exc_per_100m
         return events, result, _l5pc_figure(cell, events, result, title)
 
     events, result, fig = run(values)
-    plt.show()
     if interactive is None:
         interactive = widgets_available()
     if not interactive:
+        plt.show()
         return events, result
+    figure = _ReplaceableFigure(fig)
 
     controls = {
         "condition": W.Dropdown(options=["NMDA", "AMPA", "AMPA_SK"], value=condition, description="synapses"),
@@ -99,13 +116,16 @@ def l5pc_rate_explorer(cell, *, condition: str | None = None, basal_exc_per_100m
         "seed": W.IntText(value=seed, description="seed"),
     }
     button = W.Button(description="simulate", button_style="primary")
-    out = W.Output()
+    out = W.Output()  # messages and errors of a redraw; the figure itself is replaced above the controls
 
     def on_click(_):
-        with out:
-            out.clear_output(wait=True)
-            run({k: c.value for k, c in controls.items()})
-            plt.show()
+        out.clear_output()
+        button.disabled = True  # one run at a time: clicks during a run would queue more runs
+        try:
+            with out:  # an error shows under the controls instead of vanishing into the kernel's log
+                figure.update(run({k: c.value for k, c in controls.items()})[2])
+        finally:
+            button.disabled = False
 
     button.on_click(on_click)
     display(W.VBox([W.HBox([controls["condition"], controls["seed"], button]),
