@@ -12,6 +12,9 @@ or, when that is unset, the kernel's working directory (papermill runs put it be
 Sizes a user may override are literals in the parameters cell (``None``: the scale's default) resolved by
 ``ctx.sizes(...)`` from the one table, :data:`neurodepth_lib.scales.NOTEBOOK_SIZES`. Files a notebook makes go
 to ``ctx.work_dir()``: ``neurodepth_work/<notebook>/<scale>_seed<seed>`` beside it (or under ``$NEURODEPTH_WORK``).
+
+A number a notebook computes is never typed into its prose: tables and verdicts that quote results are
+rendered from them with :func:`fmt`, :func:`markdown_table` and :func:`show_markdown`.
 """
 from __future__ import annotations
 
@@ -30,12 +33,14 @@ from pathlib import Path
 import matplotlib as mpl
 import numpy as np
 import torch
+from IPython import get_ipython
+from IPython.display import Markdown, display
 
-from . import __version__
+from . import __version__, _project
 from ._io import Timer, atomic_write_text
+from .data import assets
 from .scales import by_scale, check_scale, resolve_scale, resolve_sizes
 
-REPO_URL = "https://github.com/neurodepth/neurodepth"
 RECEIPT_DIR_ENV = "NEURODEPTH_RECEIPT_DIR"
 RECEIPT_SUFFIX = ".receipt.json"
 WORK_DIR_ENV = "NEURODEPTH_WORK"
@@ -137,11 +142,13 @@ class NotebookContext:
         return ok
 
     def write_receipt(self, directory: str | os.PathLike | None = None, **numbers) -> Path:
-        """Write the numbers a test should check, plus scale, seed, versions, wall and CPU time."""
+        """Write the numbers a test should check, plus scale, seed, versions, wall and CPU time, and the lab
+        assets the notebook used with where each came from (:func:`neurodepth_lib.data.assets.used`)."""
         receipt = {"notebook": self.name, "scale": self.scale, "seed": self.seed,
                    "elapsed_s": round(self.elapsed_s, 2), "cpu_s": round(self.cpu_s, 2),
                    "cores": os.cpu_count(), "versions": versions(),
-                   "checks": self.checks, "sizes": _jsonable(self.resolved_sizes), "results": _jsonable(numbers)}
+                   "checks": self.checks, "sizes": _jsonable(self.resolved_sizes), "results": _jsonable(numbers),
+                   "assets": assets.used()}
         path = atomic_write_text(receipt_path(self.name, directory), json.dumps(receipt, indent=2) + "\n")
         print(f"receipt written: {path.name}")
         return path
@@ -209,14 +216,102 @@ def check(description: str, condition: bool, detail: str = "") -> bool:
 
 
 # ----------------------------------------------------------------------------------------------------
+# Prose rendered from results: a number the notebook computes is never typed into its Markdown
+# ----------------------------------------------------------------------------------------------------
+
+# Why our Hay-cell results differ from the paper's: the one explanation chapters 04, 05 and 06 give (verbatim;
+# tests/test_nb.py checks that each of them carries it), until the data-scaling study replaces it with measurements.
+PAPER_GAP_EXPLANATION = (
+    "Our Hay-cell training sets are far smaller than the paper's (at most 0.67 simulated hours, against tens to "
+    "hundreds of hours) and our networks are far smaller and trained far shorter, so where our Hay-cell results "
+    "differ from the paper's we cannot yet tell the cell from our budget; a data-scaling study (\"Does the Hay "
+    "cell's depth grow with data?\") is under way to find out.")
+
+
+def fmt(value, spec: str = ".4g", missing: str = "n/a") -> str:
+    """``format(value, spec)``, with ``missing`` for ``None`` and NaN (a result a run did not produce)."""
+    if value is None:
+        return missing
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return missing
+    return format(value, spec)
+
+
+def markdown_table(rows, columns, formats=None, header=None, bold=None) -> str:
+    """A Markdown table of ``rows`` (dicts, or sequences in ``columns`` order).
+
+    ``formats`` maps a column to a format spec or a function of the value (default: :func:`fmt`'s);
+    ``header`` maps a column to the title shown; ``bold`` is a function of a row that says whether to bold it.
+    """
+    columns = list(columns)
+    if not columns:
+        raise ValueError("markdown_table needs at least one column")
+    formats, header = formats or {}, header or {}
+
+    def cell(row, col, i):
+        value = row[col] if isinstance(row, dict) else row[i]
+        spec = formats.get(col)
+        text = spec(value) if callable(spec) else (fmt(value, spec) if spec else
+                                                   (value if isinstance(value, str) else fmt(value)))
+        return str(text).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(str(header.get(c, c)) for c in columns) + " |",
+             "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = [cell(row, c, i) for i, c in enumerate(columns)]
+        if bold is not None and bold(row):
+            cells = [f"**{c}**" if c else c for c in cells]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def depth_reports_markdown(reports: dict, digits: int = 4) -> str:
+    """A Markdown table of depth reports side by side (``{condition: DepthReport}``, from
+    :func:`neurodepth_lib.studies.depth_report`): per depth, each condition's mean ± s.e. over seeds, the best
+    depth in bold, the depth needed marked with a dagger."""
+    if not reports:
+        raise ValueError("depth_reports_markdown needs at least one report")
+    depths = sorted({d for rep in reports.values() for d in rep.depths})
+    rows = []
+    for d in depths:
+        row = {"depth": d}
+        for condition, rep in reports.items():
+            if d not in rep.depths:
+                row[condition] = ""
+                continue
+            i = rep.depths.index(d)
+            text = f"{fmt(rep.mean[i], f'.{digits}f')} ± {fmt(rep.sem[i], f'.{digits}f')}"
+            text = f"**{text}**" if d == rep.best_depth else text
+            row[condition] = text + (" †" if d == rep.depth_needed else "")
+        rows.append(row)
+    header = {c: f"{c} AUC (mean ± s.e.)" for c in reports}
+    tolerances = sorted({rep.tolerance for rep in reports.values()})
+    note = (f"\n\nBold: the best depth; †: the smallest depth within {', '.join(f'{t:g}' for t in tolerances)} "
+            "AUC of the best (the depth needed).")
+    return markdown_table(rows, ["depth", *reports], header=header) + note
+
+
+def show_markdown(text: str) -> None:
+    """Display ``text`` as rendered Markdown in a notebook (printed as plain text elsewhere). Returns nothing,
+    so that a cell ending in it does not echo the source text under the rendered one."""
+    if get_ipython() is None:
+        print(text)
+    else:
+        display(Markdown(text))
+
+
+# ----------------------------------------------------------------------------------------------------
 # Batch runs (the README's main job and the test-suite's papermill runs)
 # ----------------------------------------------------------------------------------------------------
 
 def notebooks_dir() -> Path:
-    """The ``notebooks/`` folder of a source checkout."""
+    """The ``notebooks/`` folder of the source checkout this package runs from (a pip install has none:
+    give the folder you downloaded the notebooks into, ``neurodepth notebooks --dir DIR``)."""
     here = Path(__file__).resolve().parent.parent / "notebooks"
     if not here.is_dir():
-        raise FileNotFoundError(f"no notebooks folder at {here}: batch runs need a source checkout")
+        raise FileNotFoundError(f"this installation has no notebooks folder (a pip install ships the library "
+                                f"only): download the notebooks from {_project.repository_url()}/tree/"
+                                f"{_project.release_tag()}/notebooks and pass their folder (--dir DIR)")
     return here
 
 

@@ -96,3 +96,79 @@ def test_run_notebook_raises_on_a_failing_cell_and_leaves_no_stale_receipt(tmp_p
     with pytest.raises(papermill.PapermillExecutionError, match="cell failed on purpose"):
         nd.nb.run_notebook(source, out, scale="quick")
     assert not stale.exists()
+
+
+# ---------------------------------------------------------------- prose rendered from results
+
+def test_fmt_formats_and_marks_missing_values():
+    assert nd.nb.fmt(0.93217, ".3f") == "0.932"
+    assert nd.nb.fmt(np.float32(2.5), ".1f") == "2.5"
+    assert nd.nb.fmt(None) == "n/a" and nd.nb.fmt(float("nan"), ".2f") == "n/a"
+    assert nd.nb.fmt(np.float64("inf"), missing="-") == "-"
+    assert nd.nb.fmt(7, "d") == "7"
+
+
+def test_markdown_table_renders_dicts_and_sequences():
+    rows = [{"depth": 1, "auc": 0.91234, "note": "a|b"}, {"depth": 2, "auc": None, "note": "line\nbreak"}]
+    text = nd.nb.markdown_table(rows, ["depth", "auc", "note"], formats={"auc": ".3f"},
+                                header={"auc": "AUC"}, bold=lambda r: r["depth"] == 1)
+    lines = text.splitlines()
+    assert lines[0] == "| depth | AUC | note |"
+    assert lines[1] == "|---|---|---|"
+    assert lines[2] == "| **1** | **0.912** | **a\\|b** |"          # a pipe in a cell cannot break the table
+    assert lines[3] == "| 2 | n/a | line break |"
+    assert len(lines) == 4
+    # sequences in column order, and a function as a format
+    seq = nd.nb.markdown_table([(3, 0.5)], ["n", "x"], formats={"x": lambda v: f"{100 * v:.0f} %"})
+    assert seq.splitlines()[2] == "| 3 | 50 % |"
+    with pytest.raises(ValueError, match="column"):
+        nd.nb.markdown_table([], [])
+
+
+def test_depth_reports_markdown_renders_the_reports_numbers():
+    rows = [{"condition": c, "depth": d, "seed": s, "auc": a}
+            for c, table in {"NMDA": {1: (0.90, 0.92), 2: (0.95, 0.951), 3: (0.952, 0.954)},
+                             "AMPA": {1: (0.990, 0.991), 2: (0.9905, 0.9915), 3: (0.989, 0.990)}}.items()
+            for d, aucs in table.items() for s, a in enumerate(aucs)]
+    reports = {c: nd.studies.depth_report(rows, c, tolerance=0.005) for c in ("NMDA", "AMPA")}
+    text = nd.nb.depth_reports_markdown(reports, digits=3)
+    lines = text.splitlines()
+    assert lines[0] == "| depth | NMDA AUC (mean ± s.e.) | AMPA AUC (mean ± s.e.) |"
+    nmda, ampa = reports["NMDA"], reports["AMPA"]
+    assert (nmda.best_depth, nmda.depth_needed, ampa.best_depth, ampa.depth_needed) == (3, 2, 2, 1)
+    def cell(rep, i):
+        return f"{rep.mean[i]:.3f} ± {rep.sem[i]:.3f}"
+
+    # the report's own numbers, the best depth in bold and the depth needed marked
+    assert lines[2] == f"| 1 | {cell(nmda, 0)} | {cell(ampa, 0)} † |"
+    assert lines[3] == f"| 2 | {cell(nmda, 1)} † | **{cell(ampa, 1)}** |"
+    assert lines[4] == f"| 3 | **{cell(nmda, 2)}** | {cell(ampa, 2)} |"
+    assert cell(nmda, 0) == "0.910 ± 0.010"
+    assert "within 0.005 AUC" in text
+    with pytest.raises(ValueError):
+        nd.nb.depth_reports_markdown({})
+
+
+def test_show_markdown_prints_outside_a_kernel(capsys):
+    assert nd.nb.show_markdown("**verdict**: holds") is None     # a cell ending in it echoes nothing
+    assert capsys.readouterr().out == "**verdict**: holds\n"
+
+
+def _markdown_text(path) -> str:
+    """A notebook's Markdown, with block-quote markers and line breaks folded into single spaces."""
+    import nbformat
+
+    cells = nbformat.read(path, as_version=4).cells
+    text = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    text = "\n".join(line.lstrip("> ").rstrip() if line.startswith(">") else line for line in text.splitlines())
+    return " ".join(text.replace("*", "").split())
+
+
+def test_chapters_give_the_one_explanation_of_the_gap_to_the_paper():
+    """Chapters 04, 05 and 06 explain why our Hay-cell results differ from the paper's in the same words."""
+    from pathlib import Path
+
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    sentence = " ".join(nd.nb.PAPER_GAP_EXPLANATION.split())
+    for stem in ("04_fitting_a_tcn", "05_evaluating_the_fit", "06_how_deep_is_a_neuron"):
+        assert sentence in _markdown_text(notebooks / f"{stem}.ipynb"), stem

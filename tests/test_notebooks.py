@@ -144,11 +144,15 @@ def receipt_checks(stem: str, r: dict) -> None:
         assert res["plateau_fraction_nmda"] > res["plateau_fraction_ampa"]      # NMDA plateaus, not AMPA
         # the chapter draws the shipped Hay sweep exactly when the lab assets hold it
         assert res["hay_sweep_available"] is (nd.data.assets.find("hay_sweep") is not None)
+        if res["hay_sweep_available"]:   # verdict 2 is computed from the shipped sweep, for both conditions
+            assert set(res["hay_depth_needed"]) == set(res["hay_best_depth"]) == {"NMDA", "AMPA"}
+            assert all(res["hay_depth_needed"][c] <= res["hay_best_depth"][c] for c in ("NMDA", "AMPA"))
     elif stem == "07_what_the_network_learned":
         assert res["iaf_kernel_correlation"] > 0.5                               # the filter is the PSP
         assert 10 <= res["iaf_tau_ms"] <= 40                                     # tau 20 ms, within x2
         assert res["n_filters"] >= 1 and sum(res["filters_per_region"].values()) == res["n_filters"]
         assert set(res["filters_per_region"]) == {"basal", "oblique", "tuft"}
+        assert res["filter_view_ms"] == min(40, res["first_layer_taps"])         # the view fits in the kernel
     elif stem == "04_fitting_a_tcn":
         # a tiny TCN on seconds of simulated L5PC beats a constant predictor (AUC 0.5, explained variance 0)
         assert res["spike_auc"] > 0.6
@@ -169,6 +173,10 @@ def receipt_checks(stem: str, r: dict) -> None:
         assert res["speedup_vs_neuron_fixed"] > 10         # core for core, at quick sizes
         assert res["neuron_fixed_sim_s_per_wall_s"] > 0 and res["tcn_sparse_all_threads_sim_s_per_wall_s"] > 0
         assert 0 < res["break_even_trials_lab"] < res["break_even_trials_paper"]
+        # the "x CVODE" column: each network's best rate against the authors' solver
+        assert set(res["speedup_vs_cvode_best"]) == {"TCN 7x128x153", "FCN 1x128x43"}
+        assert all(v > 0 for v in res["speedup_vs_cvode_best"].values())
+        assert set(res["batch_gain"]) == {"dense", "sparse"} and all(g > 0 for g in res["batch_gain"].values())
     elif stem == "11_learning_with_segregated_dendrites":
         # quick scale: the plumbing, loosely (the lab-scale claims are printed by the chapter and reported)
         assert set(res["test_error_by_depth"]) == {"no hidden layer", "1 hidden layer", "2 hidden layers"}

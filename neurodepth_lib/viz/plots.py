@@ -25,6 +25,12 @@ def _axes(ax=None, figsize=(8, 3)):
     return ax
 
 
+def _legend_outside(ax, **kwargs):
+    """A legend to the right of the axes, where it cannot hide data (rasters and traces fill their axes)."""
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False,
+                     **{"fontsize": 8, **kwargs})
+
+
 # ---------------------------------------------------------------- inputs and the I&F neuron (ch. 00-01)
 
 def plot_raster(events, ax=None, groups=None, title=None, max_points=200_000):
@@ -42,7 +48,7 @@ def plot_raster(events, ax=None, groups=None, title=None, max_points=200_000):
         for label, (channels, colour) in groups.items():
             colours[np.isin(ch, channels)] = colour
             ax.plot([], [], "|", color=colour, label=label)
-        ax.legend(loc="upper right", fontsize=8, frameon=False)
+        _legend_outside(ax, markerscale=2)
     ax.scatter(t, ch, s=1.0, c=list(colours), marker="|", linewidths=0.6)
     ax.set_xlim(0, events.duration_ms)
     ax.set_ylim(-0.5, events.n_channels - 0.5)
@@ -135,6 +141,8 @@ def plot_training_history(history, ax=None, title="training"):
 
 # ---------------------------------------------------------------- the detailed L5 pyramidal cell (ch. 02)
 
+# The one colour map for dendritic regions, in every chapter and every figure that colours a region (the
+# morphology, channel densities, filter maps on the tree): a region keeps its colour across the collection.
 REGION_COLOURS = {"soma": "k", "axon": "0.5", "basal": "tab:blue", "oblique": "tab:green", "tuft": "tab:purple"}
 
 
@@ -279,7 +287,7 @@ def plot_input_rates(details, settings, axes=None, kinds=("exc", "inh"), title=N
                          color=colour, lw=1.2, label=label)
     axes[0].set_ylabel("drawn rate\n(spikes/ms per group)")
     axes[0].set_title(title or f"rate interval {details.interval_ms} ms, smoothing σ {details.sigma_ms} ms")
-    axes[0].legend(frameon=False, fontsize=8, ncol=2, loc="upper right")
+    _legend_outside(axes[0])
     axes[1].set_ylabel("smoothed rate\n(spikes/ms per group)")
     axes[1].set_xlabel("time (ms)")
     for ax in axes:
@@ -309,23 +317,24 @@ def plot_raster_by_distance(events, distance_um, is_basal, ax=None, title=None, 
     ax.set_xlim(0, events.duration_ms)
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("path distance from soma (µm)\nbasal < 0 < apical")
-    ax.legend(frameon=False, fontsize=8, loc="upper right", markerscale=8)
+    _legend_outside(ax, markerscale=8)
     if title:
         ax.set_title(title)
     return ax
 
 
-def plot_training_window(x, soma, spikes, axes=None, t0_ms=0, n_exc=None, soma_label="soma target (mV)",
+def plot_training_window(x, soma, spikes, axes=None, t0_ms=None, n_exc=None, soma_label="soma target (mV)",
                          title=None):
     """One training window: inputs (channels x ms), the voltage target and the spike target.
 
     ``x`` is ``(channels, W)``, ``soma`` and ``spikes`` ``(W,)`` (numpy or torch); ``n_exc`` channels are
-    excitatory (red), the rest inhibitory (blue).
+    excitatory (red), the rest inhibitory (blue). With ``t0_ms`` (the window's start in its trial) the time
+    axis is time in the trial; without it, time in the window. A window without an output spike says so.
     """
     x, soma, spikes = (np.asarray(getattr(a, "numpy", lambda: a)()) for a in (x, soma, spikes))
     if axes is None:
         _, axes = plt.subplots(3, 1, figsize=(9, 5.5), sharex=True, height_ratios=[3, 1.5, 0.7])
-    t = t0_ms + np.arange(x.shape[1])
+    t = (0 if t0_ms is None else t0_ms) + np.arange(x.shape[1])
     ch, k = np.nonzero(x)
     n_exc = x.shape[0] if n_exc is None else n_exc
     axes[0].scatter(t[k], ch, s=1, marker="|", linewidths=0.5,
@@ -335,10 +344,13 @@ def plot_training_window(x, soma, spikes, axes=None, t0_ms=0, n_exc=None, soma_l
     axes[1].plot(t, soma, color="k", lw=1)
     axes[1].set_ylabel(soma_label)
     axes[2].vlines(t[np.asarray(spikes) > 0], 0, 1, color="tab:red")
+    if not np.any(np.asarray(spikes) > 0):
+        axes[2].text(0.5, 0.5, "no output spike in this window", transform=axes[2].transAxes, ha="center",
+                     va="center", fontsize=8, color="0.4")
     axes[2].set_ylim(0, 1.05)
     axes[2].set_yticks([0, 1])
     axes[2].set_ylabel("spike")
-    axes[2].set_xlabel("time in trial (ms)")
+    axes[2].set_xlabel("time in window (ms)" if t0_ms is None else "time in trial (ms)")
     if title:
         axes[0].set_title(title)
     return axes
