@@ -83,9 +83,11 @@ class Knob:
 
     @property
     def kind(self) -> str:
-        """``"int"``, ``"number"``, ``"str"`` or ``"ints"`` (a list or tuple of whole numbers): what a given
-        value must be, read off the defaults."""
+        """``"int"``, ``"number"``, ``"str"``, ``"bool"`` or ``"ints"`` (a list or tuple of whole numbers): what a
+        given value must be, read off the defaults."""
         values = [v for v in (self.quick, self.lab, self.paper) if v is not None]
+        if values and all(isinstance(v, bool) for v in values):
+            return "bool"
         if values and all(isinstance(v, (list, tuple)) for v in values):
             return "ints"
         if values and all(isinstance(v, str) for v in values):
@@ -106,6 +108,7 @@ _FIT_L5PC = {
     "ARCH": Knob("tiny", "lab", "large"),        # network preset (nd.nets.make_architecture)
     "N_STEPS": Knob(120, 1000, None),            # training steps (paper: None, the paper's 720,000)
     "LR_SCALE": Knob(30.0, 10.0, 1.0),           # learning rates x this (short runs take larger steps)
+    "USE_SHIPPED": Knob(False, True, True),      # the lab assets (downloaded where no clone holds them)
 }
 _TEACHING_SWEEP_WIDTH = Knob(4, 16, 64)          # channels per layer of chapter 06's sweep (and 07's network)
 
@@ -148,7 +151,7 @@ NOTEBOOK_SIZES: dict[str, dict[str, Knob]] = {
     },
     "05_evaluating_the_fit": {
         **_FIT_L5PC,
-        "SHIPPED_TEST_TRIALS": Knob(0, 48, None, minimum=0),
+        "SHIPPED_TEST_TRIALS": Knob(0, None, None, minimum=0),  # None: every trial, as the model card scores
     },
     "06_how_deep_is_a_neuron": {
         "N_TRAIN": Knob(3, 96, 512),
@@ -210,6 +213,10 @@ def check_knob(name: str, knob: Knob, value):
     """``value`` given for knob ``name``, checked against what the knob's defaults are; raises ``ValueError``
     naming the knob."""
     where = f"size knob {name}"
+    if knob.kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"{where} must be True or False, got {value!r}")
+        return value
     if knob.kind == "int":
         n = positive_int(value, where) if knob.minimum >= 1 else non_negative_int(value, where)
         if n < knob.minimum:

@@ -136,7 +136,7 @@ def test_a_notebook_that_disagrees_with_pyproject_is_named_and_fixed(tmp_path):
     assert "notebooks/00_welcome.ipynb: badges differ" in out.stdout and "install cell differ" in out.stdout
     assert _sync(root=tmp_path).returncode == 0 and _sync("--check", root=tmp_path).returncode == 0
     assert notebook.read_text() == (ROOT / "notebooks" / "00_welcome.ipynb").read_text()
-    assert f'git+https://github.com/neurodepth/neurodepth@{tag}"' in notebook.read_text()
+    assert f"git+https://github.com/neurodepth/neurodepth@{tag}" in notebook.read_text()
 
 
 def test_ci_runs_the_readme_test_command():
