@@ -6,6 +6,7 @@ as they finish, in any order.
 """
 from __future__ import annotations
 
+import ast
 import multiprocessing as mp
 import os
 import signal
@@ -13,9 +14,11 @@ import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
 from typing import Callable
 
-__all__ = ["default_workers", "run_tasks", "dask_client", "die_with_parent", "process_pool"]
+__all__ = ["default_workers", "run_tasks", "dask_client", "die_with_parent", "process_pool", "check_spawn_safe",
+           "SpawnGuardError"]
 
 _PARENT_POLL_S = 0.5
 
@@ -50,6 +53,60 @@ def process_pool(workers: int) -> ProcessPoolExecutor:
     killed run leaves no worker simulating or idling behind, so a rerun races nobody."""
     return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                initializer=die_with_parent, initargs=(os.getpid(),))
+
+
+class SpawnGuardError(RuntimeError):
+    """A script started a process pool from its top level without ``if __name__ == "__main__":``."""
+
+
+def _guard_message(script) -> str:
+    return (f"{script} runs neurodepth's process pool from its top level. The pool's workers are started with "
+            "'spawn': each imports your script again, which would run this call again in every worker. Put the "
+            "code that calls neurodepth under  if __name__ == \"__main__\":  (or pass workers=0 to run in this "
+            "process).")
+
+
+def _is_main_test(test) -> bool:
+    """``__name__ == "__main__"`` (either way round)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    return any(isinstance(x, ast.Name) and x.id == "__name__" for x in sides) and \
+        any(isinstance(x, ast.Constant) and x.value == "__main__" for x in sides)
+
+
+def check_spawn_safe(workers) -> None:
+    """Refuse, with a message that says why, to start a spawn pool that would re-run the calling script.
+
+    Spawned workers import the main script; a script that calls neurodepth at its top level (no ``if __name__
+    == "__main__":``) would then call it again in every worker, and fail there with misleading errors (a
+    dataset "being written by another generation", a pool "terminated abruptly"). Checked in the parent (the
+    calling line is not inside such an ``if``) and in a worker (it is importing the main script). Nothing is
+    checked with ``workers`` 0 or None-free runs in a notebook, an interactive session or ``python -c``.
+    """
+    if workers is not None and int(workers) == 0:
+        return
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    if getattr(mp.current_process(), "_inheriting", False):  # a spawned worker importing the main script
+        raise SpawnGuardError(_guard_message(script or "the main script"))
+    if not script or not str(script).endswith(".py"):
+        return
+    frame = sys._getframe(1)
+    while frame is not None and not (frame.f_globals.get("__name__") == "__main__"
+                                     and frame.f_code.co_name == "<module>"):
+        frame = frame.f_back
+    if frame is None:
+        return
+    try:
+        tree = ast.parse(Path(script).read_text())
+    except (OSError, SyntaxError, ValueError):
+        return
+    line = frame.f_lineno
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and _is_main_test(node.test) and node.lineno <= line <= (node.end_lineno or line):
+            return
+    raise SpawnGuardError(_guard_message(script))
 
 
 def default_workers() -> int:

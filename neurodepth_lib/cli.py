@@ -448,12 +448,15 @@ def _run_sweep(args) -> int:
 def _add_how_deep(subparsers) -> None:
     p = subparsers.add_parser(
         "how-deep", help="how deep is my neuron? generate data, sweep depth, report the depth needed",
-        description="Generate training and test data for a registered cell, sweep TCN depth at a fixed "
+        description="Generate training and test data for a cell, sweep TCN depth at a fixed "
                     "width, receptive field and training budget over several seeds, and report the "
-                    "smallest depth whose mean AUC is within --tolerance of the best. Resumable.")
+                    "smallest depth whose mean AUC is within --tolerance of the best (\"at least N\" when N is "
+                    "the deepest tried), with the uncertainty from seeds and test spikes and what makes the "
+                    "answer weak. A published model's inputs are calibrated first. Resumable.")
     p.add_argument("--cell", default=None,
-                   help="registered cell (teaching, the default; l5pc, iaf, or your own)")
-    p.add_argument("--condition", default=None, help="the cell's condition (default: its first)")
+                   help="a registered cell (teaching, the default; l5pc, iaf), a published model's spec file "
+                        "(path/to/cell.toml) or package.module:factory returning a CellModel")
+    p.add_argument("--condition", default=None, help="one of the cell's own conditions (default: its first)")
     p.add_argument("--out", required=True, help="output directory (data/ and sweep/ inside)")
     p.add_argument("--train-trials", type=int, default=None, help="(default 64)")
     p.add_argument("--test-trials", type=int, default=None, help="(default 16)")
@@ -465,19 +468,39 @@ def _add_how_deep(subparsers) -> None:
     p.add_argument("--steps", type=int, default=None, help="(default 600)")
     p.add_argument("--scale", default=None, choices=SCALES, help="(default lab)")
     p.add_argument("--tolerance", type=float, default=None, help="AUC tolerance (default 0.005)")
+    p.add_argument("--dt-ms", type=float, default=None, help="integration step in ms (default: the cell's)")
+    p.add_argument("--v-init-mV", dest="v_init_mV", type=float, default=None,
+                   help="initial membrane potential in mV (default: the cell's)")
+    p.add_argument("--secondorder", type=int, default=None,
+                   help="0 backward Euler, 2 Crank-Nicolson (default: the cell's)")
+    p.add_argument("--calibrate", dest="calibrate", action="store_true", default=None,
+                   help="fit the input rate factor first (default: only for a cell whose rates are uncalibrated)")
+    p.add_argument("--no-calibrate", dest="calibrate", action="store_false", default=None)
+    p.add_argument("--target-hz", type=_float_pair, default=None, metavar="LOW,HIGH",
+                   help="output rate the calibration aims for, in Hz (default 0.8,2.5)")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--scheduler", default=None)
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.set_defaults(func=_run_how_deep, flags=_flags(p))
 
 
+def _float_pair(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in str(text).split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH (two numbers), got {text!r}") from None
+    return lo, hi
+
+
 def _run_how_deep(args) -> int:
     from . import studies
 
+    simulation = _given(dt_ms=args.dt_ms, v_init_mV=args.v_init_mV, secondorder=args.secondorder)
     with _cluster(args.scheduler) as client:
         report = studies.how_deep(
             out_dir=args.out, client=client, progress=args.progress,
             **_given(cell=args.cell, condition=args.condition, n_train_trials=args.train_trials,
+                     simulation=simulation or None, calibrate=args.calibrate, target_hz=args.target_hz,
                      n_test_trials=args.test_trials, duration_ms=args.duration_ms,
                      depths=None if args.depths is None else tuple(args.depths), width=args.width,
                      receptive_field_ms=args.receptive_field_ms,

@@ -32,8 +32,9 @@ from .. import inputs
 from . import synapses
 from .morphology import DEFAULT_MORPHOLOGY, READERS, load_morphology
 from .synaptic_cell import SynapticCell
+from .mechanisms import import_neuron
 
-from neuron import h  # noqa: E402  (after .synaptic_cell's mechanisms, which configure NEURON)
+h = import_neuron()  # NEURON, imported away from a stray x86_64/ in the working directory
 
 __all__ = ["CONDITIONS", "L5PC", "L5PCParams", "SegmentTable"]
 

@@ -12,8 +12,15 @@ One public function, :func:`ensure_mechanisms`, does everything:
 5. raises :class:`RuntimeError` with the compiler's output when anything fails, and with the fix when
    ``nrnivmodl`` or a C++ compiler is missing.
 
+:func:`ensure_model_mechanisms` does the same for the ``.mod`` files of a published model (a directory of
+yours), beside ours: the same content-hashed cache, and a clear error naming the file when one of its
+mechanisms has the name of one NEURON already has (ours, NEURON's built-ins, or another model's).
+
 Importing this module sets ``NEURON_MODULE_OPTIONS=-nogui`` (unless already set) so that NEURON, when it is
-first imported, does not look for a display.
+first imported, does not look for a display. Every module of the package imports NEURON through
+:func:`import_neuron`, which imports it from a directory without compiled mechanisms: NEURON loads an
+``x86_64/`` (``arm64/``, ...) it finds in the working directory at import, and a stray one there (left by a
+``nrnivmodl`` run by hand) would define mechanisms before ours and make ours fail to load.
 """
 from __future__ import annotations
 
@@ -30,33 +37,79 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-__all__ = ["MOD_DIR", "ensure_mechanisms", "mechanism_names", "mechanisms_hash", "cache_root"]
+__all__ = ["MOD_DIR", "ensure_mechanisms", "ensure_model_mechanisms", "mechanism_names", "mechanisms_hash",
+           "cache_root", "import_neuron", "MechanismClashError", "ModelMechanismError"]
 
 MOD_DIR = Path(__file__).resolve().parent / "mod"
 # A name only our own files define: if it exists in NEURON, our library is loaded.
 _SENTINEL = "SynAmpaNmda"
 _LOCK_TIMEOUT_S = 900.0
 _loaded_from: Path | None = None
+_model_libraries: dict = {}  # digest of a model's .mod files -> the directory loaded (this process)
+# the directories NEURON looks in for compiled mechanisms when it is imported (neuron/__init__ and hoc's init)
+_ARCH_DIRS = (platform.machine(), "i686", "x86_64", "powerpc", "umac", "arm64", "aarch64")
+
+
+class ModelMechanismError(RuntimeError, ValueError):
+    """A published model's mechanisms cannot be loaded (a compile failure, a name clash): the user can fix it
+    (a ``ValueError`` too, so the command line reports it in one line)."""
+
+
+class MechanismClashError(ModelMechanismError):
+    """A model's mechanism has the name of one NEURON already has (NEURON cannot hold two of one name)."""
+
+
+def import_neuron():
+    """``neuron.h``, importing NEURON (once) from a directory without compiled mechanisms in it.
+
+    NEURON loads ``<arch>/libnrnmech.so`` from the working directory when it is imported; a stray one there
+    would shadow ours (or a model's) under the same names. When the working directory holds such a folder,
+    the import runs from the system's temporary directory and the working directory is restored after.
+    """
+    if "neuron" not in sys.modules:
+        cwd = os.getcwd()
+        stray = any((Path(cwd) / arch).is_dir() for arch in _ARCH_DIRS)
+        if stray:
+            os.chdir(tempfile.gettempdir())
+        try:
+            import neuron  # noqa: F401
+        finally:
+            if stray:
+                os.chdir(cwd)
+    from neuron import h
+
+    return h
 
 
 def _mod_files(mod_dir: Path = MOD_DIR) -> list[Path]:
-    files = sorted(mod_dir.glob("*.mod"))
+    files = sorted(Path(mod_dir).glob("*.mod"))
     if not files:
-        raise RuntimeError(f"no .mod files found in {mod_dir}; the package data is incomplete")
+        what = "the package data is incomplete" if Path(mod_dir) == MOD_DIR else "nothing to compile"
+        raise RuntimeError(f"no .mod files found in {mod_dir}; {what}")
     return files
 
 
-def mechanism_names(mod_dir: Path = MOD_DIR) -> list[str]:
-    """The SUFFIX / POINT_PROCESS names declared by the package's ``.mod`` files."""
-    names = []
-    pattern = re.compile(r"^\s*(SUFFIX|POINT_PROCESS|ARTIFICIAL_CELL)\s+(\w+)", re.MULTILINE)
+_DECLARATION = re.compile(r"^\s*(SUFFIX|POINT_PROCESS|ARTIFICIAL_CELL)\s+(\w+)", re.MULTILINE)
+_COMMENT = re.compile(r"COMMENT.*?ENDCOMMENT|:[^\n]*", re.DOTALL)
+
+
+def _declared(mod_dir: Path) -> dict[str, Path]:
+    """``{mechanism name: .mod file}`` for the SUFFIX / POINT_PROCESS / ARTIFICIAL_CELL names declared."""
+    out = {}
     for path in _mod_files(mod_dir):
-        names += [m.group(2) for m in pattern.finditer(path.read_text())]
-    return names
+        for m in _DECLARATION.finditer(_COMMENT.sub("", path.read_text(errors="replace"))):
+            out[m.group(2)] = path
+    return out
+
+
+def mechanism_names(mod_dir: Path = MOD_DIR) -> list[str]:
+    """The SUFFIX / POINT_PROCESS names declared by the ``.mod`` files of ``mod_dir`` (default: ours)."""
+    return list(_declared(Path(mod_dir)))
 
 
 def mechanisms_hash(mod_dir: Path = MOD_DIR) -> str:
     """A short hash of the ``.mod`` sources, the NEURON version and the platform (the cache key)."""
+    import_neuron()
     import neuron
 
     h = hashlib.sha256()
@@ -77,9 +130,9 @@ def cache_root() -> Path:
     return Path(base).expanduser() / "neurodepth" / "mechanisms"
 
 
-def _loaded_names(names) -> set[str]:
-    """Which of ``names`` NEURON already knows as density or point-process mechanisms."""
-    from neuron import h
+def _loaded_names(names=None) -> set[str]:
+    """Which of ``names`` (default: all) NEURON already knows as density or point-process mechanisms."""
+    h = import_neuron()
 
     known = set()
     for kind in (0, 1):  # 0: density mechanisms, 1: point processes / artificial cells
@@ -89,7 +142,7 @@ def _loaded_names(names) -> set[str]:
             mt.select(i)
             mt.selected(name)
             known.add(name[0])
-    return known & set(names)
+    return known if names is None else known & set(names)
 
 
 def _find_library(build_dir: Path) -> Path | None:
@@ -129,7 +182,7 @@ def _check_compiler() -> None:
             "'sudo apt-get install build-essential' (Debian/Ubuntu) or 'xcode-select --install' (macOS).")
 
 
-def _compile(mod_files: list[Path], target: Path) -> None:
+def _compile(mod_files: list[Path], target: Path, source: Path = MOD_DIR) -> None:
     """Compile into a temporary sibling of ``target``, then rename it into place (atomic)."""
     nrnivmodl = _find_nrnivmodl()
     _check_compiler()
@@ -151,7 +204,7 @@ def _compile(mod_files: list[Path], target: Path) -> None:
         if proc.returncode != 0 or library is None:
             output = (proc.stdout + "\n" + proc.stderr).strip()
             raise RuntimeError(
-                f"nrnivmodl failed to compile the mechanisms in {MOD_DIR} (exit code {proc.returncode}"
+                f"nrnivmodl failed to compile the mechanisms in {source} (exit code {proc.returncode}"
                 f"{'' if library else ', no library produced'}). Compiler output (last 6000 characters):\n"
                 f"{output[-6000:]}")
         (tmp / "build.log").write_text(proc.stdout + "\n" + proc.stderr)
@@ -189,7 +242,7 @@ def ensure_mechanisms(cache_dir: str | os.PathLike | None = None, *, verbose: bo
         is missing (with the fix), or when other mechanisms with the same names are already loaded.
     """
     global _loaded_from
-    from neuron import h
+    h = import_neuron()
 
     names = mechanism_names()
     present = _loaded_names(names)
@@ -198,33 +251,13 @@ def ensure_mechanisms(cache_dir: str | os.PathLike | None = None, *, verbose: bo
             _loaded_from = Path("<loaded before neurodepth asked>")
         return _loaded_from
     if present:
-        raise RuntimeError(
+        raise MechanismClashError(
             f"NEURON already has mechanisms named {sorted(present)} that are not neurodepth's (were other "
-            "mechanisms loaded, e.g. an 'x86_64' directory found in the working directory at import?). "
-            "Their equations may differ from ours, and NEURON cannot load two mechanisms with one name. "
-            "Start a fresh Python process in a directory without compiled mechanisms.")
-
-    root = Path(cache_dir).expanduser() if cache_dir is not None else cache_root()
-    digest = mechanisms_hash()
-    target = root / digest
-    library = _find_library(target) if (target / "COMPLETE").exists() else None
-    if library is None:
-        from filelock import FileLock, Timeout
-
-        root.mkdir(parents=True, exist_ok=True)
-        try:
-            with FileLock(str(root / f"{digest}.lock"), timeout=_LOCK_TIMEOUT_S):
-                library = _find_library(target) if (target / "COMPLETE").exists() else None
-                if library is None:  # we hold the lock and nobody built it: build it
-                    if verbose:
-                        print(f"compiling {len(_mod_files())} NEURON mechanisms into {target} ...", flush=True)
-                    _compile(_mod_files(), target)
-                    library = _find_library(target)
-        except Timeout as exc:
-            raise RuntimeError(f"timed out after {_LOCK_TIMEOUT_S:.0f} s waiting for another process to "
-                               f"compile the mechanisms (lock {root / (digest + '.lock')})") from exc
-    if library is None:
-        raise RuntimeError(f"compiled mechanisms in {target} have no library file; delete {target} and retry")
+            "mechanisms loaded, e.g. an 'x86_64' directory found in the working directory when NEURON was "
+            "imported before neurodepth_lib?). Their equations may differ from ours, and NEURON cannot load two "
+            "mechanisms with one name. Start a fresh Python process in a directory without compiled mechanisms, "
+            "or import neurodepth_lib's cells before neuron.")
+    target, library = _compiled(MOD_DIR, cache_dir, verbose, "neurodepth's")
     if verbose:
         print(f"loading NEURON mechanisms from {library}", flush=True)
     try:
@@ -236,4 +269,83 @@ def ensure_mechanisms(cache_dir: str | os.PathLike | None = None, *, verbose: bo
         raise RuntimeError(f"loading {library} did not define the mechanisms {sorted(missing) or names}; "
                            f"delete {target} to force a rebuild")
     _loaded_from = target
+    return target
+
+
+def _compiled(mod_dir: Path, cache_dir, verbose: bool, label: str) -> tuple[Path, Path]:
+    """The cache directory and library of ``mod_dir``'s mechanisms, compiled first when not there yet
+    (under a file lock, so that many processes compile once)."""
+    root = Path(cache_dir).expanduser() if cache_dir is not None else cache_root()
+    digest = mechanisms_hash(mod_dir)
+    target = root / digest
+    library = _find_library(target) if (target / "COMPLETE").exists() else None
+    if library is None:
+        from filelock import FileLock, Timeout
+
+        root.mkdir(parents=True, exist_ok=True)
+        try:
+            with FileLock(str(root / f"{digest}.lock"), timeout=_LOCK_TIMEOUT_S):
+                library = _find_library(target) if (target / "COMPLETE").exists() else None
+                if library is None:  # we hold the lock and nobody built it: build it
+                    if verbose:
+                        print(f"compiling {len(_mod_files(mod_dir))} {label} NEURON mechanisms into {target} ...",
+                              flush=True)
+                    _compile(_mod_files(mod_dir), target, Path(mod_dir))
+                    library = _find_library(target)
+        except Timeout as exc:
+            raise RuntimeError(f"timed out after {_LOCK_TIMEOUT_S:.0f} s waiting for another process to "
+                               f"compile the mechanisms (lock {root / (digest + '.lock')})") from exc
+    if library is None:
+        raise RuntimeError(f"compiled mechanisms in {target} have no library file; delete {target} and retry")
+    return target, library
+
+
+def ensure_model_mechanisms(mod_dir, cache_dir: str | os.PathLike | None = None, *,
+                            verbose: bool = False) -> Path | None:
+    """Compile (once per machine, content-hashed like ours) and load the ``.mod`` files of a published model.
+
+    ``mod_dir`` is the directory holding them (not a compiled ``x86_64/``). Our mechanisms are loaded first
+    (:func:`ensure_mechanisms`). Before anything is compiled, every mechanism the files declare is checked
+    against the names NEURON already has; a clash raises :class:`MechanismClashError` naming the file and
+    the mechanism (NEURON cannot hold two mechanisms of one name, and the two may differ). A failed
+    compilation raises ``RuntimeError`` with the compiler's output. A second call with the same files does
+    nothing. Returns the directory whose library is loaded (None when ``mod_dir`` has no ``.mod`` file).
+    """
+    mod_dir = Path(mod_dir).expanduser().resolve()
+    if not mod_dir.is_dir():
+        raise FileNotFoundError(f"mod_dir {mod_dir} is not a directory")
+    if not any(mod_dir.glob("*.mod")):
+        return None
+    ensure_mechanisms(cache_dir, verbose=verbose)
+    digest = mechanisms_hash(mod_dir)
+    if digest in _model_libraries:
+        return _model_libraries[digest]
+    declared = _declared(mod_dir)
+    ours = _declared(MOD_DIR)
+    clash = sorted(set(declared) & _loaded_names())
+    if clash:
+        name = clash[0]
+        whose = (f"neurodepth's synapses and channels ({ours[name].name} in {MOD_DIR})" if name in ours
+                 else "NEURON (a built-in mechanism) or mechanisms loaded earlier in this process")
+        raise MechanismClashError(
+            f"{declared[name]} declares the mechanism {name!r}, a name already taken by {whose}"
+            + (f" (and {len(clash) - 1} more: {', '.join(clash[1:])})" if len(clash) > 1 else "")
+            + ". NEURON cannot hold two mechanisms of one name. Rename it in the .mod file (SUFFIX or "
+            "POINT_PROCESS) and where the model's hoc inserts it, or delete the file to use the one loaded.")
+    h = import_neuron()
+    try:
+        target, library = _compiled(mod_dir, cache_dir, verbose, "the model's")
+    except RuntimeError as err:
+        raise ModelMechanismError(str(err)) from err
+    if verbose:
+        print(f"loading the model's NEURON mechanisms from {library}", flush=True)
+    try:
+        ok = h.nrn_load_dll(str(library))
+    except RuntimeError as exc:
+        raise RuntimeError(f"NEURON could not load {library}: {exc}") from exc
+    missing = set(declared) - _loaded_names(declared)
+    if not ok or missing:
+        raise RuntimeError(f"loading {library} did not define the mechanisms {sorted(missing) or list(declared)}; "
+                           f"delete {target} to force a rebuild")
+    _model_libraries[digest] = target
     return target

@@ -5,12 +5,15 @@ attributes) into a registered :class:`~neurodepth_lib.cells.registry.CellModel`.
 ``functools.partial`` objects over the module-level functions below, so a spawned process or a Dask worker
 receives them by reference and builds its own cell on first use.
 
-What a cell class must offer: what :class:`~neurodepth_lib.cells.synaptic_cell.SynapticCell` gives its
-subclasses (both built-in cells are ones): ``__init__(condition, params)``; ``params`` (a frozen dataclass,
-compared to decide whether the live cell can be reused); ``live()`` (the one live cell of the class);
-``condition`` and ``set_condition``; ``input_settings(condition)``; and what
-:func:`neurodepth_lib.cells.simulation.simulate_trial` reads (``netcons``, ``soma``, ``nexus``,
-``dendritic_segments``, ``n_inputs``). Reusing the live cell keeps a notebook's ``cell`` alive.
+What a cell class must offer: :class:`~neurodepth_lib.cells.contract.NeuronCell` (what
+:class:`~neurodepth_lib.cells.synaptic_cell.SynapticCell` gives its subclasses; both built-in cells are ones),
+plus ``__init__(condition, params)`` and ``live()`` (the one live cell of the class). Reusing the live cell
+keeps a notebook's ``cell`` alive.
+
+A cell that is not a class in a module (a published model loaded from hoc files,
+:func:`neurodepth_lib.cells.from_neuron_model`) comes through :func:`cell_model_from_source`: a picklable
+*source* object with ``cell(condition, cell_params)`` (this process's cell, built once) and
+``describe(condition, cell_params)``.
 """
 from __future__ import annotations
 
@@ -26,7 +29,8 @@ from .._io import file_sha256
 from .registry import CellModel, register_cell
 from .simulation import SimulationParams, simulate_trial
 
-__all__ = ["L5PC_GENERATION_SIMULATION", "neuron_cell_model", "L5PC_MODEL", "TEACHING_MODEL"]
+__all__ = ["L5PC_GENERATION_SIMULATION", "neuron_cell_model", "cell_model_from_source", "L5PC_MODEL",
+           "TEACHING_MODEL"]
 
 _NEURON_LOCK = threading.Lock()  # NEURON is not thread-safe: one trial at a time per process
 _WORKER_CELLS: dict = {}         # per process: the built cell of each kind, kept alive between tasks
@@ -83,9 +87,16 @@ def _cell(module: str, cell_class: str, params_class: str, label: str, condition
     return cell
 
 
-def _input_settings(spec: tuple, condition, cell_params):
+def _get_cell(spec, condition, cell_params):
+    """A class spec ``(module, cell_class, params_class, label)``'s cell, or a source object's."""
+    if isinstance(spec, tuple):
+        return _cell(*spec, condition, cell_params)
+    return spec.cell(condition, cell_params)
+
+
+def _input_settings(spec, condition, cell_params):
     with _NEURON_LOCK:
-        return _cell(*spec, condition, cell_params).input_settings(condition)
+        return _get_cell(spec, condition, cell_params).input_settings(condition)
 
 
 def _simulation_defaults(defaults: dict, simulation):
@@ -100,11 +111,11 @@ def _simulation_defaults(defaults: dict, simulation):
     return {**asdict(SimulationParams(**{**simulation, "secondorder": int(order)}))}
 
 
-def _simulate(spec: tuple, events_list, condition, cell_params, simulation, record):
+def _simulate(spec, events_list, condition, cell_params, simulation, record):
     params = SimulationParams(**simulation)  # secondorder is set for each trial only, then restored
     out = []
     with _NEURON_LOCK:
-        cell = _cell(*spec, condition, cell_params)
+        cell = _get_cell(spec, condition, cell_params)
         previous_condition = cell.condition
         for events in events_list:
             r = simulate_trial(cell, events, condition=condition, params=params,
@@ -122,13 +133,15 @@ def _simulate(spec: tuple, events_list, condition, cell_params, simulation, reco
 
 def neuron_cell_model(name: str, *, module: str, cell_class: str, params_class: str, conditions: tuple,
                       label: str | None = None, simulation_defaults: dict | None = None,
-                      default_trials_per_shard: int = 16) -> CellModel:
+                      default_trials_per_shard: int = 16, rate_param: str | None = None) -> CellModel:
     """A :class:`CellModel` for the NEURON cell class ``cell_class`` defined in the importable ``module``
     (a dotted path, e.g. ``"mylab.cells"``), with its frozen parameter dataclass ``params_class`` there too.
 
     ``simulation_defaults`` are the integration settings used unless a plan overrides them (default:
     :data:`L5PC_GENERATION_SIMULATION`). The model records the nexus voltage by default and can record the
-    0.125-ms soma trace and every dendritic segment.
+    0.125-ms soma trace and every dendritic segment. ``rate_param``: the field of the parameter class that
+    scales the cell's input rates, if any (what :func:`neurodepth_lib.cells.calibration.calibrate_inputs`
+    varies).
     """
     spec = (module, cell_class, params_class, label or name)
     return CellModel(
@@ -136,7 +149,26 @@ def neuron_cell_model(name: str, *, module: str, cell_class: str, params_class: 
         input_settings=partial(_input_settings, spec), simulate=partial(_simulate, spec),
         simulation_defaults=partial(_simulation_defaults, dict(simulation_defaults or L5PC_GENERATION_SIMULATION)),
         recordable=("nexus_1ms", "soma_0125ms", "dend_1ms"), always_recorded=("nexus_1ms",),
-        default_trials_per_shard=default_trials_per_shard)
+        default_trials_per_shard=default_trials_per_shard, rate_param=rate_param)
+
+
+def _describe_source(source, condition, cell_params):
+    return source.describe(condition, cell_params)
+
+
+def cell_model_from_source(name: str, source, *, conditions: tuple, simulation_defaults: dict | None = None,
+                           default_trials_per_shard: int = 16, rate_param: str | None = None,
+                           calibrated: bool = True) -> CellModel:
+    """A :class:`CellModel` whose cells come from ``source``: a picklable object (a frozen dataclass of plain
+    data whose class is importable) with ``cell(condition, cell_params)``, this process's
+    :class:`~neurodepth_lib.cells.contract.NeuronCell` (built once, reused), and ``describe(condition,
+    cell_params)``, every parameter JSON-able. Spawned and Dask workers rebuild the cell from it."""
+    return CellModel(
+        name=name, conditions=tuple(conditions), describe=partial(_describe_source, source),
+        input_settings=partial(_input_settings, source), simulate=partial(_simulate, source),
+        simulation_defaults=partial(_simulation_defaults, dict(simulation_defaults or L5PC_GENERATION_SIMULATION)),
+        recordable=("nexus_1ms", "soma_0125ms", "dend_1ms"), always_recorded=("nexus_1ms",),
+        default_trials_per_shard=default_trials_per_shard, rate_param=rate_param, calibrated=calibrated)
 
 
 L5PC_MODEL = register_cell(neuron_cell_model(
@@ -144,4 +176,4 @@ L5PC_MODEL = register_cell(neuron_cell_model(
     conditions=("NMDA", "AMPA", "AMPA_SK"), default_trials_per_shard=8))
 TEACHING_MODEL = register_cell(neuron_cell_model(
     "teaching", module=f"{__package__}.teaching", cell_class="TeachingCell", params_class="TeachingCellParams",
-    label="teaching-cell", conditions=("NMDA", "AMPA"), default_trials_per_shard=16))
+    label="teaching-cell", conditions=("NMDA", "AMPA"), default_trials_per_shard=16, rate_param="rate_scale"))

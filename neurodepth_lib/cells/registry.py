@@ -7,11 +7,12 @@ use, so a name works without importing anything first: ``"iaf"`` (:mod:`.iaf`), 
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from typing import Callable
 
 
-__all__ = ["CellModel", "register_cell", "get_cell", "CELLS"]
+__all__ = ["CellModel", "register_cell", "get_cell", "resolve_cell", "CELLS"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,12 @@ class CellModel:
     recordable : which optional outputs this cell can record (``nexus_1ms``, ``soma_0125ms``, ``dend_1ms``).
     always_recorded : optional outputs recorded by default.
     default_trials_per_shard : shard size when none is given.
+    rate_param : the ``cell_params`` entry that scales every input rate (e.g. ``rate_factor``), or None: what
+        :func:`neurodepth_lib.cells.calibration.calibrate_inputs` varies to put the output firing in range.
+    calibrated : False when the input rates have not been fitted to this cell (a published model whose spec
+        gives no ``rate_factor``): :func:`neurodepth_lib.studies.how_deep` then calibrates them first.
+
+    What one built NEURON cell offers these functions is :class:`neurodepth_lib.cells.contract.NeuronCell`.
     """
 
     name: str
@@ -46,6 +53,8 @@ class CellModel:
     recordable: tuple = ()
     always_recorded: tuple = ()
     default_trials_per_shard: int = 16
+    rate_param: str | None = None
+    calibrated: bool = True
 
 
 CELLS: dict[str, CellModel] = {}
@@ -69,6 +78,29 @@ def get_cell(cell) -> CellModel:
     if cell not in CELLS and cell in _BUILTIN:
         importlib.import_module(f"{__package__}.{_BUILTIN[cell]}")  # registers it
     if cell not in CELLS:
-        raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(sorted(set(CELLS) | set(_BUILTIN)))} "
-                         "(or register_cell a new one)")
+        raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(sorted(set(CELLS) | set(_BUILTIN)))}, "
+                         "a cell spec file (path/to/cell.toml) or package.module:factory (or register_cell a new one)")
     return CELLS[cell]
+
+
+def resolve_cell(cell) -> CellModel:
+    """A cell as the command line and notebooks give it: a :class:`CellModel`, a registered name
+    (``"teaching"``), the path of a TOML spec of a published model (``cells/my_cell.toml``, read by
+    :func:`neurodepth_lib.cells.published.load_spec`) or ``"package.module:factory"`` (a function returning a
+    ``CellModel``, e.g. made with :func:`neurodepth_lib.cells.from_neuron_model`)."""
+    if isinstance(cell, CellModel):
+        return cell
+    if isinstance(cell, os.PathLike) or (isinstance(cell, str) and cell.endswith(".toml")):
+        return importlib.import_module(f"{__package__}.published").load_spec(cell)
+    if isinstance(cell, str) and ":" in cell:
+        module, _, attr = cell.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as err:
+            raise ValueError(f"cannot load the cell factory {cell!r}: {err}") from None
+        made = factory if isinstance(factory, CellModel) else (factory() if callable(factory) else factory)
+        if not isinstance(made, CellModel):
+            raise TypeError(f"the cell factory {cell} must return a CellModel (e.g. from "
+                            f"neurodepth_lib.cells.from_neuron_model), got {type(made).__name__}")
+        return made
+    return get_cell(cell)

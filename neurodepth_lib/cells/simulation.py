@@ -21,10 +21,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..inputs import InputEvents
-from .mechanisms import ensure_mechanisms  # noqa: F401  (sets NEURON_MODULE_OPTIONS before neuron)
+from .mechanisms import import_neuron
 from .spikes import detect_spikes
 
-from neuron import h  # noqa: E402  (after mechanisms, which configure NEURON)
+h = import_neuron()  # NEURON, imported away from a stray x86_64/ in the working directory
 
 __all__ = ["SimulationParams", "TrialResult", "simulate_trial", "detect_spikes", "resting_potential"]  # detect_spikes: .spikes
 

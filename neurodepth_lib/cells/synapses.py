@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .mechanisms import ensure_mechanisms  # noqa: F401  (sets NEURON_MODULE_OPTIONS before neuron loads)
+from .mechanisms import import_neuron
 
-from neuron import h  # noqa: E402  (after .mechanisms, which configures NEURON)
+h = import_neuron()  # NEURON, imported away from a stray x86_64/ in the working directory
 
 
 @dataclass(frozen=True)

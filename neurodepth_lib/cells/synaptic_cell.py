@@ -21,15 +21,16 @@ from __future__ import annotations
 import weakref
 
 from . import synapses
-from .mechanisms import ensure_mechanisms
+from .mechanisms import ensure_mechanisms, import_neuron
 
-from neuron import h  # noqa: E402  (after .mechanisms, which configures NEURON)
+h = import_neuron()  # NEURON, imported away from a stray x86_64/ in the working directory
 
 __all__ = ["SynapticCell"]
 
 
 class SynapticCell:
-    """Base class of the NEURON cells (see the module notes). Subclasses set :attr:`conditions` and
+    """Base class of the NEURON cells (see the module notes), implementing
+    :class:`~neurodepth_lib.cells.contract.NeuronCell`. Subclasses set :attr:`conditions` and
     :attr:`params_class` and implement :meth:`_build`."""
 
     conditions: tuple = ("NMDA", "AMPA")
@@ -87,8 +88,13 @@ class SynapticCell:
         """Drop a subclass's own references to NEURON objects when the cell is destroyed."""
 
     # ---- synapses ---------------------------------------------------------------------------------------
+    def synapse_kind(self, condition) -> str:
+        """``"NMDA"`` (AMPA+NMDA excitatory synapses) or ``"AMPA"`` (AMPA only) for one of the cell's conditions
+        (:data:`~neurodepth_lib.cells.contract.SYNAPSE_KINDS`); by default ``"NMDA"`` for the condition named so."""
+        return "NMDA" if condition == "NMDA" else "AMPA"
+
     def _make_excitatory(self, seg, condition):
-        return synapses.make_excitatory(seg, condition, self.params)
+        return synapses.make_excitatory(seg, self.synapse_kind(condition), self.params)
 
     def _make_inhibitory(self, seg):
         return synapses.make_inhibitory(seg, self.params)
@@ -109,7 +115,7 @@ class SynapticCell:
         self._check_alive()
         if condition == self.condition:
             return
-        if (condition == "NMDA") != (self.condition == "NMDA"):
+        if self.synapse_kind(condition) != self.synapse_kind(self.condition):
             n = self.n_segments
             exc = [self._make_excitatory(seg, condition) for seg in self._segment_objects]
             self.netcons[:n] = [self._connect(s) for s in exc]

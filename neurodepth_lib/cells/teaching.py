@@ -64,8 +64,9 @@ from ..inputs import L5PC_RATE_RANGES_PER_100MS
 from . import synapses
 from .l5pc import SegmentTable
 from .synaptic_cell import SynapticCell
+from .mechanisms import import_neuron
 
-from neuron import h  # noqa: E402  (after .synaptic_cell's mechanisms, which configure NEURON)
+h = import_neuron()  # NEURON, imported away from a stray x86_64/ in the working directory
 
 __all__ = ["TeachingCell", "TeachingCellParams", "CONDITIONS", "HAY_ADJUSTED_LENGTH_UM"]
 

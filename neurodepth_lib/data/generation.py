@@ -300,7 +300,8 @@ def generate_dataset(out_dir, *, cell="iaf", condition=None, n_trials=None, dura
     Parameters
     ----------
     out_dir : dataset directory (created; a rerun with the same arguments resumes it).
-    cell : a registered cell name (``"iaf"``, ``"l5pc"``) or a :class:`CellModel`.
+    cell : a registered cell name (``"iaf"``, ``"l5pc"``, ``"teaching"``, a published model's name) or a
+        :class:`CellModel` (:mod:`neurodepth_lib.cells.contract` says what a cell must offer).
     condition : for the L5PC ``"NMDA"`` (default), ``"AMPA"`` or ``"AMPA_SK"``; None for the I&F.
     n_trials : number of trials (not needed when ``inputs`` is given).
     duration_ms : trial length in ms (the paper: 6000).
@@ -336,6 +337,7 @@ def generate_dataset(out_dir, *, cell="iaf", condition=None, n_trials=None, dura
         trials_per_shard=trials_per_shard, record=record, inputs=inputs, input_settings=input_settings,
         cell_params=cell_params, simulation=simulation)
     workers = _parallel.default_workers() if workers is None else int(workers)
+    _parallel.check_spawn_safe(workers if client is None else 0)
 
     out_dir = check_output_path(out_dir, "the dataset directory", directory=True).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)

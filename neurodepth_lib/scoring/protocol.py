@@ -30,6 +30,7 @@ No torch here: predictions come from :func:`neurodepth_lib.nets.predict_full_tra
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
@@ -52,6 +53,10 @@ class EvaluationConfig:
     start_ms : bins before this time are excluded (warm-up; paper 500 ms).
     spike_count_range : keep trials whose total number of true spikes lies in this inclusive range
         (paper (0, 24)); None keeps every trial.
+    spike_count_per_ms : None (default): ``spike_count_range`` is a count per trial, whatever its length, as
+        in the authors' code. A number: the range is stated per this many ms of trial and is scaled to the
+        trials' length (bounds rounded to whole spikes): ``6000`` gives the paper's 0-24 spikes per 6 s, 0-8
+        for 2-s trials, and exactly 0-24 for 6-s trials. The range applied is recorded in the result.
     fp_rates : false-positive rates at which the true-positive rate is reported (paper 0.1 % and 0.25 %).
     partial_auc_max_fpr : upper FPR of the partial AUC (paper 1 %).
     n_subsets, subset_fraction : error bars from this many random subsets of ``int(subset_fraction * N)``
@@ -62,6 +67,7 @@ class EvaluationConfig:
 
     start_ms: int = 500
     spike_count_range: tuple[int, int] | None = (0, 24)
+    spike_count_per_ms: int | None = None
     fp_rates: tuple[float, ...] = (0.001, 0.0025)
     partial_auc_max_fpr: float = 0.01
     n_subsets: int = 12
@@ -81,6 +87,11 @@ class EvaluationConfig:
             if int(lo) != lo or int(hi) != hi or lo < 0 or hi < lo:
                 raise ValueError(f"spike_count_range must be two integers 0 <= low <= high, got {self.spike_count_range!r}")
             object.__setattr__(self, "spike_count_range", (int(lo), int(hi)))
+        per = self.spike_count_per_ms
+        if per is not None:
+            if isinstance(per, bool) or int(per) != per or per < 1:
+                raise ValueError(f"spike_count_per_ms must be None or a whole number of ms >= 1, got {per!r}")
+            object.__setattr__(self, "spike_count_per_ms", int(per))
         rates = tuple(float(x) for x in self.fp_rates)
         if not all(0.0 <= x <= 1.0 for x in rates):
             raise ValueError(f"fp_rates must lie in [0, 1], got {self.fp_rates!r}")
@@ -99,14 +110,27 @@ class EvaluationConfig:
         d = asdict(self)
         d["spike_count_range"] = None if self.spike_count_range is None else list(self.spike_count_range)
         d["fp_rates"] = list(self.fp_rates)
+        if self.spike_count_per_ms is None:  # records keep the layout they had before the option existed
+            d.pop("spike_count_per_ms")
         return d
+
+    def applied_range(self, duration_ms: int) -> tuple[int, int] | None:
+        """The spike-count range applied to trials of ``duration_ms`` (see ``spike_count_per_ms``)."""
+        if self.spike_count_range is None or self.spike_count_per_ms is None:
+            return self.spike_count_range
+        f = duration_ms / self.spike_count_per_ms
+        lo, hi = self.spike_count_range
+        return int(math.floor(lo * f + 0.5)), max(int(math.floor(lo * f + 0.5)), int(math.floor(hi * f + 0.5)))
 
     @property
     def filter_name(self) -> str:
         """The authors' key for this filter, e.g. ``starting_at_500ms_spikes_in_[0,24]_range``."""
-        if self.spike_count_range is None:
+        return self._filter_name(self.spike_count_range)
+
+    def _filter_name(self, spike_range) -> str:
+        if spike_range is None:
             return f"starting_at_{self.start_ms}ms_all_simulations"
-        lo, hi = self.spike_count_range
+        lo, hi = spike_range
         return f"starting_at_{self.start_ms}ms_spikes_in_[{lo},{hi}]_range"
 
 
@@ -142,10 +166,11 @@ class EvaluationResult:
     roc_fpr: np.ndarray = field(repr=False)
     roc_tpr: np.ndarray = field(repr=False)
     roc_thresholds: np.ndarray = field(repr=False)
+    spike_count_range_applied: tuple | None = None  # the range applied to these trials (config.applied_range)
 
     @property
     def filter_name(self) -> str:
-        return self.config.filter_name
+        return self.config._filter_name(self.spike_count_range_applied)
 
     def to_dict(self, include_roc: bool | int = False) -> dict:
         """A JSON-able dict (``tp_at_fp`` keyed by the FP rate as a string; inf D' becomes None).
@@ -157,6 +182,8 @@ class EvaluationResult:
             "filter": self.filter_name, "config": self.config.to_dict(),
             "n_trials": self.n_trials, "n_trials_kept": self.n_trials_kept,
             "kept_trials": list(self.kept_trials), "n_bins": self.n_bins, "n_spikes": self.n_spikes,
+            **({} if self.config.spike_count_per_ms is None else {"spike_count_range_applied": None if
+                self.spike_count_range_applied is None else list(self.spike_count_range_applied)}),
             "auc": self.auc, "auc_std": self.auc_std,
             "d_prime": self.d_prime if math.isfinite(self.d_prime) else None,
             "tp_at_fp": {f"{k:g}": v for k, v in self.tp_at_fp.items()},
@@ -189,8 +216,10 @@ class EvaluationResult:
             return format(value, fmt) + ("" if std is None else " +- " + format(std, fmt))
 
         c = self.config
-        rng = "all trials" if c.spike_count_range is None else \
-            f"trials with {c.spike_count_range[0]}-{c.spike_count_range[1]} spikes"
+        applied = self.spike_count_range_applied
+        rng = "all trials" if applied is None else f"trials with {applied[0]}-{applied[1]} spikes" + (
+            "" if c.spike_count_per_ms is None else f", the paper's {c.spike_count_range[0]}-{c.spike_count_range[1]} "
+            f"per {c.spike_count_per_ms / 1000:g} s scaled to the trials' length")
         lines = [
             f"evaluation ({self.filter_name})",
             f"  {self.n_trials_kept} of {self.n_trials} trials kept ({rng}), t >= {c.start_ms} ms: "
@@ -258,10 +287,16 @@ def evaluate(spike_probability, spike_true, soma_pred, soma_true,
         raise ValueError(f"start_ms={config.start_ms} leaves nothing of {n_time}-ms trials to evaluate")
 
     counts = y.sum(axis=1)  # over the whole trial, warm-up included (the authors' filter)
-    kept = np.flatnonzero(_passes_filter(counts, config))
+    spike_range = config.applied_range(n_time)
+    kept = np.flatnonzero(_passes_filter(counts, spike_range))
     if kept.size == 0:
-        raise ValueError(f"no trial has a spike count in {config.spike_count_range} (counts range "
+        raise ValueError(f"no trial has a spike count in {spike_range} (counts range "
                          f"{int(counts.min())}-{int(counts.max())}); widen spike_count_range or pass None")
+    if kept.size < 0.8 * n_trials:
+        warnings.warn(f"the spike-count filter ({spike_range[0]}-{spike_range[1]} spikes per {n_time}-ms trial) "
+                      f"drops {n_trials - kept.size} of {n_trials} trials ({100 * (1 - kept.size / n_trials):.0f} %): "
+                      "the score describes the quieter trials only; the cell fires more than the paper's "
+                      "(calibrate its inputs, or pass spike_count_range=None to score every trial)", stacklevel=2)
 
     # the calibration uses every trial and ms given, as the authors did (before the filters)
     scale, offset = calibration(vp.ravel(), vt.ravel())
@@ -293,7 +328,7 @@ def evaluate(spike_probability, spike_true, soma_pred, soma_true,
     auc_std = ev_raw_std = ev_cal_std = None
     if config.n_subsets > 0:
         aucs, evs_raw, evs_cal = [], [], []
-        for sub in error_bar_subsets(counts, config):
+        for sub in _subsets(counts, config, spike_range):
             if sub.size == 0:
                 continue
             ys = y[sub, s:]
@@ -318,14 +353,16 @@ def evaluate(spike_probability, spike_true, soma_pred, soma_true,
         soma_calibrated_explained_variance_pct=ev_cal, soma_calibrated_explained_variance_pct_std=ev_cal_std,
         soma_calibrated_rmse_mV=rmse_cal, soma_calibrated_mae_mV=mae_cal,
         calibration_scale=scale, calibration_offset_mV=offset,
-        roc_fpr=fpr, roc_tpr=tpr, roc_thresholds=thr,
+        roc_fpr=fpr, roc_tpr=tpr, roc_thresholds=thr, spike_count_range_applied=spike_range,
     )
 
 
-def _passes_filter(counts: np.ndarray, config: EvaluationConfig) -> np.ndarray:
-    if config.spike_count_range is None:
+def _passes_filter(counts: np.ndarray, spike_range) -> np.ndarray:
+    if isinstance(spike_range, EvaluationConfig):
+        spike_range = spike_range.spike_count_range
+    if spike_range is None:
         return np.ones(len(counts), dtype=bool)
-    lo, hi = config.spike_count_range
+    lo, hi = spike_range
     return (counts >= lo) & (counts <= hi)
 
 
@@ -338,13 +375,16 @@ def error_bar_subsets(spike_counts, config: EvaluationConfig | None = None) -> l
     Returns the kept trial indices of each subset, sorted.
     """
     config = EvaluationConfig() if config is None else config
-    counts = np.asarray(spike_counts)
+    return _subsets(np.asarray(spike_counts), config, config.spike_count_range)
+
+
+def _subsets(counts: np.ndarray, config: EvaluationConfig, spike_range) -> list[np.ndarray]:
     rng = np.random.default_rng(config.seed)
     size = int(config.subset_fraction * counts.size)
     out = []
     for _ in range(config.n_subsets):
         sub = np.sort(rng.choice(counts.size, size=size, replace=False))
-        out.append(sub[_passes_filter(counts[sub], config)])
+        out.append(sub[_passes_filter(counts[sub], spike_range)])
     return out
 
 

@@ -75,6 +75,7 @@ from ..nets.presets import make_architecture
 from ..nets.tcn import macs_per_ms
 from ..scales import check_scale
 from ..scoring.assess import evaluate_model, record_metrics
+from ..scoring.protocol import EvaluationConfig
 
 __all__ = ["RESULT_NAME", "CSV_NAME", "INPUT_CACHE_DIR", "CSV_COLUMNS", "kernels_for", "run_id", "SweepGrid",
            "check_budget",
@@ -200,8 +201,10 @@ def run_one(task: dict) -> dict:
                                     input_cache_dir=Path(task["out_dir"]) / INPUT_CACHE_DIR,
                                     card={"sweep": {"spec": spec, "budget": budget}})
     train_s = train_timer.elapsed_s
+    evaluation = budget.get("evaluation")
     a = evaluate_model(fit.model, test_ds, input_cache_dir=Path(task["out_dir"]) / INPUT_CACHE_DIR,
-                       allow_mismatch=bool(task.get("allow_mismatch", False)))
+                       allow_mismatch=bool(task.get("allow_mismatch", False)),
+                       config=None if evaluation is None else EvaluationConfig(**evaluation))
     record_metrics(run_dir / "model", a)
     s = a.summary()
     tp = {k: v for k, v in s.items() if k.startswith("tp_at_")}
@@ -213,10 +216,28 @@ def run_one(task: dict) -> dict:
               "n_parameters": int(sum(p.numel() for p in fit.model.parameters())),
               "macs_per_ms": int(macs_per_ms(fit.model.config)), "train_time_s": round(train_s, 2),
               "eval_trials_kept": s["n_trials_kept"], "eval_spikes": s["n_spikes"],
+              "eval_trials": a.result.n_trials, "eval_bins": a.result.n_bins, "eval_filter": s["filter"],
+              **_training_trend(fit.history),
               "train": str(task["train"]), "test": str(task["test"]), "budget": budget}
     result = {k: _finite(v) for k, v in result.items()}
     atomic_write_json(result_path, result)  # last: its existence marks the run finished
     return result
+
+
+def _training_trend(history) -> dict:
+    """Was the validation loss still falling when training stopped? ``best_step`` (the step of the best
+    validation loss, whose weights were kept) and ``valid_still_falling``: the best came in the last fifth of
+    the steps and the loss there is more than 1 % below its value at 60 % of the training."""
+    steps = list(history.valid_step)
+    losses = {"spike": history.valid_spike, "soma": history.valid_soma}.get(history.best_by, history.valid_loss)
+    if history.best_step is None or len(steps) < 3 or not history.total_steps:
+        return {"best_step": history.best_step, "valid_still_falling": None}
+    late = history.best_step >= 0.8 * history.total_steps
+    i60 = min(range(len(steps)), key=lambda i: abs(steps[i] - 0.6 * history.total_steps))
+    best = min(x for x in losses if x is not None and math.isfinite(x))
+    earlier = losses[i60]
+    falling = bool(late and earlier is not None and math.isfinite(earlier) and best < earlier * 0.99)
+    return {"best_step": int(history.best_step), "valid_still_falling": falling}
 
 
 def read_results(out_dir) -> list[dict]:
@@ -319,7 +340,8 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
               lr_scale: float | None = None, valid_fraction: float = 0.1, workers: int | None = None,
               threads_per_run: int | None = None, client=None, device: str = "auto",
               allow_incomplete: bool = False, train_trials: int | None = None,
-              allow_mismatch: bool = False, progress: bool = True) -> SweepResult:
+              allow_mismatch: bool = False, evaluation: EvaluationConfig | None = None,
+              progress: bool = True) -> SweepResult:
     """Train and evaluate every run of ``grid`` for every condition of ``data``; skip finished runs.
 
     Parameters
@@ -344,6 +366,9 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
     allow_mismatch : accept a condition label whose datasets are of another condition, or a test set of
         another cell or condition than its training set (refused by default, before any run); recorded in
         ``sweep.json`` and every run's card.
+    evaluation : the :class:`~neurodepth_lib.scoring.EvaluationConfig` the runs are scored with (default the
+        paper's); e.g. ``EvaluationConfig(spike_count_per_ms=6000)`` scales the spike-count filter with the trials'
+        length. Recorded in the budget.
 
     Every argument and every dataset is checked before the first run starts.
     """
@@ -355,6 +380,8 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
     scale = check_budget(steps=steps, scale=scale, lr_scale=lr_scale, valid_fraction=valid_fraction, workers=workers,
                          threads_per_run=threads_per_run, device=device, train_trials=train_trials,
                          allow_mismatch=allow_mismatch)
+    if evaluation is not None and not isinstance(evaluation, EvaluationConfig):
+        raise TypeError(f"evaluation must be an EvaluationConfig, got {type(evaluation).__name__}")
     out_dir = check_output_path(out_dir, "the sweep directory", directory=True).resolve()
     plan_path = out_dir / "sweep.json"
     before = json.loads(plan_path.read_text()) if plan_path.exists() else {}
@@ -391,6 +418,7 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
     cores = _parallel.default_workers()
     if workers is None:
         workers = max(1, cores // (threads_per_run or 1))
+    _parallel.check_spawn_safe(workers if client is None else 0)
     if threads_per_run is None:
         threads_per_run = 1 if (workers > 1 or client is not None) else None
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -398,7 +426,8 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
               "lr_scale": lr_scale if lr_scale is None else float(lr_scale),
               "valid_fraction": float(valid_fraction), "device": device,
               # only when set, so that sweeps started before this option resume with an unchanged budget
-              **({"train_trials": int(train_trials)} if train_trials is not None else {})}
+              **({"train_trials": int(train_trials)} if train_trials is not None else {}),
+              **({"evaluation": evaluation.to_dict()} if evaluation is not None else {})}
     specs = plan_runs(list(data), grid)
     plan = {"grid": asdict(grid), "data": {c: [str(Path(p).resolve()) for p in pair] for c, pair in data.items()},
             "budget": budget, **({"shards": shards} if shards else {}),
