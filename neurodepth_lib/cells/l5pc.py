@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import inputs
 from . import synapses
 from .morphology import DEFAULT_MORPHOLOGY, READERS, load_morphology
 from .synaptic_cell import SynapticCell
@@ -383,13 +382,6 @@ class L5PC(SynapticCell):
             idx = np.flatnonzero(mask)
             out[name] = (idx, adjusted[idx])
         return out
-
-    def input_settings(self, condition: str | None = None):
-        """:class:`neurodepth_lib.inputs.InputSettings` with the paper's rate ranges for ``condition``
-        (default: the cell's condition)."""
-        condition = self.condition if condition is None else condition
-        self._check_condition(condition)
-        return inputs.tree_input_settings(self.input_trees(), condition, n_segments=self.n_segments)
 
     def channel_densities(self) -> dict:
         """Peak conductance densities (S/cm2) of every mechanism on every dendritic segment, plus the soma.

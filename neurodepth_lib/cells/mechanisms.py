@@ -258,18 +258,23 @@ def ensure_mechanisms(cache_dir: str | os.PathLike | None = None, *, verbose: bo
             "mechanisms with one name. Start a fresh Python process in a directory without compiled mechanisms, "
             "or import neurodepth_lib's cells before neuron.")
     target, library = _compiled(MOD_DIR, cache_dir, verbose, "neurodepth's")
+    _load_library(h, target, library, names, "NEURON mechanisms", verbose)
+    _loaded_from = target
+    return target
+
+
+def _load_library(h, target: Path, library: Path, names, what: str, verbose: bool) -> None:
+    """Load a compiled mechanism library into NEURON and check that it defined every name in ``names``."""
     if verbose:
-        print(f"loading NEURON mechanisms from {library}", flush=True)
+        print(f"loading {what} from {library}", flush=True)
     try:
         ok = h.nrn_load_dll(str(library))
     except RuntimeError as exc:
         raise RuntimeError(f"NEURON could not load {library}: {exc}") from exc
     missing = set(names) - _loaded_names(names)
     if not ok or missing:
-        raise RuntimeError(f"loading {library} did not define the mechanisms {sorted(missing) or names}; "
+        raise RuntimeError(f"loading {library} did not define the mechanisms {sorted(missing) or sorted(names)}; "
                            f"delete {target} to force a rebuild")
-    _loaded_from = target
-    return target
 
 
 def _compiled(mod_dir: Path, cache_dir, verbose: bool, label: str) -> tuple[Path, Path]:
@@ -337,15 +342,6 @@ def ensure_model_mechanisms(mod_dir, cache_dir: str | os.PathLike | None = None,
         target, library = _compiled(mod_dir, cache_dir, verbose, "the model's")
     except RuntimeError as err:
         raise ModelMechanismError(str(err)) from err
-    if verbose:
-        print(f"loading the model's NEURON mechanisms from {library}", flush=True)
-    try:
-        ok = h.nrn_load_dll(str(library))
-    except RuntimeError as exc:
-        raise RuntimeError(f"NEURON could not load {library}: {exc}") from exc
-    missing = set(declared) - _loaded_names(declared)
-    if not ok or missing:
-        raise RuntimeError(f"loading {library} did not define the mechanisms {sorted(missing) or list(declared)}; "
-                           f"delete {target} to force a rebuild")
+    _load_library(h, target, library, declared, "the model's NEURON mechanisms", verbose)
     _model_libraries[digest] = target
     return target

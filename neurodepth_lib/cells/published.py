@@ -513,11 +513,6 @@ class PublishedCell(SynapticCell):
             out[tree] = ((elo * f, ehi * f), (dlo * f, dhi * f))
         return out
 
-    def input_settings(self, condition: str | None = None):
-        condition = self.condition if condition is None else condition
-        return inputs.tree_input_settings(self.input_trees(), condition, n_segments=self.n_segments,
-                                          rate_ranges=self.rate_ranges(condition))
-
     def _repr_extra(self) -> str:
         return f", model={self.spec.name!r}, nexus={self.nexus_name!r}"
 

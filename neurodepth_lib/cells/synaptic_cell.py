@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import weakref
 
+from .. import inputs
 from . import synapses
 from .mechanisms import ensure_mechanisms, import_neuron
 
@@ -108,6 +109,19 @@ class SynapticCell:
         self.netcons = [self._connect(s) for s in self.synapses]
         self._after_synapses(condition)
         self.condition = condition
+
+    def rate_ranges(self, condition: str | None = None) -> dict | None:
+        """Input rate ranges per tree for ``condition`` (see :func:`neurodepth_lib.inputs.tree_input_settings`);
+        None, the default, means the paper's Hay-cell ranges. Cells of other sizes scale them."""
+        return None
+
+    def input_settings(self, condition: str | None = None):
+        """:class:`~neurodepth_lib.inputs.InputSettings`: the paper's generator on this cell's input trees
+        (:meth:`input_trees`) at :meth:`rate_ranges` for ``condition`` (default: the cell's condition)."""
+        condition = self.condition if condition is None else condition
+        self._check_condition(condition)
+        return inputs.tree_input_settings(self.input_trees(), condition, n_segments=self.n_segments,
+                                          rate_ranges=self.rate_ranges(condition))
 
     def set_condition(self, condition: str) -> None:
         """Switch the condition in place (new excitatory synapses when NMDA comes or goes)."""

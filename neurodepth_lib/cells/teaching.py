@@ -59,7 +59,6 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .. import inputs
 from ..inputs import L5PC_RATE_RANGES_PER_100MS
 from . import synapses
 from .l5pc import SegmentTable
@@ -321,12 +320,6 @@ class TeachingCell(SynapticCell):
             (elo, ehi), (dlo, dhi) = paper[tree]
             out[name] = ((elo * f, ehi * f), (dlo * f, dhi * f))
         return out
-
-    def input_settings(self, condition: str | None = None):
-        """:class:`~neurodepth_lib.inputs.InputSettings`: the paper's generator on this cell's groups."""
-        condition = self.condition if condition is None else condition
-        return inputs.tree_input_settings(self.input_trees(), condition, n_segments=self.n_segments,
-                                          rate_ranges=self.rate_ranges(condition))
 
     def morphology_points(self) -> list:
         """``[(section_name, region, xyz (n, 3) um, diam (n,) um), ...]`` for drawing (a 2-D layout)."""
