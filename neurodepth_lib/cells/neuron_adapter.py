@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+import weakref
 from dataclasses import asdict, fields
 from functools import partial
 from pathlib import Path
@@ -29,11 +30,12 @@ from .._io import file_sha256
 from .registry import CellModel, register_cell
 from .simulation import SimulationParams, simulate_trial
 
-__all__ = ["L5PC_GENERATION_SIMULATION", "neuron_cell_model", "cell_model_from_source", "L5PC_MODEL",
+__all__ = ["L5PC_GENERATION_SIMULATION", "neuron_cell_model", "cell_model_from_source", "note_built", "L5PC_MODEL",
            "TEACHING_MODEL"]
 
 _NEURON_LOCK = threading.Lock()  # NEURON is not thread-safe: one trial at a time per process
 _WORKER_CELLS: dict = {}         # per process: the built cell of each kind, kept alive between tasks
+_BUILT = weakref.WeakSet()       # the cells this module built (a user's own cell it reuses is not among them)
 
 # How the pipeline integrates the L5PC: fixed step 0.05 ms with NEURON's Crank-Nicolson scheme
 # (h.secondorder = 2). Per step it costs the same as backward Euler, and it is second-order accurate: on a
@@ -83,15 +85,34 @@ def _cell(module: str, cell_class: str, params_class: str, label: str, condition
     cell = cls.live()
     if cell is None or cell.params != params:
         cell = cls(condition, params)
+        _BUILT.add(cell)
     _WORKER_CELLS[module] = cell
     return cell
 
 
+def note_built(cell) -> None:
+    """Record a cell built on generation's behalf (a source object's ``cell()`` calls this), so that it is
+    retired when a cell of another kind is simulated in this process."""
+    _BUILT.add(cell)
+
+
 def _get_cell(spec, condition, cell_params):
     """A class spec ``(module, cell_class, params_class, label)``'s cell, or a source object's."""
-    if isinstance(spec, tuple):
-        return _cell(*spec, condition, cell_params)
-    return spec.cell(condition, cell_params)
+    cell = _cell(*spec, condition, cell_params) if isinstance(spec, tuple) else spec.cell(condition, cell_params)
+    _retire_others(cell)
+    return cell
+
+
+def _retire_others(keep) -> None:
+    """Destroy the cells this module built for other kinds of cell. NEURON integrates every section in the
+    process, so an idle cell left from an earlier kind would be simulated with every trial of ``keep`` (an idle
+    640-compartment L5PC beside a 17-compartment cell makes each of its trials tens of times slower). A user's
+    own cells are never destroyed here."""
+    for cell in list(_BUILT):
+        if cell is not keep and getattr(cell, "_alive", False):
+            cell.destroy()
+    for key in [k for k, c in _WORKER_CELLS.items() if c is not keep and not getattr(c, "_alive", False)]:
+        del _WORKER_CELLS[key]
 
 
 def _input_settings(spec, condition, cell_params):

@@ -60,7 +60,7 @@ from .. import inputs
 from .._io import file_sha256
 from .contract import SYNAPSE_KINDS
 from .mechanisms import ensure_model_mechanisms, import_neuron
-from .neuron_adapter import cell_model_from_source
+from .neuron_adapter import cell_model_from_source, note_built
 from .registry import CELLS, CellModel, register_cell
 from .synapses import SynapseParams
 from .synaptic_cell import SynapticCell
@@ -166,6 +166,7 @@ class NeuronModelSpec:
         cell = PublishedCell.live()
         if cell is None or cell.spec != self or cell.params != params:
             cell = PublishedCell(self, condition, params)
+            note_built(cell)
         return cell
 
     def cell_model(self) -> CellModel:

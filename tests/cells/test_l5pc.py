@@ -39,6 +39,16 @@ def _counts():
 _CELL = {}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _no_cell_left_behind():
+    """Destroy this module's L5PC when its tests are done: NEURON integrates every live section, so a
+    640-compartment cell left alive would be simulated with every trial of the small cells later tests build."""
+    yield
+    cell = _CELL.pop("cell", None)
+    if cell is not None and cell._alive:
+        cell.destroy()
+
+
 @pytest.fixture
 def cell():
     """The process's NMDA cell (rebuilt if a test destroyed it by building another)."""
