@@ -22,6 +22,20 @@ def shard_bytes(directory: Path) -> dict:
     return {p.name: p.read_bytes() for p in sorted(directory.glob("shard_*.h5"))}
 
 
+def byte_differences(runs: dict) -> list[str]:
+    """Where the shards of several runs (``{run: shard_bytes(...)}``) differ from the first run's: file, run,
+    sizes and the first differing byte offsets (a failure then says where to look)."""
+    (first, ref), out = next(iter(runs.items())), []
+    for run, shards in runs.items():
+        for name in sorted(set(ref) | set(shards)):
+            x, y = ref.get(name, b""), shards.get(name, b"")
+            if x != y:
+                offsets = [i for i in range(min(len(x), len(y))) if x[i] != y[i]][:8]
+                out.append(f"{name}: {run} differs from {first} (sizes {len(y)} vs {len(x)}; first differing "
+                           f"byte offsets {offsets})")
+    return out
+
+
 @pytest.fixture
 def no_simulation(monkeypatch):
     """Make any simulation (in this process) fail loudly."""
@@ -100,15 +114,15 @@ def test_byte_identical_shards_with_process_pool_dask_and_in_process(tmp_path):
             Client(cluster) as client:
         dask = nd.data.generate_dataset(tmp_path / "dask", client=client, **kw)
     assert dask.executor == "dask" and dask.shards_written == 3
-    a, b, c = (shard_bytes(tmp_path / d) for d in ("inproc", "pool", "dask"))
-    assert list(a) == ["shard_00000.h5", "shard_00001.h5", "shard_00002.h5"]
-    assert a == b == c
+    runs = {d: shard_bytes(tmp_path / d) for d in ("inproc", "pool", "dask")}
+    assert list(runs["inproc"]) == ["shard_00000.h5", "shard_00001.h5", "shard_00002.h5"]
+    assert not byte_differences(runs), byte_differences(runs)
     manifests = [(tmp_path / d / "manifest.json").read_bytes() for d in ("inproc", "pool", "dask")]
     assert manifests[0] == manifests[1] == manifests[2]
     assert ref.open().verify() == {"shards": 3, "trials": 9}
     # a different seed gives different data
     other = nd.data.generate_dataset(tmp_path / "other", workers=0, **{**kw, "seed": 12})
-    assert shard_bytes(other.path)["shard_00000.h5"] != a["shard_00000.h5"]
+    assert shard_bytes(other.path)["shard_00000.h5"] != runs["inproc"]["shard_00000.h5"]
 
 
 # ---------------------------------------------------------------- kill -9, rerun, nothing lost or doubled
