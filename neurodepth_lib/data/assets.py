@@ -244,10 +244,11 @@ def find(name: str, *, allow_incomplete: bool = False, download: bool = True) ->
         if manifest is not None and any(s.get("sha256") for s in manifest.get("shards", [])):
             _note_use(name, where, "data root (incomplete)")
             return where
-    if not download or not files_of(name):
+    registry = read_registry()
+    if not download or not files_of(name, registry):
         return None
     try:
-        return fetch(name)
+        return _fetch_into_cache(name, registry, progress=True)
     except AssetUnavailable as err:
         print(f"note: {err}", file=sys.stderr, flush=True)
         return None
@@ -364,9 +365,11 @@ def downloadable() -> list[str]:
     return sorted(name for name, asset in ASSETS.items() if asset.sha256 is not None)
 
 
-def files_of(name: str) -> list[str]:
-    """The registry's files of asset ``name`` (its pinning file first)."""
-    asset, registry = get_asset(name), read_registry()
+def files_of(name: str, registry: dict | None = None) -> list[str]:
+    """The registry's files of asset ``name`` (its pinning file first); ``registry`` defaults to
+    :func:`read_registry`'s."""
+    asset = get_asset(name)
+    registry = read_registry() if registry is None else registry
     pin = pin_file(asset, Path(asset.path)).as_posix()
     if asset.kind == "dataset":
         mine = [rel for rel in registry if rel.startswith(asset.path + "/")]
@@ -387,17 +390,21 @@ def fetch(name: str, *, progress: bool = True) -> Path:
     is moved into place, so nothing half-downloaded or altered is ever used. Returns the asset's path (as
     :func:`find`). Raises :class:`AssetUnavailable` or :class:`AssetChecksumError`, naming the file and the
     way out."""
-    asset = get_asset(name)
     if status(name) == "ok":
         _note_use(name, path_of(name), "data root")
         return path_of(name)
-    files = files_of(name)
+    return _fetch_into_cache(name, read_registry(), progress=progress)
+
+
+def _fetch_into_cache(name: str, registry: dict, *, progress: bool) -> Path:
+    """The download-cache half of :func:`fetch` (the data root was already looked at)."""
+    asset, files = get_asset(name), files_of(name, registry)
     if not files:
         raise AssetUnavailable(f"asset {name!r} is not in {data_root()} and cannot be downloaded (it is not "
                                f"pinned yet, or this package's registry lacks it): clone the repository and "
                                f"set {DATA_DIR_ENV}=<clone>/data, or regenerate it (neurodepth assets "
                                f"regenerate {name})")
-    registry, cache, url = read_registry(), cache_root(), base_url()
+    cache, url = cache_root(), base_url()
     todo = [rel for rel in files if not ((cache / rel).is_file() and file_sha256(cache / rel) == registry[rel])]
     if todo and _offline():
         raise AssetUnavailable(f"asset {name!r} needs {todo[0]} (and {len(todo) - 1} more files) but "
