@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SCALE ?= lab
 OUT ?= outputs
 
-.PHONY: setup run test lock clean
+.PHONY: setup run test student lock clean
 
 setup: $(VENV)/.installed
 
@@ -26,6 +26,10 @@ run: setup
 # their receipts (conftest.py orders them); a timing report is printed and written to outputs/test-timings.json.
 test: setup
 	NEURODEPTH_SCALE=quick $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+# The chapters without their solutions, for a class (tools/student_notebooks.py; build/ is ignored by git).
+student:
+	python3 tools/student_notebooks.py --out build/student_notebooks
 
 # Rewrite constraints.txt from what .venv holds (after a dependency was added or upgraded there).
 lock: setup

@@ -100,6 +100,7 @@ class NotebookContext:
     timer: Timer = field(default_factory=lambda: Timer().start(), repr=False)
     checks: list = field(default_factory=list)
     resolved_sizes: dict = field(default_factory=dict)   # what :meth:`sizes` resolved, for the receipt
+    recorded: dict = field(default_factory=dict)         # what :meth:`record` kept, for the receipt
 
     def by_scale(self, *, quick, lab, paper):
         return by_scale(self.scale, quick=quick, lab=lab, paper=paper)
@@ -141,13 +142,20 @@ class NotebookContext:
         self.checks.append({"check": description, "passed": ok})
         return ok
 
+    def record(self, **numbers) -> None:
+        """Keep numbers for the receipt where they are computed, e.g. in an exercise's solution cell (a student
+        version of the chapter, which has no solutions, then writes its receipt without them)."""
+        self.recorded.update(numbers)
+
     def write_receipt(self, directory: str | os.PathLike | None = None, **numbers) -> Path:
-        """Write the numbers a test should check, plus scale, seed, versions, wall and CPU time, and the lab
-        assets the notebook used with where each came from (:func:`neurodepth_lib.data.assets.used`)."""
+        """Write the numbers a test should check (those :meth:`record` kept, then ``numbers``), plus scale, seed,
+        versions, wall and CPU time, and the lab assets the notebook used with where each came from
+        (:func:`neurodepth_lib.data.assets.used`)."""
+        results = {**self.recorded, **numbers}
         receipt = {"notebook": self.name, "scale": self.scale, "seed": self.seed,
                    "elapsed_s": round(self.elapsed_s, 2), "cpu_s": round(self.cpu_s, 2),
                    "cores": os.cpu_count(), "versions": versions(),
-                   "checks": self.checks, "sizes": _jsonable(self.resolved_sizes), "results": _jsonable(numbers),
+                   "checks": self.checks, "sizes": _jsonable(self.resolved_sizes), "results": _jsonable(results),
                    "assets": assets.used()}
         path = atomic_write_text(receipt_path(self.name, directory), json.dumps(receipt, indent=2) + "\n")
         print(f"receipt written: {path.name}")
@@ -298,6 +306,49 @@ def show_markdown(text: str) -> None:
         print(text)
     else:
         display(Markdown(text))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Exercises: a stub for the student, then a collapsed solution that never overwrites the student's work
+# ----------------------------------------------------------------------------------------------------
+
+def is_stub(function) -> bool:
+    """True while ``function`` is still an exercise stub: its code raises ``NotImplementedError``.
+
+    The test reads the compiled code (the names it refers to), so it calls nothing and costs nothing. A finished
+    answer that still mentions ``NotImplementedError`` somewhere would count as a stub: delete the stub's line.
+    """
+    code = getattr(function, "__code__", None)
+    if code is None:
+        raise TypeError(f"expected the exercise's function, got {type(function).__name__}")
+    return "NotImplementedError" in code.co_names
+
+
+def solves(student_function):
+    """Decorator for a solution cell: the solution takes the stub's name only while the stub is unfinished.
+
+    Used as ``@nd.nb.solves(predicted_filter_mV)`` above the solution's ``def predicted_filter_mV(...)``: when
+    the student's function is still the stub (:func:`is_stub`), the name is bound to the solution, so that the
+    checks after it run in a headless run; when the student wrote an answer, the name keeps the student's
+    function and the checks test *it* (the solution stays reachable as ``predicted_filter_mV.solution``). One
+    line says which of the two the cell uses, so nothing is replaced silently.
+    """
+    if not callable(student_function):
+        raise TypeError(f"@solves needs the exercise's function, got {type(student_function).__name__}; "
+                        "run the exercise cell above first")
+
+    def decorate(solution):
+        name = student_function.__name__
+        if solution.__name__ != name:
+            raise ValueError(f"the solution {solution.__name__!r} does not solve {name!r}: give it the same name")
+        if is_stub(student_function):
+            print(f"{name}: your version above is still the stub, so this cell uses the solution")
+            return solution
+        student_function.solution = solution
+        print(f"{name}: using your version from the cell above (the solution is {name}.solution)")
+        return student_function
+
+    return decorate
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -20,10 +20,11 @@ def test_setup_seeds_and_receipt(tmp_path, monkeypatch, capsys):
     assert ctx.check("two is two", 2 == 2) and not ctx.check("one is two", 1 == 2)
     out = capsys.readouterr().out
     assert "scale 'quick'" in out and "[PASS] two is two" in out and "[CHECK FAILED] one is two" in out
+    ctx.record(threshold=12, auc=0.5)      # kept where computed (a solution cell); the receipt's own value wins
     path = ctx.write_receipt(auc=np.float64(0.99), counts=np.arange(3), bad=float("nan"))
     receipt = json.loads(path.read_text())
     assert path == tmp_path / "99_test.receipt.json"
-    assert receipt["results"] == {"auc": 0.99, "counts": [0, 1, 2], "bad": None}
+    assert receipt["results"] == {"threshold": 12, "auc": 0.99, "counts": [0, 1, 2], "bad": None}
     assert receipt["scale"] == "quick" and receipt["seed"] == 7
     assert [c["passed"] for c in receipt["checks"]] == [True, False]
     assert not list(tmp_path.glob(".*tmp"))  # no temporary file left behind
@@ -172,3 +173,47 @@ def test_chapters_give_the_one_explanation_of_the_gap_to_the_paper():
     sentence = " ".join(nd.nb.PAPER_GAP_EXPLANATION.split())
     for stem in ("04_fitting_a_tcn", "05_evaluating_the_fit", "06_how_deep_is_a_neuron"):
         assert sentence in _markdown_text(notebooks / f"{stem}.ipynb"), stem
+
+
+# ---------------------------------------------------------------- exercises: the solution never overwrites work
+
+def _stub(x):
+    "the exercise as committed"
+    raise NotImplementedError("Exercise: write it")
+
+
+def test_is_stub_tells_a_stub_from_an_answer():
+    def answer(x):
+        return 2 * x
+
+    assert nd.nb.is_stub(_stub) and not nd.nb.is_stub(answer)
+    with pytest.raises(TypeError, match="exercise's function"):
+        nd.nb.is_stub(42)
+
+
+def test_solves_uses_the_solution_only_while_the_exercise_is_a_stub(capsys):
+    def solution(x):
+        return 3 * x
+
+    solution.__name__ = _stub.__name__
+    chosen = nd.nb.solves(_stub)(solution)
+    assert chosen is solution and chosen(2) == 6
+    assert "still the stub" in capsys.readouterr().out
+
+    def _student(x):
+        return 3 * x + 0  # the student's own answer
+
+    _student.__name__ = _stub.__name__
+    kept = nd.nb.solves(_student)(solution)
+    assert kept is _student and kept.solution is solution     # the student's work stays; the solution is at hand
+    assert "using your version" in capsys.readouterr().out
+
+
+def test_solves_refuses_a_mismatched_name_or_a_missing_exercise():
+    def other(x):
+        return x
+
+    with pytest.raises(ValueError, match="does not solve '_stub'"):
+        nd.nb.solves(_stub)(other)
+    with pytest.raises(TypeError, match="run the exercise cell above first"):
+        nd.nb.solves(None)

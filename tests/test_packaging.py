@@ -139,6 +139,19 @@ def test_a_notebook_that_disagrees_with_pyproject_is_named_and_fixed(tmp_path):
     assert f"git+https://github.com/neurodepth/neurodepth@{tag}" in notebook.read_text()
 
 
+def test_an_expanded_solution_cell_is_named_and_collapsed_again(tmp_path):
+    for rel in ("pyproject.toml", "neurodepth_lib/__init__.py", "README.md", "notebooks/00_welcome.ipynb"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text((ROOT / rel).read_text())
+    notebook = tmp_path / "notebooks" / "00_welcome.ipynb"
+    committed = notebook.read_text()
+    assert '"source_hidden": true' in committed
+    notebook.write_text(committed.replace('"source_hidden": true', '"source_hidden": false'))
+    out = _sync("--check", root=tmp_path)
+    assert out.returncode == 1 and "00_welcome.ipynb: solution cells are not collapsed" in out.stdout
+    assert _sync(root=tmp_path).returncode == 0 and notebook.read_text() == committed
+
+
 def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()

@@ -2,7 +2,8 @@
 """Write every notebook's badges and Colab install cell (and the README's Colab/Binder links) from the one
 place the repository and the version are defined: pyproject.toml's ``[project.urls] Repository`` and
 ``neurodepth_lib.__version__``. Links and the install cell point at the release tag of this version, so a
-notebook opened from a release installs the package that matches it, never an unpinned head.
+notebook opened from a release installs the package that matches it, never an unpinned head. It also keeps
+every exercise's solution cell (tag ``solution``) collapsed, so that a student sees the stub, not the answer.
 
     python tools/sync_notebooks.py           # rewrite what differs
     python tools/sync_notebooks.py --check   # exit 1 and name what differs (tests/test_packaging.py runs it)
@@ -86,6 +87,11 @@ def sync_notebook(path: Path, owner_name: str, tag: str) -> tuple[list[str], str
     if "".join(cells[0]["source"]) != install_cell(owner_name, tag):
         problems.append("install cell")
         cells[0]["source"] = _lines(install_cell(owner_name, tag))
+    for cell in nb["cells"]:
+        if "solution" in cell["metadata"].get("tags", []) and not cell["metadata"].get("jupyter", {}).get("source_hidden"):
+            cell["metadata"].setdefault("jupyter", {})["source_hidden"] = True  # JupyterLab shows it collapsed
+            if "collapsed solutions" not in problems:
+                problems.append("collapsed solutions")
     return problems, json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
@@ -112,7 +118,9 @@ def main(argv=None) -> int:
         problems, text = sync(path, owner_name, tag)
         if problems and not args.check:
             path.write_text(text)
-        found += [f"{path.relative_to(root)}: {p} differ from pyproject.toml ({owner_name} at {tag})" for p in problems]
+        found += [f"{path.relative_to(root)}: " + ("solution cells are not collapsed" if p == "collapsed solutions"
+                                                   else f"{p} differ from pyproject.toml ({owner_name} at {tag})")
+                  for p in problems]
     print("\n".join(found) if found else f"every notebook and the README point at {owner_name} at {tag}")
     if found and args.check:
         print("run: python tools/sync_notebooks.py", file=sys.stderr)
