@@ -1,5 +1,5 @@
-"""Where the project lives: its repository (defined once, in ``pyproject.toml``'s ``[project.urls]``) and the
-tagged release that matches this version.
+"""Where the project lives: its repository (defined once, in ``pyproject.toml``'s ``[project.urls]``), the
+tagged release that matches this version, and the one cache folder on this machine.
 
 Everything that points at the repository is derived from here: the asset download URL
 (:mod:`neurodepth_lib.data.assets`), the notebooks' badges and Colab install cell (``tools/sync_notebooks.py``).
@@ -7,14 +7,27 @@ The URL is read from the installed package's metadata, so a wheel knows it as we
 """
 from __future__ import annotations
 
+import os
 from importlib.metadata import PackageNotFoundError, metadata
+from pathlib import Path
+
+import pooch
 
 from . import __version__
 
-__all__ = ["DISTRIBUTION", "VERSION", "repository_url", "release_tag", "raw_url"]
+__all__ = ["DISTRIBUTION", "VERSION", "CACHE_DIR_ENV", "cache_dir", "repository_url", "release_tag", "raw_url"]
 
 DISTRIBUTION = "neurodepth"
 VERSION = __version__
+CACHE_DIR_ENV = "NEURODEPTH_CACHE_DIR"
+
+
+def cache_dir(*parts: str) -> Path:
+    """The one cache folder of the collection (downloaded assets, compiled NEURON mechanisms), or a folder in
+    it: ``$NEURODEPTH_CACHE_DIR`` when set, else the OS cache folder (``~/.cache/neurodepth`` on Linux, which
+    honours ``$XDG_CACHE_HOME``). Nothing is created here."""
+    env = os.environ.get(CACHE_DIR_ENV, "").strip()
+    return (Path(env).expanduser() if env else Path(pooch.os_cache(DISTRIBUTION))).joinpath(*parts)
 
 
 def repository_url() -> str:

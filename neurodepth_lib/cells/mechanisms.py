@@ -5,7 +5,7 @@ One public function, :func:`ensure_mechanisms`, does everything:
 1. returns at once when our mechanisms are already loaded in this process;
 2. hashes the ``.mod`` sources together with the NEURON version and the platform;
 3. compiles them with ``nrnivmodl`` into a per-user cache directory named after that hash
-   (``$NEURODEPTH_CACHE/mechanisms/<hash>`` or ``~/.cache/neurodepth/mechanisms/<hash>``), under a file
+   (``$NEURODEPTH_CACHE_DIR/mechanisms/<hash>`` or ``~/.cache/neurodepth/mechanisms/<hash>``), under a file
    lock so that many worker processes starting together compile once and never see a half-built library;
 4. loads the compiled library explicitly by its full path (never through a ``./x86_64`` that happens to
    be in the working directory, which papermill, nbval and worker pools do not agree on);
@@ -36,6 +36,8 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+from .. import _project  # noqa: E402
 
 __all__ = ["MOD_DIR", "ensure_mechanisms", "ensure_model_mechanisms", "mechanism_names", "mechanisms_hash",
            "cache_root", "import_neuron", "MechanismClashError", "ModelMechanismError"]
@@ -122,12 +124,9 @@ def mechanisms_hash(mod_dir: Path = MOD_DIR) -> str:
 
 
 def cache_root() -> Path:
-    """``$NEURODEPTH_CACHE/mechanisms``, else ``$XDG_CACHE_HOME/neurodepth/mechanisms``, else
-    ``~/.cache/neurodepth/mechanisms``."""
-    if os.environ.get("NEURODEPTH_CACHE"):
-        return Path(os.environ["NEURODEPTH_CACHE"]).expanduser() / "mechanisms"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "neurodepth" / "mechanisms"
+    """``mechanisms/`` in the collection's cache folder (:func:`neurodepth_lib._project.cache_dir`:
+    ``$NEURODEPTH_CACHE_DIR``, else ``~/.cache/neurodepth`` on Linux)."""
+    return _project.cache_dir("mechanisms")
 
 
 def _loaded_names(names=None) -> set[str]:

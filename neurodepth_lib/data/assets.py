@@ -14,7 +14,8 @@ by name and fall back to making what their scale affords when it is missing::
 
 1. the data root: ``$NEURODEPTH_DATA_DIR`` when set, else the ``data/`` folder of a source checkout (a clone:
    nothing is downloaded);
-2. the download cache (``$NEURODEPTH_CACHE_DIR``, else the OS cache folder, e.g. ``~/.cache/neurodepth``),
+2. the download cache (``$NEURODEPTH_CACHE_DIR/<version>``, else the OS cache folder, e.g.
+   ``~/.cache/neurodepth/<version>``),
    filled by **pooch** from the repository's raw files at the release tag of this version
    (``$NEURODEPTH_ASSETS_URL`` overrides the base URL, e.g. a mirror or a local server). Every file is checked
    against ``registry.txt`` (path and sha256 of every downloadable file, generated from the pins by
@@ -58,7 +59,7 @@ __all__ = ["Asset", "ASSETS", "AssetUnavailable", "AssetChecksumError", "data_ro
            "choose_dataset"]
 
 DATA_DIR_ENV = "NEURODEPTH_DATA_DIR"
-CACHE_DIR_ENV = "NEURODEPTH_CACHE_DIR"
+CACHE_DIR_ENV = _project.CACHE_DIR_ENV
 ASSETS_URL_ENV = "NEURODEPTH_ASSETS_URL"
 OFFLINE_ENV = "NEURODEPTH_OFFLINE"
 REGISTRY_FILE = "registry.txt"  # beside this module, shipped in the wheel
@@ -152,10 +153,9 @@ def data_root() -> Path:
 
 
 def cache_root() -> Path:
-    """Where downloaded assets are kept: ``$NEURODEPTH_CACHE_DIR``, else the OS cache folder for this version
-    (``~/.cache/neurodepth/<version>`` on Linux)."""
-    env = os.environ.get(CACHE_DIR_ENV, "").strip()
-    return Path(env).expanduser() if env else Path(pooch.os_cache("neurodepth")) / _project.VERSION
+    """Where downloaded assets are kept: the collection's cache folder (:func:`neurodepth_lib._project.cache_dir`,
+    ``$NEURODEPTH_CACHE_DIR`` or ``~/.cache/neurodepth`` on Linux), one folder per version."""
+    return _project.cache_dir(_project.VERSION)
 
 
 def base_url() -> str:

@@ -53,7 +53,7 @@ def test_the_registry_lists_every_pinned_file_of_the_checkout():
 
 def test_an_asset_is_downloaded_checked_and_then_read_from_the_cache(elsewhere, tmp_path):
     where = assets.fetch(SMALL, progress=False)
-    assert where == tmp_path / "cache" / "reference" / "l5pc_reference.npz"
+    assert where == tmp_path / "cache" / nd.__version__ / "reference" / "l5pc_reference.npz"
     assert nd._io.file_sha256(where) == assets.ASSETS[SMALL].sha256
     assert (where.parent / "README.md").is_file()
     assert assets.used()[SMALL]["source"] == "downloaded"
