@@ -15,7 +15,8 @@ import pooch
 
 from . import __version__
 
-__all__ = ["DISTRIBUTION", "VERSION", "CACHE_DIR_ENV", "cache_dir", "repository_url", "release_tag", "raw_url"]
+__all__ = ["DISTRIBUTION", "VERSION", "CACHE_DIR_ENV", "cache_dir", "checkout_folder", "repository_url",
+           "release_tag", "raw_url"]
 
 DISTRIBUTION = "neurodepth"
 VERSION = __version__
@@ -28,6 +29,14 @@ def cache_dir(*parts: str) -> Path:
     honours ``$XDG_CACHE_HOME``). Nothing is created here."""
     env = os.environ.get(CACHE_DIR_ENV, "").strip()
     return (Path(env).expanduser() if env else Path(pooch.os_cache(DISTRIBUTION))).joinpath(*parts)
+
+
+def checkout_folder(name: str) -> Path | None:
+    """The folder ``name`` (``"data"``, ``"notebooks"``) of the source checkout this package runs from, or None
+    when it runs from an install without one (a wheel ships the library only)."""
+    root = Path(__file__).resolve().parent.parent
+    folder = root / name
+    return folder if (root / "pyproject.toml").is_file() and folder.is_dir() else None
 
 
 def repository_url() -> str:

@@ -358,8 +358,8 @@ def solves(student_function):
 def notebooks_dir() -> Path:
     """The ``notebooks/`` folder of the source checkout this package runs from (a pip install has none:
     give the folder you downloaded the notebooks into, ``neurodepth notebooks --dir DIR``)."""
-    here = Path(__file__).resolve().parent.parent / "notebooks"
-    if not here.is_dir():
+    here = _project.checkout_folder("notebooks")
+    if here is None:
         raise FileNotFoundError(f"this installation has no notebooks folder (a pip install ships the library "
                                 f"only): download the notebooks from {_project.repository_url()}/tree/"
                                 f"{_project.release_tag()}/notebooks and pass their folder (--dir DIR)")

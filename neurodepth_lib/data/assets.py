@@ -139,8 +139,7 @@ class AssetChecksumError(ValueError):
 
 def checkout_data_root() -> Path | None:
     """The ``data/`` folder of the source checkout this package runs from, or None (a wheel install)."""
-    root = Path(__file__).resolve().parents[2]
-    return root / "data" if (root / "pyproject.toml").is_file() and (root / "data").is_dir() else None
+    return _project.checkout_folder("data")
 
 
 def data_root() -> Path:
