@@ -50,7 +50,7 @@ from tqdm.auto import tqdm
 
 from .. import _project
 from .._io import atomic_write_text, file_sha256
-from .generation import generate_dataset
+from .generation import generate_dataset, planned_id
 from .store import TrialDataset, open_dataset
 
 __all__ = ["Asset", "ASSETS", "AssetUnavailable", "AssetChecksumError", "data_root", "checkout_data_root",
@@ -487,15 +487,25 @@ class ChosenData:
 
 def choose_dataset(name: str | None, fallback_dir=None, *, use_shipped: bool = True,
                    allow_incomplete: bool = False, max_trials: int | None = None, progress: bool = True,
-                   **generate_kwargs) -> ChosenData | None:
+                   same_plan: bool = False, **generate_kwargs) -> ChosenData | None:
     """A notebook's dataset in one call: the lab asset ``name`` (from the data root, or downloaded) when
     ``use_shipped`` and it is available, limited to its first ``max_trials`` trials (None: all); else the
     dataset generated (or resumed) in ``fallback_dir`` with ``generate_kwargs`` (all of it). With no
-    ``fallback_dir``, None when the asset is not available."""
+    ``fallback_dir``, None when the asset is not available.
+
+    With ``same_plan``, the asset stands in only for exactly the dataset ``generate_kwargs`` would make (the
+    same plan id: cell, condition, trials, length, seed, ...), so a run with another seed or size simulates
+    its own, and says so in one line."""
     if max_trials is not None and (not isinstance(max_trials, (int, np.integer)) or max_trials < 1):
         raise ValueError(f"max_trials must be a positive whole number or None, not {max_trials!r}")
     if use_shipped and name is not None:
         found = find(name, allow_incomplete=allow_incomplete)
+        if found is not None and same_plan:
+            shipped_id = (manifest_of(found) or {}).get("plan_id")
+            if shipped_id != planned_id(**generate_kwargs):
+                print(f"note: the shipped {name} is not the dataset this run asks for (another seed, size or "
+                      f"setting), so it is simulated here")
+                found = None
         if found is not None:
             ds = open_dataset(found, allow_incomplete=allow_incomplete)
             trials = None if max_trials is None else np.arange(min(int(max_trials), len(ds)))

@@ -52,7 +52,7 @@ from ..inputs import InputEvents, InputSettings, generate_inputs
 from . import shards
 from .store import TrialDataset, open_dataset
 
-__all__ = ["PROVENANCE_NAME", "run_shard", "plan_generation", "GenerationReport", "generate_dataset",
+__all__ = ["PROVENANCE_NAME", "run_shard", "plan_generation", "planned_id", "GenerationReport", "generate_dataset",
            "reencode_dataset", "format_summary"]
 
 
@@ -291,6 +291,24 @@ def _execute(tasks: list[dict], *, workers: int, client, on_done) -> str:
                      name_of=lambda t: t["name"], what="generating")
 
 
+def _plan_of_call(*, cell, record_dendrites=False, record_soma_0125ms=False, **plan_kwargs):
+    """:func:`plan_generation` for :func:`generate_dataset`'s arguments (its two recording flags)."""
+    model = get_cell(cell)
+    if model.name == "iaf" and (record_dendrites or record_soma_0125ms):
+        raise ValueError("the I&F neuron has no dendrites and no sub-millisecond trace to record")
+    record = ["dend_1ms"] * bool(record_dendrites) + ["soma_0125ms"] * bool(record_soma_0125ms)
+    return plan_generation(cell=model, record=record, **plan_kwargs)
+
+
+def planned_id(**generate_kwargs) -> str:
+    """The plan id (:func:`neurodepth_lib.data.shards.plan_id`) of the dataset that :func:`generate_dataset`
+    would make with these arguments (``workers``, ``client`` and ``progress`` aside): a dataset whose manifest
+    has this id holds exactly those trials. Simulates nothing."""
+    for ignored in ("workers", "client", "progress"):
+        generate_kwargs.pop(ignored, None)
+    return shards.plan_id(_plan_of_call(**generate_kwargs)[0])
+
+
 def generate_dataset(out_dir, *, cell="iaf", condition=None, n_trials=None, duration_ms=6000, seed=0,
                      trials_per_shard=None, workers=None, client=None, record_dendrites=False,
                      record_soma_0125ms=False, inputs=None, input_settings=None, cell_params=None,
@@ -321,20 +339,13 @@ def generate_dataset(out_dir, *, cell="iaf", condition=None, n_trials=None, dura
     -------
     GenerationReport (``.open()`` gives the :class:`~neurodepth_lib.data.TrialDataset`).
     """
-    model = get_cell(cell)
-    record = []
-    if record_dendrites:
-        record.append("dend_1ms")
-    if record_soma_0125ms:
-        record.append("soma_0125ms")
-    if model.name == "iaf" and (record_dendrites or record_soma_0125ms):
-        raise ValueError("the I&F neuron has no dendrites and no sub-millisecond trace to record")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, (int, np.integer))
                                 or workers < 0):
         raise ValueError(f"workers must be a non-negative integer, got {workers!r}")
-    plan, layout, model = plan_generation(
-        cell=model, condition=condition, n_trials=n_trials, duration_ms=duration_ms, seed=seed,
-        trials_per_shard=trials_per_shard, record=record, inputs=inputs, input_settings=input_settings,
+    plan, layout, model = _plan_of_call(
+        cell=cell, condition=condition, n_trials=n_trials, duration_ms=duration_ms, seed=seed,
+        trials_per_shard=trials_per_shard, record_dendrites=record_dendrites,
+        record_soma_0125ms=record_soma_0125ms, inputs=inputs, input_settings=input_settings,
         cell_params=cell_params, simulation=simulation)
     workers = _parallel.default_workers() if workers is None else int(workers)
     _parallel.check_spawn_safe(workers if client is None else 0)

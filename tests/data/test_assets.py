@@ -10,6 +10,7 @@ import pytest
 
 from neurodepth_lib import cli
 import neurodepth_lib as nd
+from neurodepth_lib.data import assets
 
 
 def _iaf(out, n_trials=4, seed=5, duration_ms=600):
@@ -232,3 +233,20 @@ def test_a_result_file_is_verified_and_remade_from_its_provenance(data_root, mon
     assert nd.data.asset_records.verify(["toy_table"])[0].failed
     with pytest.raises(ValueError, match="does not match"):
         nd.data.assets.find("toy_table")
+
+
+def test_a_shipped_dataset_stands_in_only_for_the_very_dataset_asked_for(tmp_path, monkeypatch, capsys):
+    """choose_dataset(same_plan=True): the asset is used for exactly its own plan (06's teaching-cell data with
+    SEED = 0); another seed or size is simulated, and a line says why."""
+    monkeypatch.setenv(assets.DATA_DIR_ENV, str(tmp_path / "data"))
+    monkeypatch.setitem(assets.ASSETS, "tiny_iaf", assets.Asset("dataset", "lab/tiny_iaf"))
+    plan = dict(cell="iaf", n_trials=2, duration_ms=300, seed=1, workers=0, progress=False)
+    nd.data.generate_dataset(tmp_path / "data" / "lab" / "tiny_iaf", **plan)
+    same = assets.choose_dataset("tiny_iaf", tmp_path / "mine", same_plan=True, **plan)
+    assert same.shipped and not (tmp_path / "mine").exists()
+    assert nd.data.planned_id(**plan) == assets.manifest_of(assets.path_of("tiny_iaf"))["plan_id"]
+    other = assets.choose_dataset("tiny_iaf", tmp_path / "mine", same_plan=True, **{**plan, "seed": 2})
+    assert not other.shipped and other.dataset.path == (tmp_path / "mine").resolve()
+    assert "not the dataset this run asks for" in capsys.readouterr().out
+    # without same_plan the asset is taken as it is, whatever the fallback's plan
+    assert assets.choose_dataset("tiny_iaf", tmp_path / "x", **{**plan, "seed": 2}).shipped
