@@ -24,7 +24,9 @@ Why HDF5 (and not Zarr)
 - h5py is already a dependency; HDF5 files open anywhere (MATLAB, Julia, ``h5dump``) and never execute
   code on load (nothing here is pickled).
 - HDF5 can be made byte-reproducible: no timestamps (``track_times=False``), a fixed file-format version
-  (``libver``), attributes written in sorted order, fixed chunks and a fixed gzip level. The same seeds
+  (``libver``), attributes written in sorted order, fixed chunks and a fixed gzip level, and every dataset
+  closed as soon as it is written (HDF5 places a compressed chunk when its dataset closes, which Python
+  alone would leave to whoever holds the handle last: see :func:`_close_now`). The same seeds
   therefore give byte-identical shards whichever executor ran them (with the same h5py/HDF5 build; the
   manifest records it), which the tests check. The per-trial output hashes do not depend on the build.
 
@@ -110,6 +112,7 @@ VOLTAGE_STEP_MV = 0.01
 # how format 2 stores each output (format 1 stored every output in its OUTPUT_DTYPES)
 STORAGE_DTYPES = {**OUTPUT_DTYPES, **{name: np.dtype("<i2") for name in VOLTAGE_OUTPUTS}}
 _VOLTAGE_FILTERS = dict(compression="gzip", compression_opts=9, shuffle=True)
+_DATASET_OPTIONS = dict(track_times=False)  # no timestamps in the object headers
 
 
 class IntegrityError(RuntimeError):
@@ -210,6 +213,27 @@ def _cast_outputs(outputs: dict, duration_ms: int, where: str) -> dict:
     return out
 
 
+def _close_now(ds: h5py.Dataset, attrs: dict | None = None) -> None:
+    """Give the dataset ``ds`` its ``attrs``, then close it here, whoever else still refers to its handle.
+
+    HDF5 places a compressed chunk in the file when its dataset closes. Left to Python, that happens when the
+    last reference to the handle goes: at once, normally, but later when something else holds the frame of
+    the h5py call that made it, as Dask's worker profiler does while it processes a sample of the running
+    task (every 10 ms), or a debugger. A one-trial shard's soma chunk (a dataset of a single chunk) then lands
+    after the datasets written next, and the same trials give other bytes (tests/data/test_generation.py
+    holds every handle h5py returns and checks the bytes do not change). Closing the handle (not just
+    dropping it) closes the dataset here whatever holds the Python object.
+    """
+    for key, value in (attrs or {}).items():
+        ds.attrs[key] = value
+    ds.id.close()
+
+
+def _add_dataset(f: h5py.File, name: str, **kwargs) -> None:
+    """Create and write the dataset ``name`` without timestamps, and close it at once (:func:`_close_now`)."""
+    _close_now(f.create_dataset(name, **_DATASET_OPTIONS, **kwargs))
+
+
 def write_shard(path: str | os.PathLike, *, attrs: dict, trial_index, input_seed, input_sha256,
                 outputs: list[dict], events: list[InputEvents] | None = None) -> dict:
     """Write one shard atomically (temporary name, fsync, rename) and return its manifest entry.
@@ -244,39 +268,41 @@ def write_shard(path: str | os.PathLike, *, attrs: dict, trial_index, input_seed
         raise ValueError(f"{path.name}: trials differ in their number of dendritic segments")
     out_sha = [trial_output_sha256(c) for c in cast]
 
-    kw = dict(track_times=False)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w", libver=H5_LIBVER) as f:
             for key in sorted(attrs):
                 value = attrs[key]
                 f.attrs[key] = canonical_json(value) if isinstance(value, (dict, list)) else (
                     "" if value is None else value)
-            f.create_dataset("trial_index", data=trial_index, **kw)
-            f.create_dataset("input_seed", data=input_seed, **kw)
-            f.create_dataset("input_sha256", data=np.asarray([s.encode() for s in input_sha256], "S64"), **kw)
-            f.create_dataset("output_sha256", data=np.asarray([s.encode() for s in out_sha], "S64"), **kw)
+            _add_dataset(f, "trial_index", data=trial_index)
+            _add_dataset(f, "input_seed", data=input_seed)
+            _add_dataset(f, "input_sha256", data=np.asarray([s.encode() for s in input_sha256], "S64"))
+            _add_dataset(f, "output_sha256", data=np.asarray([s.encode() for s in out_sha], "S64"))
             for name in VOLTAGE_OUTPUTS:
                 if name in names:
                     data = np.stack([c[name] for c in cast])
-                    f.create_dataset(name, data=data, chunks=(1, data.shape[1]), **_VOLTAGE_FILTERS, **kw)
-                    f[name].attrs["step_mV"] = VOLTAGE_STEP_MV
+                    _add_dataset(f, name, data=data, chunks=(1, data.shape[1]), **_VOLTAGE_FILTERS)
+                    _close_now(f[name], attrs={"step_mV": VOLTAGE_STEP_MV})
+            dend = None
             if "dend_1ms" in names:
                 k = cast[0]["dend_1ms"].shape[0]
-                ds = f.create_dataset("dend_1ms", shape=(n, k, duration_ms), dtype=OUTPUT_DTYPES["dend_1ms"],
-                                      chunks=(1, k, duration_ms), **kw)
+                dend = f.create_dataset("dend_1ms", shape=(n, k, duration_ms), dtype=OUTPUT_DTYPES["dend_1ms"],
+                                        chunks=(1, k, duration_ms), **_DATASET_OPTIONS)
                 for i, c in enumerate(cast):
-                    ds[i] = c["dend_1ms"]
+                    dend[i] = c["dend_1ms"]
             spikes = [c["spike_times_ms"] for c in cast]
             offsets = np.concatenate([[0], np.cumsum([len(s) for s in spikes])]).astype("<i8")
-            f.create_dataset("spike_times_ms", data=np.concatenate(spikes).astype("<f8"), **kw)
-            f.create_dataset("spike_offsets", data=offsets, **kw)
+            _add_dataset(f, "spike_times_ms", data=np.concatenate(spikes).astype("<f8"))
+            _add_dataset(f, "spike_offsets", data=offsets)
             if events is not None:
                 if len(events) != n:
                     raise ValueError(f"{path.name}: {len(events)} input trials for {n} output trials")
                 ev_off = np.concatenate([[0], np.cumsum([e.n_events for e in events])]).astype("<i8")
-                f.create_dataset("event_channel", data=np.concatenate([e.channel for e in events]).astype("<i4"), **kw)
-                f.create_dataset("event_time_ms", data=np.concatenate([e.time_ms for e in events]).astype("<i4"), **kw)
-                f.create_dataset("event_offsets", data=ev_off, **kw)
+                _add_dataset(f, "event_channel", data=np.concatenate([e.channel for e in events]).astype("<i4"))
+                _add_dataset(f, "event_time_ms", data=np.concatenate([e.time_ms for e in events]).astype("<i4"))
+                _add_dataset(f, "event_offsets", data=ev_off)
+            if dend is not None:  # closed last, as shards with dendrites always had it (it places its chunks)
+                _close_now(dend)
         digest, size = file_sha256(tmp), tmp.stat().st_size
     return {"name": path.name, "n_trials": n, "sha256": digest, "size_bytes": int(size),
             "n_spikes": [int(len(s)) for s in spikes]}

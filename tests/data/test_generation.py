@@ -10,6 +10,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -123,6 +124,30 @@ def test_byte_identical_shards_with_process_pool_dask_and_in_process(tmp_path):
     # a different seed gives different data
     other = nd.data.generate_dataset(tmp_path / "other", workers=0, **{**kw, "seed": 12})
     assert shard_bytes(other.path)["shard_00000.h5"] != runs["inproc"]["shard_00000.h5"]
+
+
+def test_the_bytes_do_not_depend_on_who_else_holds_an_h5py_handle(tmp_path, monkeypatch):
+    """HDF5 places a compressed chunk when its dataset closes. Dask's worker profiler (it samples the running
+    task's frames every 10 ms), a debugger or a traceback can hold the frame of an h5py call after it returned,
+    and the dataset handle in it: a one-trial shard's soma chunk (its only chunk) then moved behind the
+    datasets written next, and the test above failed once that way. The writer closes every dataset itself, so
+    a handle held elsewhere changes no byte. Here every Dataset and Group h5py hands out is kept alive."""
+    kw = dict(cell="iaf", n_trials=5, duration_ms=600, seed=3, trials_per_shard=4, workers=0, progress=False)
+    nd.data.generate_dataset(tmp_path / "plain", **kw)
+    held = []
+    for name in ("create_dataset", "__getitem__"):
+        def holding(self, *args, _original=getattr(h5py.Group, name), **kwargs):
+            obj = _original(self, *args, **kwargs)
+            held.append(obj)
+            return obj
+
+        monkeypatch.setattr(h5py.Group, name, holding)
+    nd.data.generate_dataset(tmp_path / "held", **kw)
+    monkeypatch.undo()
+    assert len(held) >= 2 * 8, "the writer's handles were not held: this test would test nothing"
+    runs = {d: shard_bytes(tmp_path / d) for d in ("plain", "held")}
+    assert [nd.data.shards.read_shard_attrs(tmp_path / "plain" / s)["n_trials"] for s in runs["plain"]] == [4, 1]
+    assert not byte_differences(runs), byte_differences(runs)
 
 
 # ---------------------------------------------------------------- kill -9, rerun, nothing lost or doubled
