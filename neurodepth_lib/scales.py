@@ -182,6 +182,21 @@ NOTEBOOK_SIZES: dict[str, dict[str, Knob]] = {
         "SWEEP_MS": Knob(300, 2000, 6000),
         "TRAIN_STEPS": Knob(3, 6, 10),
     },
+    "09_how_deep_is_your_neuron": {
+        "TRACE_MS": Knob(3000, 3000, 6000),     # the one trial per condition drawn in section 2
+        "CAL_TRIALS": Knob(2, 4, 8),            # trials per rate factor tried by the input calibration
+        "CAL_MS": Knob(1000, 2000, 6000),       # ms per calibration trial
+        "N_TRAIN": Knob(4, 64, 512),            # training trials per condition
+        "N_TEST": Knob(4, 64, 128),             # test trials per condition
+        "DURATION_MS": Knob(2000, 6000, 6000),  # ms per trial
+        "DEPTHS": Knob((1, 2), (1, 2, 3), (1, 2, 3, 4, 5, 6, 7)),
+        "SEEDS": Knob((0,), (0, 1, 2), (0, 1, 2, 3, 4), minimum=0),
+        "WIDTH": Knob(4, 16, 64),
+        "T_MS": Knob(21, 41, 81),
+        "STEPS": Knob(5, 600, 20000),
+        # quick simulates and trains in the notebook's process (0): starting workers costs more than tiny jobs
+        "WORKERS": Knob(0, None, None, minimum=0),
+    },
     "11_learning_with_segregated_dendrites": {
         "N_TRAIN": Knob(160, 1347, 1347),       # training digits (the split holds 1,347)
         "EPOCHS": Knob(1, 15, 60),              # passes over them (the paper: 60 over MNIST; tuned for 15)

@@ -270,6 +270,20 @@ def test_evaluate_forwards_the_protocol_and_the_trials(monkeypatch):
     with pytest.raises(Called):
         cli.main(["evaluate", "runs/m", "data/test", "--spike-range", "1,9"])
     assert calls[0][1]["config"] == nd.scoring.EvaluationConfig(spike_count_range=(1, 9))
+    assert calls[0][1]["config"].spike_count_per_ms is None                 # a range of one's own: per trial
+    calls.clear()
+    with pytest.raises(Called):                                             # the paper's, scaled by default
+        cli.main(["evaluate", "runs/m", "data/test"])
+    assert calls[0][1]["config"].applied_range(2000) == (0, 8)
+    calls.clear()
+    with pytest.raises(Called):
+        cli.main(["evaluate", "runs/m", "data/test", "--spike-range-per-trial"])
+    assert calls[0][1]["config"].applied_range(2000) == (0, 24)
+    calls.clear()
+    with pytest.raises(Called):
+        cli.main(["evaluate", "runs/m", "data/test", "--spike-range", "0,10", "--spike-range-per-ms", "1000"])
+    assert calls[0][1]["config"].applied_range(2000) == (0, 20)
+    assert cli.main(["evaluate", "runs/m", "data/test", "--spike-range-per-ms", "1000", "--spike-range-per-trial"]) == 2
 
 
 # ---------------------------------------------------------------- sweep, how-deep, notebooks

@@ -48,6 +48,7 @@ _SENTINEL = "SynAmpaNmda"
 _LOCK_TIMEOUT_S = 900.0
 _loaded_from: Path | None = None
 _model_libraries: dict = {}  # digest of a model's .mod files -> the directory loaded (this process)
+_model_sources: dict = {}    # mechanism name -> (source bytes, directory loaded) of the models' mechanisms loaded
 # the directories NEURON looks in for compiled mechanisms when it is imported (neuron/__init__ and hoc's init)
 _ARCH_DIRS = (platform.machine(), "i686", "x86_64", "powerpc", "umac", "arm64", "aarch64")
 
@@ -111,13 +112,18 @@ def mechanism_names(mod_dir: Path = MOD_DIR) -> list[str]:
 
 def mechanisms_hash(mod_dir: Path = MOD_DIR) -> str:
     """A short hash of the ``.mod`` sources, the NEURON version and the platform (the cache key)."""
+    return _hash_files(_mod_files(mod_dir))
+
+
+def _hash_files(files) -> str:
+    """:func:`mechanisms_hash` of a list of ``.mod`` files."""
     import_neuron()
     import neuron
 
     h = hashlib.sha256()
     for part in (neuron.__version__, sys.platform, platform.machine()):
         h.update(part.encode() + b"\0")
-    for path in _mod_files(mod_dir):
+    for path in files:
         h.update(path.name.encode() + b"\0")
         h.update(path.read_bytes() + b"\0")
     return h.hexdigest()[:16]
@@ -276,11 +282,12 @@ def _load_library(h, target: Path, library: Path, names, what: str, verbose: boo
                            f"delete {target} to force a rebuild")
 
 
-def _compiled(mod_dir: Path, cache_dir, verbose: bool, label: str) -> tuple[Path, Path]:
-    """The cache directory and library of ``mod_dir``'s mechanisms, compiled first when not there yet
-    (under a file lock, so that many processes compile once)."""
+def _compiled(mod_dir: Path, cache_dir, verbose: bool, label: str, files=None) -> tuple[Path, Path]:
+    """The cache directory and library of ``mod_dir``'s mechanisms (``files``: only these of its ``.mod``
+    files), compiled first when not there yet (under a file lock, so that many processes compile once)."""
     root = Path(cache_dir).expanduser() if cache_dir is not None else cache_root()
-    digest = mechanisms_hash(mod_dir)
+    files = _mod_files(mod_dir) if files is None else list(files)
+    digest = _hash_files(files)
     target = root / digest
     library = _find_library(target) if (target / "COMPLETE").exists() else None
     if library is None:
@@ -292,9 +299,8 @@ def _compiled(mod_dir: Path, cache_dir, verbose: bool, label: str) -> tuple[Path
                 library = _find_library(target) if (target / "COMPLETE").exists() else None
                 if library is None:  # we hold the lock and nobody built it: build it
                     if verbose:
-                        print(f"compiling {len(_mod_files(mod_dir))} {label} NEURON mechanisms into {target} ...",
-                              flush=True)
-                    _compile(_mod_files(mod_dir), target, Path(mod_dir))
+                        print(f"compiling {len(files)} {label} NEURON mechanisms into {target} ...", flush=True)
+                    _compile(files, target, Path(mod_dir))
                     library = _find_library(target)
         except Timeout as exc:
             raise RuntimeError(f"timed out after {_LOCK_TIMEOUT_S:.0f} s waiting for another process to "
@@ -310,10 +316,13 @@ def ensure_model_mechanisms(mod_dir, cache_dir: str | os.PathLike | None = None,
 
     ``mod_dir`` is the directory holding them (not a compiled ``x86_64/``). Our mechanisms are loaded first
     (:func:`ensure_mechanisms`). Before anything is compiled, every mechanism the files declare is checked
-    against the names NEURON already has; a clash raises :class:`MechanismClashError` naming the file and
-    the mechanism (NEURON cannot hold two mechanisms of one name, and the two may differ). A failed
-    compilation raises ``RuntimeError`` with the compiler's output. A second call with the same files does
-    nothing. Returns the directory whose library is loaded (None when ``mod_dir`` has no ``.mod`` file).
+    against the names NEURON already has. A file whose source is byte-identical to the one a loaded mechanism
+    of that name came from (ours, or an earlier model's: a model that ships a copy of the Hay cell's channels,
+    say) is the same mechanism: it is not compiled again, and the loaded one serves. Any other clash raises
+    :class:`MechanismClashError` naming the file and the mechanism (NEURON cannot hold two mechanisms of one
+    name, and the two differ). A failed compilation raises ``RuntimeError`` with the compiler's output. A
+    second call with the same files does nothing. Returns the directory whose library is loaded (the one
+    already loaded when every file was a copy; None when ``mod_dir`` has no ``.mod`` file).
     """
     mod_dir = Path(mod_dir).expanduser().resolve()
     if not mod_dir.is_dir():
@@ -326,7 +335,12 @@ def ensure_model_mechanisms(mod_dir, cache_dir: str | os.PathLike | None = None,
         return _model_libraries[digest]
     declared = _declared(mod_dir)
     ours = _declared(MOD_DIR)
-    clash = sorted(set(declared) & _loaded_names())
+    # the source each loaded mechanism came from: ours, then the models' loaded before
+    sources = {name: (path.read_bytes(), _loaded_from) for name, path in ours.items()}
+    sources.update(_model_sources)
+    taken = set(declared) & _loaded_names()
+    same = {n for n in taken if n in sources and declared[n].read_bytes() == sources[n][0]}
+    clash = sorted(taken - same)
     if clash:
         name = clash[0]
         whose = (f"neurodepth's synapses and channels ({ours[name].name} in {MOD_DIR})" if name in ours
@@ -336,11 +350,21 @@ def ensure_model_mechanisms(mod_dir, cache_dir: str | os.PathLike | None = None,
             + (f" (and {len(clash) - 1} more: {', '.join(clash[1:])})" if len(clash) > 1 else "")
             + ". NEURON cannot hold two mechanisms of one name. Rename it in the .mod file (SUFFIX or "
             "POINT_PROCESS) and where the model's hoc inserts it, or delete the file to use the one loaded.")
+    # a file is left out when every mechanism it declares is already loaded from an identical source
+    copies = {f for f in set(declared.values()) if all(n in same for n, g in declared.items() if g == f)}
+    files = [f for f in _mod_files(mod_dir) if f not in copies]
     h = import_neuron()
+    if not files:  # every file is a copy of a loaded mechanism
+        target = sources[sorted(same)[0]][1]
+        _model_libraries[digest] = target
+        return target
     try:
-        target, library = _compiled(mod_dir, cache_dir, verbose, "the model's")
+        target, library = _compiled(mod_dir, cache_dir, verbose, "the model's", files=files)
     except RuntimeError as err:
         raise ModelMechanismError(str(err)) from err
-    _load_library(h, target, library, declared, "the model's NEURON mechanisms", verbose)
+    new = {n: p for n, p in declared.items() if p in files}
+    _load_library(h, target, library, new, "the model's NEURON mechanisms", verbose)
+    for name, path in new.items():
+        _model_sources[name] = (path.read_bytes(), target)
     _model_libraries[digest] = target
     return target

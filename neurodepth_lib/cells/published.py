@@ -36,6 +36,9 @@ spec, which is plain data):
    (:mod:`neurodepth_lib.cells.contract`);
 5. the nexus is ``nexus`` (e.g. ``"apic[36](0.9)"``) or picked (:func:`pick_nexus`).
 
+To look at what the pipeline simulates, :func:`build_cell` gives this process's cell of a model (its
+``segments``, ``nexus``, ``input_trees()``, ``rate_ranges()``), :func:`model_spec` the spec behind a model.
+
 Conditions are the cell's own names, each mapped onto a kind of excitatory synapse: ``"NMDA"`` (AMPA+NMDA)
 or ``"AMPA"`` (AMPA only); default ``{"NMDA": "NMDA", "AMPA": "AMPA"}``.
 
@@ -69,7 +72,8 @@ from .l5pc import SegmentTable
 
 h = import_neuron()  # NEURON, imported away from a stray x86_64/ in the working directory
 
-__all__ = ["NeuronModelSpec", "NeuronModelParams", "PublishedCell", "from_neuron_model", "load_spec", "pick_nexus"]
+__all__ = ["NeuronModelSpec", "NeuronModelParams", "PublishedCell", "from_neuron_model", "load_spec", "pick_nexus",
+           "model_spec", "build_cell"]
 
 _DEFAULT_CONDITIONS = (("NMDA", "NMDA"), ("AMPA", "AMPA"))
 _PATTERN_CHARS = re.compile(r"[*?]")
@@ -339,6 +343,35 @@ def load_spec(path, *, register: bool = True) -> CellModel:
         return from_neuron_model(name, base_dir=path.parent, register=register, **data)
     except (ValueError, FileNotFoundError) as err:
         raise type(err)(f"{path}: {err}") from None
+
+
+def model_spec(model) -> NeuronModelSpec:
+    """The :class:`NeuronModelSpec` behind a ``CellModel`` made by :func:`from_neuron_model` or :func:`load_spec`
+    (a registered name, a ``CellModel``, a TOML path: anything :func:`~neurodepth_lib.cells.resolve_cell` takes)."""
+    from .registry import resolve_cell
+
+    resolved = resolve_cell(model)
+    source = getattr(resolved.describe, "args", (None,))[0]
+    if not isinstance(source, NeuronModelSpec):
+        raise ValueError(f"cell {resolved.name!r} was not made by from_neuron_model or load_spec: it has no "
+                         "published-model spec")
+    return source
+
+
+def build_cell(model, condition=None, cell_params: dict | None = None) -> "PublishedCell":
+    """This process's :class:`PublishedCell` of a published model (built on first use, then reused), to look at
+    what the pipeline simulates: its ``segments`` (one row per input channel pair), ``nexus``, ``soma``,
+    ``input_trees()``, ``rate_ranges()``. ``condition``: one of the model's (default its first);
+    ``cell_params``: e.g. ``{"rate_factor": 2.0}``. Only one such cell lives in a process: building another
+    model's cell (or generation doing so) destroys this one."""
+    spec = model_spec(model)
+    condition = spec.condition_names[0] if condition is None else condition
+    if condition not in spec.condition_names:
+        raise ValueError(f"unknown condition {condition!r} for the cell {spec.name!r}; choose one of "
+                         f"{', '.join(spec.condition_names)}")
+    cell = spec.cell(condition, cell_params)
+    cell.set_condition(condition)
+    return cell
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ def add_evaluate(subparsers) -> None:
     p = subparsers.add_parser(
         "evaluate", help="score a model on a held-out dataset with the paper's protocol",
         description="Run MODEL over every trial of DATASET in one causal pass and score it as the paper does: "
-                    "t >= 500 ms, trials with 0-24 spikes, pooled ROC AUC, TP at 0.1 % and 0.25 % FP, AUC "
+                    "t >= 500 ms, trials with 0-24 spikes per 6 s (the paper's filter, scaled to the trials' length), pooled ROC AUC, TP at 0.1 % and 0.25 % FP, AUC "
                     "at 1 % FP, explained variance / RMSE / MAE of the clipped soma voltage after the z-score "
                     "calibration (the headline, as the paper's) and as predicted, error bars from 12 random "
                     "subsets of 67 % of all trials (filtered inside each), and the temporal-precision "
@@ -25,7 +25,13 @@ def add_evaluate(subparsers) -> None:
     p.add_argument("--trials", type=_trial_list, default=None,
                    help="trial indices to use, e.g. 0-49 or 3,5,8 (default all)")
     p.add_argument("--spike-range", type=int_list, default=None,
-                   help="keep trials with this many spikes, LOW,HIGH (default 0,24)")
+                   help="keep trials with this many spikes, LOW,HIGH (default 0,24 per 6 s, scaled to the trials' "
+                        "length; a range of your own is a count per trial unless --spike-range-per-ms)")
+    per = p.add_mutually_exclusive_group()
+    per.add_argument("--spike-range-per-ms", type=int, default=None, metavar="MS",
+                     help="the spike range is per this many ms of trial, scaled to the trials' length")
+    per.add_argument("--spike-range-per-trial", action="store_true",
+                     help="the spike range is an absolute count per trial, whatever its length (the authors' code)")
     p.add_argument("--all-trials", action="store_true", help="no spike-count filter")
     p.add_argument("--start-ms", type=int, default=None, help="ignore bins before this time (default 500)")
     p.add_argument("--subsets", type=int, default=None, help="random subsets for error bars (default 12)")
@@ -86,7 +92,9 @@ def _run_evaluate(args) -> int:
 
     set_threads(args.threads)
     protocol = given(start_ms=args.start_ms, spike_count_range=args.spike_range, n_subsets=args.subsets,
-                      subset_fraction=args.subset_fraction, seed=args.seed)
+                      subset_fraction=args.subset_fraction, seed=args.seed, spike_count_per_ms=args.spike_range_per_ms)
+    if args.spike_range_per_trial:
+        protocol["spike_count_per_ms"] = None
     if args.all_trials:
         protocol["spike_count_range"] = None
     if args.json:  # a place the numbers cannot go fails now, not after the whole evaluation

@@ -323,7 +323,8 @@ def evaluate_model(model, data, *, config: protocol.EvaluationConfig | None = No
     model : a TCN or the path of a model file.
     data : a dataset directory, a TrialDataset or a WindowSampler (see :func:`predict_trials`).
     config : :class:`~neurodepth_lib.protocol.EvaluationConfig` (default the paper's: t >= 500 ms, trials
-        with 0-24 spikes, TP at 0.1 % and 0.25 % FP, AUC up to 1 % FP, 12 subsets of 67 %).
+        with 0-24 spikes per 6 s, scaled to the trials' length, TP at 0.1 % and 0.25 % FP, AUC up to 1 % FP,
+        12 subsets of 67 %).
     trials : which trials (dataset indices, or sampler rows); default all.
     target_fpr : the ROC point at which the temporal-precision histogram thresholds (paper 0.2 %).
     batch_size, device, workers, input_cache_dir, progress : see :func:`predict_trials`.

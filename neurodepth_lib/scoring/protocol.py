@@ -4,7 +4,10 @@ Given, for held-out trials, the predicted spike probability and somatic voltage 
 (all ``(n_trials, time)`` at 1 ms), :func:`evaluate`
 
 1. keeps the trials whose number of true spikes lies in ``spike_count_range`` (0-24 in the paper),
-   counting spikes over the *whole* trial, warm-up included, as the authors' code does;
+   counting spikes over the *whole* trial, warm-up included, as the authors' code does. The paper's filter
+   is 0-24 spikes per 6-s trial, a rate: it is scaled to the trials' length (0-8 spikes for 2-s trials,
+   exactly 0-24 for 6-s ones) and the range applied is recorded with the result; a range of your own is an
+   absolute count per trial unless ``spike_count_per_ms`` says otherwise;
 2. drops the warm-up, ``t < start_ms`` (500 ms);
 3. pools every remaining (trial, ms) bin and scores the spike prediction: ROC AUC, the true-positive
    rate at given false-positive rates (the ROC point whose FPR is closest, stepping past the curve's
@@ -31,11 +34,12 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import NamedTuple
 
 import numpy as np
 
+from .._checks import positive_int
 from .metrics import (as_array, as_binary, auc_from_curve, calibration, check_same_shape, closest_index, d_prime,
                       explained_variance, mae, partial_auc, rmse, roc_auc, roc_curve)
 
@@ -44,6 +48,10 @@ __all__ = ["EvaluationConfig", "EvaluationResult", "evaluate", "error_bar_subset
 
 
 # ---- configuration ----------------------------------------------------------------------------------
+PAPER_SPIKE_COUNT_RANGE = (0, 24)  # spikes per trial the paper's evaluation keeps ...
+PAPER_TRIAL_MS = 6000              # ... in its trials of this length
+
+
 @dataclass(frozen=True)
 class EvaluationConfig:
     """The paper's evaluation settings.
@@ -53,10 +61,14 @@ class EvaluationConfig:
     start_ms : bins before this time are excluded (warm-up; paper 500 ms).
     spike_count_range : keep trials whose total number of true spikes lies in this inclusive range
         (paper (0, 24)); None keeps every trial.
-    spike_count_per_ms : None (default): ``spike_count_range`` is a count per trial, whatever its length, as
-        in the authors' code. A number: the range is stated per this many ms of trial and is scaled to the
-        trials' length (bounds rounded to whole spikes): ``6000`` gives the paper's 0-24 spikes per 6 s, 0-8
-        for 2-s trials, and exactly 0-24 for 6-s trials. The range applied is recorded in the result.
+    spike_count_per_ms : a number of ms: the range is stated per this many ms of trial and is scaled to the
+        trials' length (bounds rounded to whole spikes): ``6000`` with (0, 24) keeps 0-8 spikes in 2-s trials
+        and exactly 0-24 in 6-s trials, so a trial is kept for the same *rate* whatever its length (an absolute
+        0-24 would keep every short trial and drop most long ones). None: the range is an absolute count per
+        trial, whatever its length. ``"auto"`` (default): ``6000`` for the paper's range (0, 24), the paper's
+        0-24 spikes per 6-s trial (all the authors' trials lasted 6 s, where both readings agree), and None
+        for a range of your own. The range applied is recorded in the result (``spike_count_range_applied``)
+        and the resolved value in ``to_dict()``.
     fp_rates : false-positive rates at which the true-positive rate is reported (paper 0.1 % and 0.25 %).
     partial_auc_max_fpr : upper FPR of the partial AUC (paper 1 %).
     n_subsets, subset_fraction : error bars from this many random subsets of ``int(subset_fraction * N)``
@@ -67,7 +79,7 @@ class EvaluationConfig:
 
     start_ms: int = 500
     spike_count_range: tuple[int, int] | None = (0, 24)
-    spike_count_per_ms: int | None = None
+    spike_count_per_ms: int | str | None = "auto"
     fp_rates: tuple[float, ...] = (0.001, 0.0025)
     partial_auc_max_fpr: float = 0.01
     n_subsets: int = 12
@@ -88,9 +100,12 @@ class EvaluationConfig:
                 raise ValueError(f"spike_count_range must be two integers 0 <= low <= high, got {self.spike_count_range!r}")
             object.__setattr__(self, "spike_count_range", (int(lo), int(hi)))
         per = self.spike_count_per_ms
+        if isinstance(per, str) and per == "auto":  # the paper's 0-24 is per 6 s; a range of your own per trial
+            per = PAPER_TRIAL_MS if self.spike_count_range == PAPER_SPIKE_COUNT_RANGE else None
+            object.__setattr__(self, "spike_count_per_ms", per)
         if per is not None:
-            if isinstance(per, bool) or int(per) != per or per < 1:
-                raise ValueError(f"spike_count_per_ms must be None or a whole number of ms >= 1, got {per!r}")
+            if isinstance(per, (bool, str)) or not isinstance(per, (int, float)) or int(per) != per or per < 1:
+                raise ValueError(f"spike_count_per_ms must be 'auto', None or a whole number of ms >= 1, got {per!r}")
             object.__setattr__(self, "spike_count_per_ms", int(per))
         rates = tuple(float(x) for x in self.fp_rates)
         if not all(0.0 <= x <= 1.0 for x in rates):
@@ -107,12 +122,26 @@ class EvaluationConfig:
         object.__setattr__(self, "subset_fraction", float(self.subset_fraction))
 
     def to_dict(self) -> dict:
+        """The settings as a JSON-able dict (always with ``spike_count_per_ms``; None: an absolute count)."""
         d = asdict(self)
         d["spike_count_range"] = None if self.spike_count_range is None else list(self.spike_count_range)
         d["fp_rates"] = list(self.fp_rates)
-        if self.spike_count_per_ms is None:  # records keep the layout they had before the option existed
-            d.pop("spike_count_per_ms")
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EvaluationConfig":
+        """The config a record's ``to_dict()`` describes. Records written before the range scaled by default
+        have no ``spike_count_per_ms`` (or left it out when it was None): their range was an absolute count
+        per trial, so a missing key reads as None."""
+        d = dict(d)
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown evaluation setting(s) {sorted(unknown)}")
+        d.setdefault("spike_count_per_ms", None)
+        for key in ("spike_count_range", "fp_rates"):
+            if d.get(key) is not None:
+                d[key] = tuple(d[key])
+        return cls(**d)
 
     def applied_range(self, duration_ms: int) -> tuple[int, int] | None:
         """The spike-count range applied to trials of ``duration_ms`` (see ``spike_count_per_ms``)."""
@@ -182,8 +211,8 @@ class EvaluationResult:
             "filter": self.filter_name, "config": self.config.to_dict(),
             "n_trials": self.n_trials, "n_trials_kept": self.n_trials_kept,
             "kept_trials": list(self.kept_trials), "n_bins": self.n_bins, "n_spikes": self.n_spikes,
-            **({} if self.config.spike_count_per_ms is None else {"spike_count_range_applied": None if
-                self.spike_count_range_applied is None else list(self.spike_count_range_applied)}),
+            "spike_count_range_applied": None if self.spike_count_range_applied is None
+            else list(self.spike_count_range_applied),
             "auc": self.auc, "auc_std": self.auc_std,
             "d_prime": self.d_prime if math.isfinite(self.d_prime) else None,
             "tp_at_fp": {f"{k:g}": v for k, v in self.tp_at_fp.items()},
@@ -218,8 +247,10 @@ class EvaluationResult:
         c = self.config
         applied = self.spike_count_range_applied
         rng = "all trials" if applied is None else f"trials with {applied[0]}-{applied[1]} spikes" + (
-            "" if c.spike_count_per_ms is None else f", the paper's {c.spike_count_range[0]}-{c.spike_count_range[1]} "
-            f"per {c.spike_count_per_ms / 1000:g} s scaled to the trials' length")
+            "" if c.spike_count_per_ms is None else f", {c.spike_count_range[0]}-{c.spike_count_range[1]} "
+            f"per {c.spike_count_per_ms / 1000:g} s scaled to the trials' length" + (
+                ", the paper's filter" if (c.spike_count_range, c.spike_count_per_ms)
+                == (PAPER_SPIKE_COUNT_RANGE, PAPER_TRIAL_MS) else ""))
         lines = [
             f"evaluation ({self.filter_name})",
             f"  {self.n_trials_kept} of {self.n_trials} trials kept ({rng}), t >= {c.start_ms} ms: "
@@ -296,7 +327,10 @@ def evaluate(spike_probability, spike_true, soma_pred, soma_true,
         warnings.warn(f"the spike-count filter ({spike_range[0]}-{spike_range[1]} spikes per {n_time}-ms trial) "
                       f"drops {n_trials - kept.size} of {n_trials} trials ({100 * (1 - kept.size / n_trials):.0f} %): "
                       "the score describes the quieter trials only; the cell fires more than the paper's "
-                      "(calibrate its inputs, or pass spike_count_range=None to score every trial)", stacklevel=2)
+                      "(calibrate its inputs, or pass spike_count_range=None to score every trial)"
+                      + ("" if config.spike_count_per_ms is None else
+                         f"; the range is {config.spike_count_range[0]}-{config.spike_count_range[1]} spikes "
+                         f"per {config.spike_count_per_ms} ms scaled to the trials' length"), stacklevel=2)
 
     # the calibration uses every trial and ms given, as the authors did (before the filters)
     scale, offset = calibration(vp.ravel(), vt.ravel())
@@ -366,16 +400,23 @@ def _passes_filter(counts: np.ndarray, spike_range) -> np.ndarray:
     return (counts >= lo) & (counts <= hi)
 
 
-def error_bar_subsets(spike_counts, config: EvaluationConfig | None = None) -> list[np.ndarray]:
+def error_bar_subsets(spike_counts, config: EvaluationConfig | None = None,
+                      duration_ms: int | None = None) -> list[np.ndarray]:
     """The trial subsets the error bars are computed on, drawn as the authors' code draws them.
 
     ``config.n_subsets`` times, ``int(subset_fraction * N)`` of all ``N`` trials are drawn without
     replacement (``numpy.random.default_rng(config.seed)``, so the bars are reproducible); the spike-count
-    filter is then applied inside each subset. ``spike_counts`` are the true spikes per trial (whole trial).
-    Returns the kept trial indices of each subset, sorted.
+    filter is then applied inside each subset. ``spike_counts`` are the true spikes per trial (whole trial);
+    ``duration_ms`` the trials' length, to which the range is scaled as :func:`evaluate` does
+    (:meth:`EvaluationConfig.applied_range`; None: the range as stated, i.e. for trials of
+    ``spike_count_per_ms`` ms). Returns the kept trial indices of each subset, sorted.
     """
     config = EvaluationConfig() if config is None else config
-    return _subsets(np.asarray(spike_counts), config, config.spike_count_range)
+    if duration_ms is None:
+        spike_range = config.spike_count_range
+    else:
+        spike_range = config.applied_range(positive_int(duration_ms, "duration_ms"))
+    return _subsets(np.asarray(spike_counts), config, spike_range)
 
 
 def _subsets(counts: np.ndarray, config: EvaluationConfig, spike_range) -> list[np.ndarray]:

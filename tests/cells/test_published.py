@@ -47,6 +47,20 @@ def test_the_spec_becomes_a_cell_that_keeps_the_contract(model, cell):
         cell.set_condition("NMDA")
 
 
+def test_a_models_spec_and_its_live_cell_can_be_looked_at(model, cell):
+    spec = nd.cells.published.model_spec(model)
+    assert spec is nd.cells.published.model_spec("tiny_pyramid") is model.describe.args[0]  # name or model
+    assert spec == nd.cells.published.model_spec(SPEC)                                    # or its TOML file
+    assert nd.cells.published.build_cell(model) is cell          # the live cell, reused (first condition)
+    apv = nd.cells.published.build_cell(model, "APV")
+    assert apv is cell and cell.condition == "APV"                # set to the condition asked for
+    cell.set_condition("control")
+    with pytest.raises(ValueError, match="unknown condition 'NMDA' for the cell 'tiny_pyramid'"):
+        nd.cells.published.build_cell(model, "NMDA")
+    with pytest.raises(ValueError, match="'teaching' was not made by from_neuron_model"):
+        nd.cells.published.model_spec("teaching")
+
+
 def test_the_built_in_cells_keep_the_contract():
     teaching = nd.cells.TeachingCell("NMDA")
     try:
@@ -61,6 +75,32 @@ def test_a_mechanism_clash_and_a_compile_failure_are_clear(cell, tmp_path):
         mechanisms.ensure_model_mechanisms(FIXTURES / "clash_mod")
     with pytest.raises(ValueError, match="nrnivmodl failed to compile the mechanisms in .*broken_mod"):
         mechanisms.ensure_model_mechanisms(FIXTURES / "broken_mod", cache_dir=tmp_path)
+
+
+def test_a_models_copy_of_a_loaded_mechanism_is_that_mechanism(cell, tmp_path):
+    # a model shipping byte-identical copies of mechanisms already loaded (ours here) loads without a clash ...
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    for name in ("SynAmpa.mod", "NaTa_t.mod"):
+        shutil.copy(mechanisms.MOD_DIR / name, copies / name)
+    cache = tmp_path / "cache"
+    assert mechanisms.ensure_model_mechanisms(copies, cache_dir=cache) is not None
+    assert not cache.exists() or not any(cache.glob("*/COMPLETE"))      # ... and nothing was compiled
+    # beside a mechanism of its own: only that one is compiled and loaded
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    shutil.copy(mechanisms.MOD_DIR / "SynAmpa.mod", mixed)
+    leak = (FIXTURES / "tiny_pyramid" / "mod" / "leak_nd.mod").read_text()
+    (mixed / "leak2_nd.mod").write_text(leak.replace("leak_nd", "leak2_nd"))
+    target = mechanisms.ensure_model_mechanisms(mixed)
+    assert sorted(p.name for p in (target / "mod").glob("*.mod")) == ["leak2_nd.mod"]
+    assert mechanisms._loaded_names({"leak2_nd"}) == {"leak2_nd"}
+    # "identical" means byte for byte: one more comment line and it is another mechanism of the same name
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    (changed / "SynAmpa.mod").write_text((mechanisms.MOD_DIR / "SynAmpa.mod").read_text() + ": edited\n")
+    with pytest.raises(mechanisms.MechanismClashError, match="declares the mechanism 'SynAmpa'"):
+        mechanisms.ensure_model_mechanisms(changed, cache_dir=cache)
 
 
 @pytest.mark.parametrize("text, error, message", [

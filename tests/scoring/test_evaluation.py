@@ -205,9 +205,11 @@ def test_warm_up_and_spike_count_filter():
     prob = 0.7 * spikes + 0.1 * rng.random(spikes.shape)  # perfect after the warm-up ...
     prob[:, :500] = 1.0  # ... and nonsense during it
     spikes[:, :500] = 0
-    cfg = nd.scoring.EvaluationConfig(n_subsets=0)
+    # the authors' filter: an absolute count per trial (the default scales 0-24 per 6 s to these 1.5-s trials)
+    cfg = nd.scoring.EvaluationConfig(n_subsets=0, spike_count_per_ms=None)
     assert nd.scoring.evaluate(prob, spikes, vp, vt, cfg).auc == 1.0  # the warm-up is excluded
-    assert nd.scoring.evaluate(prob, spikes, vp, vt, nd.scoring.EvaluationConfig(start_ms=0, n_subsets=0)).auc < 0.8
+    assert nd.scoring.evaluate(prob, spikes, vp, vt, nd.scoring.EvaluationConfig(
+        start_ms=0, n_subsets=0, spike_count_per_ms=None)).auc < 0.8
     # trial 3 gets 30 spikes, 20 of them during the warm-up: the filter counts the whole trial
     spikes[3, rng.choice(500, 20, replace=False)] = 1
     prob[3, 500:] = 1 - prob[3, 500:]  # and a badly predicted trial

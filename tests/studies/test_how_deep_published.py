@@ -99,5 +99,6 @@ def test_the_spike_count_filter_scales_with_trial_length_and_warns():
     assert r.to_dict()["spike_count_range_applied"] == [0, 8]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the authors' absolute count keeps all ten, silently
-        absolute = nd.scoring.evaluate(prob, spikes, v, v, nd.scoring.EvaluationConfig(n_subsets=0))
-    assert absolute.n_trials_kept == 10 and "spike_count_per_ms" not in absolute.config.to_dict()
+        absolute = nd.scoring.evaluate(prob, spikes, v, v,
+                                       nd.scoring.EvaluationConfig(spike_count_per_ms=None, n_subsets=0))
+    assert absolute.n_trials_kept == 10 and absolute.config.to_dict()["spike_count_per_ms"] is None
