@@ -140,6 +140,30 @@ L5PC_RATE_RANGES_PER_100MS = {
     "AMPA": {"basal": ((0.0, 1900.0), (-1650.0, 150.0)), "apical": ((0.0, 2000.0), (-1650.0, 150.0))},
     "AMPA_SK": {"basal": ((0.0, 1900.0), (-1500.0, 300.0)), "apical": ((0.0, 2000.0), (-1500.0, 300.0))},
 }
+# Adjusted length (sum of segment lengths + 10 um per segment) of the Hay cell1 trees (paper_facts 1.1): the
+# paper's coarse rates are totals over these, so its rate density is total / adjusted length.
+HAY_ADJUSTED_LENGTH_UM = {"basal": 5133.5 + 262 * 10.0, "apical": 7440.9 + 377 * 10.0}
+
+
+def hay_rates_for_tree(synapses: str, adjusted_length_um: float, like: str | None = None, factor: float = 1.0,
+                       condition_factor: float = 1.0) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The paper's coarse rate ranges carried over to a tree of another cell at the same input per um.
+
+    ``synapses`` is the paper's condition whose ranges apply (``"NMDA"``, ``"AMPA"``, ``"AMPA_SK"``);
+    ``like`` the Hay tree it stands for (``"basal"`` or ``"apical"``; None: both Hay trees together). Returns
+    ``(excitation range, inhibition-minus-excitation range)``, each the Hay range times
+    ``factor x adjusted_length_um / the Hay tree's adjusted length x condition_factor`` (a cell's own factor
+    for one condition, e.g. the teaching cell's AMPA scale; multiplied in this order, which the plans of
+    shipped datasets depend on to the last bit).
+    """
+    refs = list(HAY_ADJUSTED_LENGTH_UM) if like is None else [like]
+    if any(r not in HAY_ADJUSTED_LENGTH_UM for r in refs):
+        raise ValueError(f"like must be 'basal', 'apical' or None, got {like!r}")
+    paper = L5PC_RATE_RANGES_PER_100MS[synapses]
+    f = float(factor) * float(adjusted_length_um) / sum(HAY_ADJUSTED_LENGTH_UM[r] for r in refs)
+    f *= float(condition_factor)
+    (elo, ehi), (dlo, dhi) = (tuple(sum(paper[r][i][j] for r in refs) for j in (0, 1)) for i in (0, 1))
+    return (elo * f, ehi * f), (dlo * f, dhi * f)
 
 
 def _as_pair(value, name: str) -> tuple[float, float]:

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+import neurodepth_lib as nd
 from neurodepth_lib import inputs
 from neurodepth_lib.inputs import InputEvents, InputGroup, InputSettings, generate_inputs
 
@@ -115,3 +116,26 @@ def test_tree_settings_use_the_paper_ranges():
 def test_bad_settings_are_rejected(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_the_hay_rates_carry_over_per_um_of_dendrite():
+    """One rule for every cell's rates (teaching cell, published cells): the Hay tree's ranges x length ratio."""
+    hay = nd.inputs.HAY_ADJUSTED_LENGTH_UM
+    paper = nd.inputs.L5PC_RATE_RANGES_PER_100MS
+    assert nd.inputs.hay_rates_for_tree("NMDA", hay["basal"], like="basal") == paper["NMDA"]["basal"]
+    half = nd.inputs.hay_rates_for_tree("AMPA", hay["apical"] / 2, like="apical", factor=3.0)
+    assert half == ((0.0, 3000.0), (-2475.0, 225.0))
+    both = nd.inputs.hay_rates_for_tree("NMDA", hay["basal"] + hay["apical"])      # both Hay trees together
+    assert both == ((0.0, 1600.0), (-1200.0, 400.0))
+    with pytest.raises(ValueError, match="like must be"):
+        nd.inputs.hay_rates_for_tree("NMDA", 100.0, like="tuft")
+
+
+def test_the_teaching_cell_still_makes_its_shipped_data():
+    """The shipped teaching-cell sets were made before the rate rule moved here: same plan id, same trials."""
+    from neurodepth_lib.data import assets
+
+    for condition in ("NMDA", "AMPA"):
+        shipped = assets.manifest_of(assets.path_of(f"teaching_{condition.lower()}_train"))
+        assert shipped["plan_id"] == nd.data.planned_id(cell="teaching", condition=condition, n_trials=96,
+                                                        duration_ms=6000, seed=1, trials_per_shard=4)

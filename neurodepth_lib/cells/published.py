@@ -67,7 +67,6 @@ from .neuron_adapter import cell_model_from_source, note_built
 from .registry import CELLS, CellModel, register_cell
 from .synapses import SynapseParams
 from .synaptic_cell import SynapticCell
-from .teaching import HAY_ADJUSTED_LENGTH_UM
 from .l5pc import SegmentTable
 
 h = import_neuron()  # NEURON, imported away from a stray x86_64/ in the working directory
@@ -538,14 +537,10 @@ class PublishedCell(SynapticCell):
         adjusted length (the Hay tree of the same name, or both Hay trees together), times ``rate_factor``."""
         condition = self.condition if condition is None else condition
         self._check_condition(condition)
-        paper = inputs.L5PC_RATE_RANGES_PER_100MS[self.synapse_kind(condition)]
-        out = {}
-        for tree, (_, adjusted) in self.input_trees().items():
-            refs = [tree] if tree in HAY_ADJUSTED_LENGTH_UM else list(HAY_ADJUSTED_LENGTH_UM)
-            (elo, ehi), (dlo, dhi) = (tuple(sum(paper[r][i][j] for r in refs) for j in (0, 1)) for i in (0, 1))
-            f = self.params.rate_factor * float(adjusted.sum()) / sum(HAY_ADJUSTED_LENGTH_UM[r] for r in refs)
-            out[tree] = ((elo * f, ehi * f), (dlo * f, dhi * f))
-        return out
+        return {tree: inputs.hay_rates_for_tree(self.synapse_kind(condition), float(adjusted.sum()),
+                                                like=tree if tree in inputs.HAY_ADJUSTED_LENGTH_UM else None,
+                                                factor=self.params.rate_factor)
+                for tree, (_, adjusted) in self.input_trees().items()}
 
     def _repr_extra(self) -> str:
         return f", model={self.spec.name!r}, nexus={self.nexus_name!r}"

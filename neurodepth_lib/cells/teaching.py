@@ -59,7 +59,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from ..inputs import L5PC_RATE_RANGES_PER_100MS
+from ..inputs import hay_rates_for_tree
 from . import synapses
 from .l5pc import SegmentTable
 from .synaptic_cell import SynapticCell
@@ -67,12 +67,9 @@ from .mechanisms import import_neuron
 
 h = import_neuron()  # NEURON, imported away from a stray x86_64/ in the working directory
 
-__all__ = ["TeachingCell", "TeachingCellParams", "CONDITIONS", "HAY_ADJUSTED_LENGTH_UM"]
+__all__ = ["TeachingCell", "TeachingCellParams", "CONDITIONS"]
 
 CONDITIONS = ("NMDA", "AMPA")
-# Adjusted length (sum of segment length + 10 um) of the Hay cell1 trees (paper_facts 1.1): the paper's
-# coarse rates are totals over these, so rate density = total / adjusted length.
-HAY_ADJUSTED_LENGTH_UM = {"basal": 5133.5 + 262 * 10.0, "apical": 7440.9 + 377 * 10.0}
 
 
 @dataclass(frozen=True)
@@ -310,16 +307,11 @@ class TeachingCell(SynapticCell):
         """
         condition = self.condition if condition is None else condition
         _check_condition(condition)
-        paper = L5PC_RATE_RANGES_PER_100MS[condition]
-        out = {}
-        for name, (seg, adjusted) in self.input_trees(grouping).items():
-            tree = "basal" if self.segments.is_basal[seg[0]] else "apical"
-            f = self.params.rate_scale * float(adjusted.sum()) / HAY_ADJUSTED_LENGTH_UM[tree]
-            if condition == "AMPA":
-                f *= self.params.ampa_rate_scale
-            (elo, ehi), (dlo, dhi) = paper[tree]
-            out[name] = ((elo * f, ehi * f), (dlo * f, dhi * f))
-        return out
+        ampa = self.params.ampa_rate_scale if condition == "AMPA" else 1.0
+        return {name: hay_rates_for_tree(condition, float(adjusted.sum()),
+                                         like="basal" if self.segments.is_basal[seg[0]] else "apical",
+                                         factor=self.params.rate_scale, condition_factor=ampa)
+                for name, (seg, adjusted) in self.input_trees(grouping).items()}
 
     def morphology_points(self) -> list:
         """``[(section_name, region, xyz (n, 3) um, diam (n,) um), ...]`` for drawing (a 2-D layout)."""
