@@ -1,26 +1,31 @@
 """A real browser test of the notebook widgets: JupyterLab on 127.0.0.1, driven in the system's headless Chromium.
 
-For every notebook in ``notebooks/`` that uses ``neurodepth_lib.viz.widgets`` (found by scanning the notebooks,
-so a chapter that adds a widget is tested without touching this file), the test
+Every notebook in ``notebooks/`` that uses ``neurodepth_lib.viz.widgets`` is found by scanning the notebooks (a
+chapter that adds a widget is tested without touching this file; ``test_every_widget_is_in_a_notebook`` fails when
+a public widget is called by no notebook, or a chapter loses its demo). One JupyterLab server serves them all: it
+starts on a free port of 127.0.0.1 with a random token, its root a temporary folder holding copies of the
+notebooks, its kernels at quick scale (``NEURODEPTH_SCALE=quick``, matplotlib's inline backend). Then, per
+notebook, the test
 
-1. starts JupyterLab on a free port of 127.0.0.1 with a random token, its root a temporary folder holding a
-   copy of the notebook, and kernels at quick scale (``NEURODEPTH_SCALE=quick``, matplotlib's inline backend);
-2. opens the notebook in headless Chromium (Playwright drives the system's ``/usr/bin/chromium``: no browser
+1. opens the notebook in headless Chromium (Playwright drives the system's ``/usr/bin/chromium``: no browser
    download) and runs every cell above its last widget cell, then that cell (the widget needs nothing below it,
    and nbval runs the whole notebook anyway);
-3. in each widget cell, waits for the controls, changes a dropdown and moves a slider with the keyboard,
-   presses the widget's button, and waits for the figure to change: its image must be replaced, never joined
-   by a second one (an update replaces its figure);
-4. asserts that the browser logged no console error and raised no page error.
+2. in each widget cell, waits for the controls and the widget's figure, changes a dropdown and moves a slider
+   with the keyboard (or ticks a check box when it has neither), presses the widget's button if it has one
+   (widgets with a cheap redraw update on every change), and waits until the kernel is idle and the figure has
+   settled: the widget's figure must have changed and must still be one figure (an update replaces its figure,
+   never appends one), and the cell's other figures must be as they were;
+3. asserts that the browser logged no console error and raised no page error, and shuts the notebook's kernel.
 
 Screenshots (each widget cell before and after its update, and the JupyterLab window at the end) go to the test's
-temporary folder, printed at the end (``pytest -s``). Requests to anywhere but the local server never leave the
-browser: images (the Colab and Binder badges of a notebook's first cell) get a blank stand-in, anything else
-is refused.
+temporary folder, or to ``$NEURODEPTH_WIDGET_SHOTS`` when set; the folder is printed at the end (``pytest -s``).
+Requests to anywhere but the local server never leave the browser: images (the Colab and Binder badges of a
+notebook's first cell) get a blank stand-in, anything else is refused.
 
-Run it alone: ``.venv/bin/python -m pytest tests/test_browser.py -p no:cacheprovider -s``. It skips, and says
-why, only when Chromium (``/usr/bin/chromium``, or ``$NEURODEPTH_CHROMIUM``) or Playwright is missing;
-``.ci/run`` installs Chromium from the distribution's packages.
+Run it alone: ``.venv/bin/python -m pytest -m browser tests/test_browser.py -p no:cacheprovider -s``. It skips,
+and says why, only when Chromium (``/usr/bin/chromium``, or ``$NEURODEPTH_CHROMIUM``) or Playwright is missing;
+``.ci/run`` installs Chromium from the distribution's packages. Most of its time is the notebooks' own quick-scale
+cells above their widgets.
 """
 from __future__ import annotations
 
@@ -80,6 +85,19 @@ def widget_cells(path: Path) -> list[int]:
 
 
 WIDGET_NOTEBOOKS = sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if widget_cells(p))
+
+
+# the chapters with an interactive demo (issue 22): a chapter that loses its demo fails here, not silently
+CHAPTERS_WITH_DEMOS = {"01_integrate_and_fire", "02_a_detailed_l5_pyramidal_cell", "03_generating_a_dataset",
+                       "05_evaluating_the_fit", "06_how_deep_is_a_neuron", "07_what_the_network_learned"}
+
+
+def test_every_widget_is_in_a_notebook():
+    assert CHAPTERS_WITH_DEMOS <= {Path(n).stem for n in WIDGET_NOTEBOOKS}, WIDGET_NOTEBOOKS
+    sources = "\n".join("".join(c["source"]) for n in WIDGET_NOTEBOOKS
+                        for c in json.loads((NOTEBOOKS / n).read_text())["cells"] if c["cell_type"] == "code")
+    unused = [f for f in _widget_functions() if not re.search(rf"\b{f}\s*\(", sources)]
+    assert not unused, f"widgets no notebook calls, so the browser test never drives them: {unused}"
 
 
 def test_the_scan_finds_the_widget_cells(tmp_path):
@@ -257,18 +275,59 @@ def _wait(condition, timeout_s: float, what: str, poll_s: float = 0.5):
         time.sleep(poll_s)
 
 
-def _images(output_area) -> list[str]:
-    return output_area.locator("img").evaluate_all("els => els.map(e => e.getAttribute('src') || '')")
+# The outputs of one cell, top level only (an Output widget nests its own output area): per output, whether it
+# holds a widget view and the sources of its images (a figure is an <img> of a PNG data URI).
+_OUTPUTS_JS = """(el) => {
+  const top = el.classList.contains('jp-OutputArea') ? el : el.querySelector('.jp-OutputArea');
+  if (!top) return [];
+  return Array.from(top.children).filter(c => c.classList.contains('jp-OutputArea-child')).map(c => ({
+    widget: !!c.querySelector('.jupyter-widgets'),
+    imgs: Array.from(c.querySelectorAll('img')).map(i => i.getAttribute('src') || '')}));
+}"""
 
 
-def _exercise_widget(page, cell, shots: Path, name: str, index: int) -> dict:
-    """Change the controls of the widget in ``cell`` and press its button; return what happened."""
+def _outputs(output_area) -> list[dict]:
+    return output_area.evaluate(_OUTPUTS_JS)
+
+
+def _figures(outputs: list[dict]) -> dict:
+    """The cell's images: ``widget`` those of the output just before the first widget view (the widget's figure,
+    displayed before its controls), ``others`` every other image of the cell, in order."""
+    first = next((i for i, o in enumerate(outputs) if o["widget"]), None)
+    mine = next((i for i in range(first - 1, -1, -1) if outputs[i]["imgs"]), None) if first else None
+    return {"widget": outputs[mine]["imgs"] if mine is not None else [],
+            "others": [src for i, o in enumerate(outputs) if i != mine for src in o["imgs"]]}
+
+
+def _kernel_idle(page, notebook: str) -> bool:
+    state = page.evaluate(_CELL_STATES_JS, notebook)
+    return bool(state) and state["kernel"] == "idle"
+
+
+def _settled(page, notebook: str, outputs, polls: int = 3, poll_s: float = 0.7):
+    """Wait until the kernel is idle and the cell's images have not changed for ``polls`` polls in a row (the
+    redraws that the changed controls asked for have all arrived); return the images."""
+    last, same = None, 0
+    deadline = time.monotonic() + WIDGET_UPDATE_S
+    while time.monotonic() < deadline:
+        now = _figures(_outputs(outputs))
+        same = same + 1 if now == last and _kernel_idle(page, notebook) else 0
+        if same >= polls:
+            return now
+        last = now
+        time.sleep(poll_s)
+    pytest.fail(f"{notebook}: the widget's figure did not settle within {WIDGET_UPDATE_S} s")
+
+
+def _exercise_widget(page, notebook: str, cell, shots: Path, name: str, index: int) -> dict:
+    """Change the controls of the widget in ``cell`` (and press its button, if any); return what happened."""
     outputs = cell.locator(".jp-Cell-outputArea")
     outputs.locator(".jupyter-widgets").first.wait_for(state="visible", timeout=CELLS_RUN_S * 1000)
+    _wait(lambda: _figures(_outputs(outputs))["widget"], 60, f"the widget's figure in cell {index}")
     button = outputs.locator("button.widget-button")
-    _wait(lambda: button.count() > 0 and button.first.is_enabled(), 60, f"the widget button of cell {index}")
-    _wait(lambda: len(_images(outputs)) > 0, 60, f"the first figure of cell {index}")
-    before = _images(outputs)
+    if button.count():
+        _wait(lambda: button.first.is_enabled(), 60, f"the widget button of cell {index}")
+    before = _settled(page, notebook, outputs)
     cell.scroll_into_view_if_needed()
     cell.screenshot(path=str(shots / f"{name}-cell{index}-before.png"))
 
@@ -279,8 +338,8 @@ def _exercise_widget(page, cell, shots: Path, name: str, index: int) -> dict:
         current = select.input_value()
         options = [o for o in select.locator("option").evaluate_all("els => els.map(e => e.value)") if o != current]
         if options:
-            select.select_option(options[0])
-            changed.append(f"dropdown {current} -> {options[0]}")
+            select.select_option(options[-1])
+            changed.append(f"dropdown {current} -> {options[-1]}")
     sliders = outputs.locator(".widget-slider")
     if sliders.count():
         slider = sliders.first
@@ -292,14 +351,21 @@ def _exercise_widget(page, cell, shots: Path, name: str, index: int) -> dict:
             handle.press("ArrowRight")  # noUiSlider's keyboard step, as a user would nudge it
         _wait(lambda: readout.inner_text() != start, 30, f"the slider of cell {index} to move (readout {start})")
         changed.append(f"slider {start} -> {readout.inner_text()}")
-    assert changed, f"cell {index}: a widget without a dropdown or a slider; teach this test its controls"
+    if not changed:
+        boxes = outputs.locator(".widget-checkbox input[type=checkbox]")
+        if boxes.count():
+            boxes.last.click()
+            changed.append("a check box")
+    assert changed, f"cell {index}: a widget without a dropdown, slider or check box; teach this test its controls"
 
-    button.first.click()
-    _wait(lambda: _images(outputs) != before and len(_images(outputs)) >= len(before), WIDGET_UPDATE_S,
-          lambda: f"the figure of cell {index} to change after {', '.join(changed)} and a click "
-                  f"(images: {len(_images(outputs))}, before: {len(before)})")
-    _wait(lambda: button.first.is_enabled(), WIDGET_UPDATE_S, f"cell {index}'s button to come back after the run")
-    after = _images(outputs)
+    if button.count():
+        button.first.click()
+    _wait(lambda: _figures(_outputs(outputs))["widget"] != before["widget"], WIDGET_UPDATE_S,
+          lambda: f"the figure of cell {index} to change after {', '.join(changed)}"
+                  + (" and a click" if button.count() else ""))
+    after = _settled(page, notebook, outputs)
+    if button.count():
+        _wait(lambda: button.first.is_enabled(), WIDGET_UPDATE_S, f"cell {index}'s button to come back after the run")
     cell.screenshot(path=str(shots / f"{name}-cell{index}-after.png"))
     text = _strip(outputs.inner_text())
     assert "Traceback (most recent call last)" not in text and "Error displaying widget" not in text, text[-3000:]
@@ -322,19 +388,42 @@ def browser():
             browser.close()
 
 
+@pytest.fixture(scope="module")
+def lab(browser, tmp_path_factory):
+    """One JupyterLab server for every widget notebook (each notebook gets its own kernel, shut after its test)."""
+    root, work = tmp_path_factory.mktemp("notebooks"), tmp_path_factory.mktemp("lab")
+    for notebook in WIDGET_NOTEBOOKS:
+        shutil.copy(NOTEBOOKS / notebook, root / notebook)
+    server = Lab(root, work)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _shut_kernels(lab: Lab) -> None:
+    """Delete every session of the server (its kernel goes with it), so the next notebook has the cores."""
+    try:
+        req = urllib.request.Request(f"{lab.url}/api/sessions", headers={"Authorization": f"token {lab.token}"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            sessions = json.loads(resp.read())
+        for session in sessions:
+            _request(f"{lab.url}/api/sessions/{session['id']}", lab.token, method="DELETE", timeout=60)
+    except (urllib.error.URLError, OSError):
+        pass  # the server's stop at the end of the module ends whatever is left
+
+
 @pytest.mark.parametrize("notebook", WIDGET_NOTEBOOKS)
-def test_widgets_render_and_respond_in_jupyterlab(notebook, browser, tmp_path):
-    root, work, shots = tmp_path / "notebooks", tmp_path / "work", tmp_path / "screenshots"
-    for d in (root, work, shots):
-        d.mkdir()
-    shutil.copy(NOTEBOOKS / notebook, root / notebook)
-    cells = widget_cells(root / notebook)
-    n_cells = len(json.loads((root / notebook).read_text())["cells"])
+def test_widgets_render_and_respond_in_jupyterlab(notebook, browser, lab, tmp_path):
+    shots = Path(os.environ.get("NEURODEPTH_WIDGET_SHOTS") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    cells = widget_cells(NOTEBOOKS / notebook)
+    n_cells = len(json.loads((NOTEBOOKS / notebook).read_text())["cells"])
     name = Path(notebook).stem
+    t0 = time.monotonic()
 
     with contextlib.ExitStack() as cleanup:
-        lab = Lab(root, work)
-        cleanup.callback(lab.stop)
+        cleanup.callback(_shut_kernels, lab)
         # a fresh profile per context: Playwright's contexts are incognito-like, nothing persists between tests
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         cleanup.callback(context.close)
@@ -360,11 +449,14 @@ def test_widgets_render_and_respond_in_jupyterlab(notebook, browser, tmp_path):
 
         cleanup.callback(screenshot_at_failure)
 
-        page.goto(f"{lab.url}/lab/tree/{notebook}?token={lab.token}", timeout=SERVER_START_S * 1000)
+        # a workspace of its own: the server is shared, and the default workspace would reopen the last notebook
+        page.goto(f"{lab.url}/lab/workspaces/{name}/tree/{notebook}?token={lab.token}",
+                  timeout=SERVER_START_S * 1000)
         page.wait_for_function(f"() => window.jupyterapp && (({_NOTEBOOK_JS})({json.dumps(notebook)})"
                                "?.sessionContext.session?.kernel?.status === 'idle')",
                                timeout=SERVER_START_S * 1000, polling=500)
-        dom_cells = page.locator(".jp-Notebook .jp-Cell")
+        panel_id = page.evaluate(f"() => (({_NOTEBOOK_JS})({json.dumps(notebook)})).id")
+        dom_cells = page.locator(f"[id='{panel_id}'] .jp-Notebook .jp-Cell")
         assert dom_cells.count() == n_cells, "the DOM does not show every cell (windowing mode?)"
 
         page.evaluate(_RUN_UP_TO_JS, [notebook, cells[-1]])
@@ -378,14 +470,19 @@ def test_widgets_render_and_respond_in_jupyterlab(notebook, browser, tmp_path):
             return done and state["kernel"] == "idle"
 
         _wait(ran, CELLS_RUN_S, lambda: f"{notebook} to run up to cell {cells[-1]} (server log:\n{lab.log_tail()})")
+        ran_s = time.monotonic() - t0
 
-        results = {i: _exercise_widget(page, dom_cells.nth(i), shots, name, i) for i in cells}
+        results = {i: _exercise_widget(page, notebook, dom_cells.nth(i), shots, name, i) for i in cells}
         page.screenshot(path=str(shots / f"{name}-page.png"), full_page=True)
         for i, r in results.items():  # every widget draws one figure, and an update replaces it (widgets.py)
-            n_before, n_after = len(r["before"]), len(r["after"])
+            n_before, n_after = len(r["before"]["widget"]), len(r["after"]["widget"])
             assert (n_before, n_after) == (1, 1), (f"cell {i}: {n_before} figure(s) before the update, {n_after} "
                                                    "after: a widget shows one figure, and an update replaces it")
-            assert r["after"] != r["before"], f"cell {i}: the figure did not change"
+            assert r["after"]["widget"] != r["before"]["widget"], f"cell {i}: the figure did not change"
+            assert r["after"]["others"] == r["before"]["others"], (
+                f"cell {i}: the cell's other figures changed in number or content "
+                f"({len(r['before']['others'])} -> {len(r['after']['others'])}): an update must only replace its own")
         assert not errors, "the browser logged errors:\n" + "\n".join(errors)
-        print(f"\n{notebook}: widget cells {cells}, {results[cells[0]]['changed']}; screenshots in {shots}; "
+        print(f"\n{notebook}: widget cells {cells}, {[r['changed'] for r in results.values()]}; cells ran in "
+              f"{ran_s:.0f} s, test {time.monotonic() - t0:.0f} s; screenshots in {shots}; "
               f"requests kept from the internet: {sorted(set(stubbed)) or 'none'}")

@@ -10,13 +10,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.colors import LogNorm
+from matplotlib.ticker import MaxNLocator
 
 __all__ = ["plot_raster", "plot_voltage", "plot_kernels", "plot_filter_map", "plot_roc",
            "plot_training_history", "REGION_COLOURS", "plot_morphology", "plot_density_vs_distance",
            "plot_dendritic_map", "plot_l5pc_trial", "plot_input_rates", "plot_raster_by_distance",
            "plot_training_window", "plot_tcn_architecture", "plot_loss_components", "plot_trial_prediction",
            "plot_voltage_scatter", "plot_temporal_precision", "plot_best_so_far", "plot_filter_templates",
-           "plot_filter_profiles"]
+           "plot_filter_profiles", "plot_iaf_time_constant", "plot_input_recipe", "plot_roc_threshold",
+           "plot_sweep_by_seed", "plot_values_on_tree", "plot_filter_on_tree"]
 
 
 def _axes(ax=None, figsize=(8, 3)):
@@ -572,3 +574,331 @@ def plot_filter_profiles(maps, indices, axes=None, title=None):
     if title:
         axes[0].figure.suptitle(title)
     return axes
+
+
+# ---------------------------------------------------------------- figures of the interactive demos (ch. 01, 03, 05-07)
+# Each draws one ordinary figure from data; the widgets in :mod:`.widgets` compute the data and redraw on demand.
+
+def plot_iaf_time_constant(learned_mV, n_exc, params, v_mV, spikes, reference=None, t0_ms=0, axes=None,
+                           title=None):
+    """What the membrane time constant does, beside what the one-unit network learned (chapter 01).
+
+    Left: the mean excitatory and inhibitory profiles of a learned filter (``learned_mV``: synapses x lags in mV
+    per input spike, lag 0 first, the first ``n_exc`` rows excitatory) and the filter of an I&F neuron with
+    ``params`` (an ``IAFParams``: PSP amplitude x weight x exp(-t / tau), from ``params.true_filter_mV``).
+    Right: that neuron's voltage ``v_mV`` with its ``spikes`` (1-D, 1 ms bins, starting at ``t0_ms``);
+    ``reference = (v_mV, spikes, label)`` draws another neuron on the same input in grey (e.g. the true one).
+    """
+    learned = np.asarray(learned_mV, dtype=float)
+    if learned.ndim != 2 or not 0 < int(n_exc) <= learned.shape[0]:
+        raise ValueError(f"learned_mV must be (synapses, lags) with 0 < n_exc <= synapses, got shape "
+                         f"{learned.shape} and n_exc={n_exc}")
+    n_exc = int(n_exc)
+    v_mV, spikes = np.asarray(v_mV, dtype=float), np.asarray(spikes, dtype=bool)
+    if v_mV.shape != spikes.shape or v_mV.ndim != 1:
+        raise ValueError(f"v_mV and spikes must be 1-D of equal length, got {v_mV.shape} and {spikes.shape}")
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(12, 3.8), width_ratios=[1, 1.8])
+    ax_f, ax_v = axes
+    lags = np.arange(learned.shape[1])
+    model = np.asarray(params.true_filter_mV(learned.shape[1]), dtype=float)
+    for rows, colour, name in ((slice(0, n_exc), "tab:red", "excitatory"), (slice(n_exc, None), "tab:blue",
+                                                                             "inhibitory")):
+        if learned[rows].size == 0:
+            continue
+        ax_f.plot(lags, learned[rows].mean(axis=0), color=colour, lw=2, alpha=0.55,
+                  label=f"learned, {name} (mean)")
+        ax_f.plot(lags, model[rows].mean(axis=0), color=colour, lw=1.2, ls="--",
+                  label=f"I&F with τ = {params.tau_ms:g} ms")
+    ax_f.axhline(0, color="k", lw=0.5)
+    ax_f.set_xlabel("time since input spike (ms)")
+    ax_f.set_ylabel("filter (mV per input spike)")
+    ax_f.set_title("the filter: learned (thick) and an I&F neuron's (dashed)", fontsize=9)
+    ax_f.legend(frameon=False, fontsize=7, loc="upper right")
+
+    t = t0_ms + np.arange(v_mV.size)
+    threshold = getattr(params, "v_threshold_mV", None)
+    shown = [v_mV]
+    top = (threshold if threshold is not None else np.nanmax(v_mV)) + 4
+    if reference is not None:
+        v_ref, s_ref, label = reference
+        v_ref, s_ref = np.asarray(v_ref, dtype=float), np.asarray(s_ref, dtype=bool)
+        if v_ref.shape != v_mV.shape or s_ref.shape != v_mV.shape:
+            raise ValueError(f"the reference trace must match v_mV's shape {v_mV.shape}, got {v_ref.shape}")
+        shown.append(v_ref)
+        ax_v.plot(t, v_ref, color="0.65", lw=0.8, label=label)
+        ax_v.plot(t[s_ref], np.full(int(s_ref.sum()), top + 2), "|", color="0.45", ms=7,
+                  label=f"{label}: {int(s_ref.sum())} spikes")
+    ax_v.plot(t, v_mV, color="k", lw=0.8, label=f"I&F with τ = {params.tau_ms:g} ms")
+    ax_v.plot(t[spikes], np.full(int(spikes.sum()), top), "v", color="tab:red", ms=4,
+              label=f"its spikes: {int(spikes.sum())}")
+    if threshold is not None:
+        ax_v.axhline(threshold, color="tab:red", ls="--", lw=0.8, label="threshold")
+    low = float(min(np.percentile(s, 0.5) for s in shown))
+    ax_v.set_ylim(low - 2, top + 4)
+    ax_v.set_xlim(t[0], t[-1] + 1)
+    ax_v.set_xlabel("time (ms)")
+    ax_v.set_ylabel("voltage (mV)")
+    _legend_outside(ax_v, fontsize=7)
+    if title:
+        ax_v.set_title(title, fontsize=9)
+    return axes
+
+
+def plot_input_recipe(events, details, settings, axes=None, title=None):
+    """One trial of the paper's inputs from recipe to spikes (chapter 03): the rates drawn per interval, the
+    smoothed rates (both as :func:`plot_input_rates`) and the raster of the spikes drawn from them, each group's
+    excitatory channels in red shades and inhibitory ones in blue shades."""
+    if axes is None:
+        _, axes = plt.subplots(3, 1, figsize=(10, 7.5), sharex=True, height_ratios=[1, 1, 1.7])
+    if events.n_channels != settings.n_channels or details.rate_per_ms.shape != (settings.n_channels,
+                                                                                  events.duration_ms):
+        raise ValueError(f"events ({events.n_channels} channels, {events.duration_ms} ms) and details (rates "
+                         f"{details.rate_per_ms.shape}) do not belong to settings of {settings.n_channels} channels")
+    plot_input_rates(details, settings, axes=axes[:2], title=title)
+    axes[1].set_xlabel("")
+    shades = {"exc": ("tab:red", "darkred", "salmon"), "inh": ("tab:blue", "navy", "lightsteelblue")}
+    groups = {}
+    for g, group in enumerate(settings.groups):
+        for kind, word in (("exc", "exc."), ("inh", "inh.")):
+            channels = np.asarray(getattr(group, f"{kind}_channels"), dtype=int)
+            if channels.size:
+                groups[f"{group.name} {word}"] = (channels, shades[kind][g % 3])
+    plot_raster(events, ax=axes[2], groups=groups)
+    axes[2].set_title(f"{events.n_events:,} input spikes drawn from these rates", fontsize=9)
+    return axes
+
+
+def plot_roc_threshold(scores, labels, threshold, fpr, tpr, axes=None, t0_ms=0, trace_row=None, auc=None):
+    """A threshold on the spike probability, as a point on the ROC curve and as hits and false alarms in time
+    (chapter 05).
+
+    ``scores`` and ``labels`` are ``(trials, ms)`` (the scored milliseconds, starting at ``t0_ms`` in each
+    trial); a millisecond is called a spike when its score is at least ``threshold`` (as in
+    ``nd.scoring.roc_curve``, whose ``fpr`` and ``tpr`` give the curve). Panels: the ROC curve on a log
+    false-positive axis with the threshold's point; one trial's probability (the one with most spikes unless
+    ``trace_row``) with the threshold line; a raster over all trials of true spikes (black), hits (green) and
+    false alarms (red). Returns the three axes.
+    """
+    s, y = np.asarray(scores, dtype=float), np.asarray(labels) > 0
+    if s.ndim != 2 or s.shape != y.shape:
+        raise ValueError(f"scores and labels must be (trials, ms) of equal shape, got {s.shape} and {y.shape}")
+    if not y.any() or y.all():
+        raise ValueError("labels need both spike and silent milliseconds to place a threshold on the ROC curve")
+    if not np.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    if axes is None:
+        fig = plt.figure(figsize=(13, 5.2))
+        axd = fig.subplot_mosaic([["roc", "trace"], ["roc", "raster"]], width_ratios=[1, 2.3],
+                                 height_ratios=[1, 1.6])
+        axes = (axd["roc"], axd["trace"], axd["raster"])
+    ax_roc, ax_trace, ax_raster = axes
+    above = s >= threshold
+    hits, alarms = above & y, above & ~y
+    tp_rate, fp_rate = hits.sum() / y.sum(), alarms.sum() / (~y).sum()
+    lo_fp = 1e-4
+    ax_roc.plot(fpr, tpr, color="tab:blue", lw=1.5, label="ROC" + (f" (AUC {auc:.4f})" if auc is not None else ""))
+    for x in (0.001, 0.0025):
+        ax_roc.axvline(x, color="0.6", ls=":", lw=0.8)
+    ax_roc.plot(max(fp_rate, lo_fp), tp_rate, "o", ms=9, mfc="none", mec="k", mew=2,
+                label=f"threshold {threshold:.3g}" + (" (FP < 0.01 %)" if fp_rate < lo_fp else ""))
+    ax_roc.set_xscale("log")
+    ax_roc.set_xlim(lo_fp, 1)
+    ax_roc.set_ylim(0, 1.02)
+    ax_roc.set_xlabel("false-positive rate (fraction of silent ms)\ndotted: the paper's 0.1 % and 0.25 %")
+    ax_roc.set_ylabel("true-positive rate (fraction of spike ms)")
+    ax_roc.legend(frameon=False, fontsize=8, loc="upper left")
+
+    row = int(np.argmax(y.sum(axis=1))) if trace_row is None else int(trace_row)
+    if not 0 <= row < s.shape[0]:
+        raise ValueError(f"trace_row must be in [0, {s.shape[0]}), got {trace_row}")
+    t = t0_ms + np.arange(s.shape[1])
+    floor = max(float(np.min(s[s > 0])) if (s > 0).any() else 1e-6, 1e-7)
+    ax_trace.plot(t, np.maximum(s[row], floor), color="tab:green", lw=0.7, label="spike probability")
+    ax_trace.axhline(threshold, color="k", ls="--", lw=1, label="threshold")
+    ax_trace.plot(t[y[row]], np.full(int(y[row].sum()), 1.3), "v", color="k", ms=5, label="true spikes")
+    ax_trace.plot(t[alarms[row]], np.maximum(s[row][alarms[row]], floor), ".", color="tab:red", ms=4,
+                  label="false alarms")
+    ax_trace.plot(t[hits[row]], s[row][hits[row]], "o", color="tab:green", mec="k", ms=5, label="hits")
+    ax_trace.set_yscale("log")
+    ax_trace.set_ylim(floor, 2)
+    ax_trace.set_ylabel("p(spike) per ms")
+    ax_trace.set_title(f"scored trial {row} (the one with most spikes)" if trace_row is None else
+                       f"scored trial {row}", fontsize=9)
+    _legend_outside(ax_trace, fontsize=7)
+
+    for mask, colour, marker, size, label in ((y, "k", "|", 40, "true spikes"),
+                                              (alarms, "tab:red", ".", 8, "false alarms"),
+                                              (hits, "tab:green", "o", 12, "hits")):
+        r, c = np.nonzero(mask)
+        ax_raster.scatter(t[c], r, s=size, c=colour, marker=marker, linewidths=1 if marker == "|" else 0,
+                          label=f"{label}: {r.size:,}")
+    ax_raster.set_xlim(t[0], t[-1] + 1)
+    ax_raster.set_ylim(-0.5, s.shape[0] - 0.5)
+    ax_raster.yaxis.set_major_locator(MaxNLocator(integer=True))  # trials are counted
+    ax_raster.invert_yaxis()
+    ax_raster.set_xlabel("time in trial (ms)")
+    ax_raster.set_ylabel("scored trial")
+    _legend_outside(ax_raster, fontsize=7, markerscale=1.5)
+    per_s = alarms.sum() / (s.size / 1000.0)
+    ax_trace.figure.suptitle(
+        f"p ≥ {threshold:.3g}: TP {tp_rate:.2f} ({int(hits.sum())} of {int(y.sum())} spike ms caught), "
+        f"FP {100 * fp_rate:.3g} % ({int(alarms.sum()):,} false alarms, {per_s:.2g} per second)", fontsize=10)
+    return axes
+
+
+def _seed_curves(rows, condition, metric, key, seeds, cumulative):
+    """Per seed, the metric at each value of ``key``: the best over the other settings at that value, or with
+    ``cumulative`` the best at any value up to it (the paper's best so far). Returns (xs, {seed: values})."""
+    sub = [r for r in rows if r["condition"] == condition and r.get(metric) is not None
+           and (seeds is None or r["seed"] in seeds)]
+    xs = sorted({r[key] for r in sub})
+    curves = {}
+    for seed in sorted({r["seed"] for r in sub}):
+        best, curve = -np.inf, []
+        for x in xs:
+            vals = [r[metric] for r in sub if r["seed"] == seed and r[key] == x]
+            here = max(vals) if vals else -np.inf
+            best = max(best, here) if cumulative else here
+            curve.append(best if np.isfinite(best) else np.nan)
+        curves[seed] = curve
+    return xs, curves
+
+
+def plot_sweep_by_seed(rows, metric="auc", ax=None, conditions=None, seeds=None, cumulative=True, axis="depth",
+                       metric_label="spike AUC", colours=None, title=None):
+    """A sweep's metric against ``axis`` per seed (thin lines) and its mean ± standard error over the seeds shown
+    (thick), per condition (chapter 06). ``cumulative`` draws the paper's "best so far" (the same numbers as
+    ``nd.studies.best_so_far``); otherwise each seed's best network at each value. ``conditions`` and ``seeds``
+    choose what to show (None: all in ``rows``)."""
+    keys = {"depth": "depth", "width": "width", "T": "receptive_field_ms"}
+    if axis not in keys:
+        raise ValueError(f"axis must be one of {sorted(keys)}, got {axis!r}")
+    rows = list(rows)
+    if not rows:
+        raise ValueError("no sweep results to draw")
+    missing = [r for r in rows if metric not in r]
+    if missing:
+        raise ValueError(f"the sweep's rows have no metric {metric!r}")
+    ax = _axes(ax, figsize=(4.5, 3.2))
+    colours = colours or {"NMDA": "tab:red", "AMPA": "tab:blue"}
+    all_conditions = sorted({r["condition"] for r in rows})
+    conditions = all_conditions if conditions is None else list(conditions)
+    unknown = [c for c in conditions if c not in all_conditions]
+    if unknown:
+        raise ValueError(f"no results for condition(s) {unknown}; the sweep has {all_conditions}")
+    if seeds is not None:
+        seeds = set(seeds)
+        unknown = sorted(seeds - {r["seed"] for r in rows})
+        if unknown:
+            raise ValueError(f"no results for seed(s) {unknown}; the sweep has {sorted({r['seed'] for r in rows})}")
+    drawn = 0
+    for i, condition in enumerate(conditions):
+        xs, curves = _seed_curves(rows, condition, metric, keys[axis], seeds, cumulative)
+        if not curves:
+            continue
+        colour = colours.get(condition, f"C{i}")
+        arr = np.array(list(curves.values()), dtype=float)
+        offsets = np.linspace(-0.08, 0.08, len(curves)) if len(curves) > 1 else [0.0]
+        for dx, (seed, curve) in zip(offsets, curves.items()):
+            ax.plot(np.asarray(xs, float) + dx, curve, "o-", color=colour, lw=0.7, ms=3, alpha=0.45)
+        columns = [a[np.isfinite(a)] for a in arr.T]
+        mean = [c.mean() if c.size else np.nan for c in columns]
+        sem = [c.std(ddof=1) / np.sqrt(c.size) if c.size > 1 else 0.0 for c in columns]
+        ax.errorbar(xs, mean, yerr=sem, marker="o", lw=2, capsize=3, color=colour,
+                    label=f"{condition}: mean ± s.e. of {len(curves)} seed{'s' * (len(curves) != 1)}")
+        drawn += 1
+    if drawn:
+        ax.plot([], [], "o-", color="0.5", lw=0.7, ms=3, alpha=0.6, label="single seeds")
+        ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(0.0, -0.2), ncol=2)  # off the data
+        ax.set_xticks(sorted({r[keys[axis]] for r in rows}))
+    else:
+        ax.text(0.5, 0.5, "choose at least one condition and one seed", transform=ax.transAxes, ha="center",
+                va="center", color="0.4")
+    ax.set_xlabel({"depth": "depth (layers)", "width": "width (channels)", "T": "receptive field T (ms)"}[axis])
+    ax.set_ylabel(f"best {metric_label} so far" if cumulative else f"{metric_label}\n(each seed's best network)")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_values_on_tree(points, section_name, x, values, ax=None, vmax=None, cmap="coolwarm", label=None,
+                        title=None, width_scale=0.6):
+    """A neuron's dendrites coloured by one value per segment (e.g. a filter's weight on each synapse).
+
+    ``points`` as for :func:`plot_morphology`; ``section_name`` and ``x`` (its centre along the section, 0-1)
+    name each segment, as in ``cell.segments``, and ``values`` holds one number per segment. Sections without
+    segments (soma, axon) are grey. The colour scale is symmetric around 0 (``vmax``: its end).
+    """
+    values = np.asarray(values, dtype=float)
+    section_name, x = np.asarray(section_name), np.asarray(x, dtype=float)
+    if not values.shape == section_name.shape == x.shape or values.ndim != 1:
+        raise ValueError(f"section_name, x and values need one entry per segment, got shapes {section_name.shape}, "
+                         f"{x.shape} and {values.shape}")
+    ax = _axes(ax, figsize=(4.5, 7))
+    vmax = float(vmax or np.max(np.abs(values)) or 1.0)
+    by_section = {}
+    for k, name in enumerate(section_name):
+        by_section.setdefault(str(name), []).append(k)
+    pieces, colour_values, widths, grey, grey_widths = [], [], [], [], []
+    for name, _, xyz, diam in points:
+        if len(xyz) < 2:
+            continue
+        segs = np.stack([xyz[:-1, :2], xyz[1:, :2]], axis=1)
+        w = np.clip(width_scale * 0.5 * (diam[:-1] + diam[1:]), 0.6, 6)
+        rows = by_section.get(str(name))
+        if not rows:
+            grey.extend(segs)
+            grey_widths.extend(w)
+            continue
+        rows = np.asarray(rows)[np.argsort(x[rows])]
+        arc = np.r_[0, np.cumsum(np.linalg.norm(np.diff(xyz, axis=0), axis=1))]
+        mid = 0.5 * (arc[:-1] + arc[1:]) / max(arc[-1], 1e-12)      # each piece's place along the section, 0-1
+        which = np.minimum((mid * rows.size).astype(int), rows.size - 1)
+        pieces.extend(segs)
+        colour_values.extend(values[rows[which]])
+        widths.extend(np.maximum(w, 2.0))
+    if grey:
+        ax.add_collection(LineCollection(grey, colors="0.6", linewidths=grey_widths, capstyle="round"))
+    lines = LineCollection(pieces, array=np.asarray(colour_values), cmap=cmap, linewidths=widths,
+                           capstyle="round")
+    lines.set_clim(-vmax, vmax)
+    ax.add_collection(lines)
+    ax.autoscale_view()
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (µm)")
+    ax.set_ylabel("y (µm)")
+    if label:
+        ax.figure.colorbar(lines, ax=ax, shrink=0.7, label=label)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def plot_filter_on_tree(maps, index, points, segments, window_ms=10, fig=None):
+    """One first-layer filter as templates (:func:`plot_filter_templates`) beside the tree coloured by its
+    excitatory and inhibitory weights summed over the last ``window_ms`` ms (chapter 07). ``segments`` has
+    ``section_name`` and ``x`` per segment, in the order of the maps' rows. Returns the figure."""
+    n_filters, n_rows, n_lags = maps.exc.shape
+    if not 0 <= int(index) < n_filters:
+        raise ValueError(f"index must be a filter number in [0, {n_filters}), got {index!r}")
+    if not 1 <= int(window_ms) <= n_lags:
+        raise ValueError(f"window_ms must be in [1, {n_lags}] (the maps keep {n_lags} ms), got {window_ms!r}")
+    if len(segments.section_name) != n_rows:
+        raise ValueError(f"the maps have {n_rows} synapse rows but segments has {len(segments.section_name)}")
+    index, window_ms = int(index), int(window_ms)
+    if fig is None:
+        fig = plt.figure(figsize=(15, 6.4), layout="constrained")
+    left, right = fig.subfigures(1, 2, width_ratios=[2.6, 1.2])
+    plot_filter_templates(maps, index, fig=left)
+    exc = maps.exc[index][:, :window_ms].sum(axis=1)
+    inh = maps.inh[index][:, :window_ms].sum(axis=1)
+    vmax = float(np.max(np.abs(np.r_[exc, inh]))) or 1.0
+    ax_e, ax_i = right.subplots(2, 1, sharex=True, sharey=True)
+    plot_values_on_tree(points, segments.section_name, segments.x, exc, ax=ax_e, vmax=vmax,
+                        title=f"excitatory weights, summed over the last {window_ms} ms")
+    plot_values_on_tree(points, segments.section_name, segments.x, inh, ax=ax_i, vmax=vmax,
+                        title=f"inhibitory weights, summed over the last {window_ms} ms")
+    ax_e.set_xlabel("")
+    right.colorbar(ax_e.collections[-1], ax=[ax_e, ax_i], shrink=0.5, label="summed weight (a.u.)")
+    return fig
