@@ -6,8 +6,9 @@ Losses (paper_facts 2.2), per batch of windows::
 
 BCE is computed from logits (``binary_cross_entropy_with_logits``), the stable form of the paper's
 sigmoid + BCE; means run over every (item, ms) of the window, including the first ``T - 1`` ms whose
-receptive field reaches into the zero padding, as in the paper. The dendritic term is used only when the
-model has a dendritic head *and* the batch carries dendritic targets.
+receptive field reaches into the zero padding, as in the paper (an ELM, :mod:`neurodepth_lib.nets.elm`,
+starts every window from zero state: the same kind of edge, and no window-length rule). The dendritic term
+is used only when the model has a dendritic head *and* the batch carries dendritic targets.
 
 L2: the paper's Keras layers carry ``kernel_regularizer=l2(1e-8)`` on every hidden convolution and on
 the spike head. We add the same explicit penalty ``1e-8 * sum(w ** 2)`` per kernel to the loss (reported
@@ -53,7 +54,8 @@ from torch.nn import functional as F
 from .._io import atomic_write_bytes
 from ..nets.files import save_model
 from ..nets.predict import resolve_device
-from ..nets.tcn import TCN, TCNConfig, TCNOutput
+from ..nets.kinds import is_model, is_recurrent, model_config_from_dict
+from ..nets.tcn import TCNOutput
 from ..scales import check_scale
 from .schedule import Schedule, paper_schedule, schedule_for_scale
 
@@ -252,13 +254,14 @@ def loss_terms(out: TCNOutput, batch: dict, loss_weights) -> dict:
     return {"total": total, "spike": spike, "soma": soma, "dendritic": dend}
 
 
-def l2_penalty(model: TCN, coefficient: float) -> torch.Tensor:
-    """``coefficient * sum(w ** 2)`` over the kernels the paper penalises (:meth:`TCN.l2_weights`)."""
+def l2_penalty(model: torch.nn.Module, coefficient: float) -> torch.Tensor:
+    """``coefficient * sum(w ** 2)`` over the kernels the paper penalises (:meth:`TCN.l2_weights`; an ELM's
+    :meth:`~neurodepth_lib.nets.ELM.l2_weights`: its MLP weights and spike read-out)."""
     weights = model.l2_weights()
     return coefficient * sum(w.pow(2).sum() for w in weights)
 
 
-def check_batch(batch, config: TCNConfig, batch_size: int, window_ms: int, where: str = "sampler",
+def check_batch(batch, config, batch_size: int, window_ms: int, where: str = "sampler",
                 values: bool = False) -> None:
     """Raise ``ValueError`` unless ``batch`` is what the loop needs (see the module docstring)."""
     if not isinstance(batch, dict):
@@ -295,7 +298,7 @@ def _to_device(batch: dict, device: torch.device) -> dict:
 
 
 @torch.no_grad()
-def validation_losses(model: TCN, sampler, *, n_batches: int, batch_size: int, window_ms: int,
+def validation_losses(model: torch.nn.Module, sampler, *, n_batches: int, batch_size: int, window_ms: int,
                       loss_weights, seed: int = 0, device=None) -> dict:
     """Mean unweighted losses (``spike``, ``soma``, ``dendritic``) and the weighted ``total`` over
     ``n_batches`` batches drawn with a generator seeded by ``seed`` (the same batches on every call).
@@ -336,19 +339,19 @@ def checkpoint_paths(checkpoint_path: str | os.PathLike) -> tuple[Path, Path]:
     return p.with_name(p.name + ".ckpt.pt"), p.with_name(p.name + ".best")
 
 
-def _make_optimizer(model: TCN, config: TrainingConfig, lr: float) -> torch.optim.Optimizer:
+def _make_optimizer(model: torch.nn.Module, config: TrainingConfig, lr: float) -> torch.optim.Optimizer:
     if config.optimizer == "nadam":
         return torch.optim.NAdam(model.parameters(), lr=lr, eps=1e-7)  # Keras' epsilon
     return torch.optim.Adam(model.parameters(), lr=lr, eps=1e-7)
 
 
 def _validate_arguments(model, train_sampler, valid_sampler, config: TrainingConfig) -> None:
-    if not isinstance(model, TCN):
-        raise TypeError(f"model must be a neurodepth_lib.nets.TCN, got {type(model).__name__}")
+    if not is_model(model):
+        raise TypeError(f"model must be a neurodepth_lib.nets.TCN or ELM, got {type(model).__name__}")
     if not isinstance(config, TrainingConfig):
         raise TypeError(f"config must be a TrainingConfig, got {type(config).__name__}")
     t_rf = model.config.receptive_field_ms
-    if config.window_ms < t_rf:
+    if config.window_ms < t_rf and not is_recurrent(model):  # a recurrent model's window needs no cover
         raise ValueError(f"window_ms={config.window_ms} is shorter than the model's receptive field "
                          f"({t_rf} ms): no output would see its whole input; use window_ms >= {t_rf}")
     for name, sampler in (("train_sampler", train_sampler), ("valid_sampler", valid_sampler)):
@@ -370,7 +373,7 @@ def _validate_arguments(model, train_sampler, valid_sampler, config: TrainingCon
         check_batch(probe, model.config, config.batch_size, config.window_ms, where=name, values=True)
 
 
-def _cpu_state(model: TCN) -> dict:
+def _cpu_state(model: torch.nn.Module) -> dict:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
@@ -391,7 +394,7 @@ def _save_checkpoint(path: Path, *, model, optimizer, step, history, rng, accum,
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _load_checkpoint(path: Path, model: TCN, config: TrainingConfig) -> dict:
+def _load_checkpoint(path: Path, model: torch.nn.Module, config: TrainingConfig) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a damaged file; atomic writes make this rare
@@ -399,7 +402,7 @@ def _load_checkpoint(path: Path, model: TCN, config: TrainingConfig) -> dict:
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a neurodepth training checkpoint")
     if ckpt.get("model_config") != model.config.to_dict():
-        raise ValueError(f"checkpoint {path} was made for model {TCNConfig.from_dict(ckpt['model_config']).name} "
+        raise ValueError(f"checkpoint {path} was made for model {model_config_from_dict(ckpt['model_config']).name} "
                          f"with another configuration than {model.config.name}; pass resume=False or "
                          f"another checkpoint_path")
     saved = TrainingConfig.from_dict(ckpt["training_config"])
@@ -410,13 +413,14 @@ def _load_checkpoint(path: Path, model: TCN, config: TrainingConfig) -> dict:
     return ckpt
 
 
-def train(model: TCN, train_sampler, valid_sampler=None, config: TrainingConfig | None = None,
+def train(model: torch.nn.Module, train_sampler, valid_sampler=None, config: TrainingConfig | None = None,
           checkpoint_path: str | os.PathLike | None = None, resume: bool = True) -> TrainingHistory:
     """Train ``model`` on windows from ``train_sampler`` following ``config.schedule``.
 
     Parameters
     ----------
-    model : a :class:`~neurodepth_lib.nets.TCN`; trained in place and moved to ``config.device``.
+    model : a :class:`~neurodepth_lib.nets.TCN` or :class:`~neurodepth_lib.nets.ELM`; trained in place and
+        moved to ``config.device``.
     train_sampler, valid_sampler : batch samplers (see the module docstring); without a validation
         sampler no validation losses are recorded and no best weights are kept.
     config : :class:`TrainingConfig`; default the paper's settings (720,000 steps: give a shorter schedule,

@@ -1,4 +1,5 @@
-"""Training a TCN on a dataset directory with the paper's targets, losses and schedule; writing its model file.
+"""Training a network (a TCN or an ELM) on a dataset directory with the paper's targets, losses and schedule;
+writing its model file.
 
 :class:`FitSpec` says what to train on and how (validated once, before any data is read);
 :func:`train_on_dataset` runs it. The ``neurodepth train`` command is argument parsing plus one call to it.
@@ -24,8 +25,8 @@ from ..data.store import TrialDataset, check_same_source, open_dataset
 from ..data.targets import split_trials
 from ..nets.files import load_model, save_model
 from ..nets.predict import resolve_device
+from ..nets.kinds import build_model, describe_architecture, is_model, is_model_config, is_recurrent
 from ..nets.presets import make_architecture
-from ..nets.tcn import TCN, TCNConfig
 from .loop import TrainingConfig, TrainingHistory, checkpoint_paths, train
 from .schedule import schedule_for_scale
 from .spec import FitSpec, FitSpecError
@@ -61,7 +62,7 @@ class FitResult:
     validation set was given), its ``history``, the samplers (their ``transform`` holds the target rules),
     the trial indices used, and ``model_path`` / ``card`` of the written model file (None without ``out``)."""
 
-    model: TCN
+    model: torch.nn.Module
     history: TrainingHistory
     train_sampler: object
     valid_sampler: object | None
@@ -93,9 +94,8 @@ def _describe_data(entry: dict | None) -> str:
     return f"{len(entry['trials'])} trials of {entry.get('name')} (plan {str(entry.get('plan_id'))[:12]})"
 
 
-def _describe_model(config: TCNConfig, dataset: TrialDataset) -> str:
-    return (f"training {config.name} (kernels {list(config.kernel_sizes)}, widths {list(config.widths)}"
-            f"{', dendritic head ' + str(config.n_dendritic) if config.n_dendritic else ''}) on {dataset.path}")
+def _describe_model(config, dataset: TrialDataset) -> str:
+    return f"training {describe_architecture(config)} on {dataset.path}"
 
 
 def _open(data, allow_incomplete: bool) -> TrialDataset:
@@ -119,25 +119,27 @@ def _training_pool(spec: FitSpec, ds: TrialDataset) -> np.ndarray:
     return pool
 
 
-def _receptive_field_ms(spec: FitSpec, n_inputs: int) -> int:
+def _architecture_config(spec: FitSpec, n_inputs: int):
+    """The config of ``spec.architecture`` (a preset is built for ``n_inputs``)."""
     arch = spec.architecture
-    if isinstance(arch, TCN):
-        return int(arch.config.receptive_field_ms)
-    if isinstance(arch, TCNConfig):
-        return int(arch.receptive_field_ms)
-    return int(make_architecture(arch, n_inputs=n_inputs, **spec.reshaping).receptive_field_ms)
+    if is_model(arch):
+        return arch.config
+    if is_model_config(arch):
+        return arch
+    return make_architecture(arch, n_inputs=n_inputs, **spec.reshaping)
 
 
 def _check_fits_the_data(spec: FitSpec, config: TrainingConfig, ds: TrialDataset, vds) -> None:
     """Every size that the data fix, checked before any input is regenerated: the network's inputs, its
     receptive field against the window, the window against the trials."""
     arch = spec.architecture
-    given = arch.config if isinstance(arch, TCN) else arch if isinstance(arch, TCNConfig) else None
+    given = arch.config if is_model(arch) else arch if is_model_config(arch) else None
     if given is not None and given.n_inputs != ds.n_channels:
         raise ValueError(f"the architecture has n_inputs={given.n_inputs} but the dataset has {ds.n_channels} "
                          f"input channels")
-    rf = _receptive_field_ms(spec, ds.n_channels)
-    if config.window_ms < rf:
+    arch_config = _architecture_config(spec, ds.n_channels)
+    rf = int(arch_config.receptive_field_ms)
+    if config.window_ms < rf and not is_recurrent(arch_config):  # a recurrent model's window needs no cover
         field = "kernel_sizes" if spec.kernel_sizes is not None else "window_ms"
         raise FitSpecError(field, f"{field}: the network's receptive field is {rf} ms, longer than the "
                                   f"{config.window_ms}-ms training window: no output would see its whole input; "
@@ -150,7 +152,8 @@ def _check_fits_the_data(spec: FitSpec, config: TrainingConfig, ds: TrialDataset
 
 def train_on_dataset(train_data, out=None, spec: FitSpec | None = None, *, config: TrainingConfig | None = None,
                      **overrides) -> FitResult:
-    """Train a TCN on a dataset directory with the paper's targets, losses and schedule; write a model file.
+    """Train a network (a TCN or an ELM) on a dataset directory with the paper's targets, losses and schedule;
+    write a model file.
 
     Parameters
     ----------
@@ -271,7 +274,7 @@ def _train_locked(spec: FitSpec, config: TrainingConfig, ds: TrialDataset, vds, 
 
     rate_logit = spike_log_odds(train_sampler.spikes[:, train_sampler.transform.warmup_ms:])
     architecture = spec.architecture
-    if isinstance(architecture, TCN):
+    if is_model(architecture):
         model = architecture
         if model.config.n_inputs != ds.n_channels:
             raise ValueError(f"the model expects {model.config.n_inputs} inputs but the dataset has {ds.n_channels}")
@@ -289,7 +292,7 @@ def _train_locked(spec: FitSpec, config: TrainingConfig, ds: TrialDataset, vds, 
         elif spike_bias != "paper":
             model_config = model_config.replace(spike_bias_init=float(spike_bias))
         torch.manual_seed(config.seed)  # the initial weights depend on the seed only
-        model = TCN(model_config)
+        model = build_model(model_config)
     if model.config.n_dendritic and model.config.n_dendritic != train_sampler.n_dendritic:
         raise ValueError(f"the model's dendritic head has {model.config.n_dendritic} channels but the data serve "
                          f"{train_sampler.n_dendritic} dendritic components"
@@ -319,7 +322,7 @@ def _train_locked(spec: FitSpec, config: TrainingConfig, ds: TrialDataset, vds, 
             "best_by": history.best_by, "best_step": history.best_step, "best_valid": history.best_valid,
             "wall_time_s": round(history.wall_time_total_s, 2), "device": history.device,
             "resumed_at_steps": list(history.resumed_at_steps),
-            "spike_bias_rule": spike_bias if not isinstance(architecture, TCN) else "given model",
+            "spike_bias_rule": spike_bias if not is_model(architecture) else "given model",
             "train_spike_probability_per_ms": float(1.0 / (1.0 + math.exp(-rate_logit))),
             "history_file": paths["history"].name if paths else None,
         },

@@ -16,7 +16,7 @@ from ..data.store import TrialDataset
 from ..nets.files import check_weights_dtype
 from ..nets.predict import resolve_device
 from ..nets.presets import make_architecture
-from ..nets.tcn import TCN, TCNConfig
+from ..nets.kinds import is_model, is_model_config
 from ..scales import check_scale
 from .loop import TrainingConfig
 from .schedule import schedule_for_scale
@@ -97,7 +97,8 @@ class FitSpec:
     The network
     -----------
     architecture : a preset name (:func:`~neurodepth_lib.nets.make_architecture`: ``large``, ``small``,
-        ``fit_cnn``, ``lab``, ``tiny``), a :class:`TCNConfig`, or a built :class:`TCN`.
+        ``fit_cnn``, ``lab``, ``tiny``, or the ELM family's ``elm`` and ``branch_elm``), a :class:`TCNConfig` or
+        :class:`~neurodepth_lib.nets.ELMConfig`, or a built :class:`TCN` or :class:`~neurodepth_lib.nets.ELM`.
     kernel_sizes, depth, kernel_ms, first_kernel_ms, widths : reshape a preset (kernels in ms; widths in
         filters, one number or one per layer); see ``make_architecture``. A preset gets ``n_inputs`` from
         the dataset and a dendritic head of the target transform's size (20 components NMDA, 30 AMPA).
@@ -108,7 +109,7 @@ class FitSpec:
         None = ``"paper"`` at paper scale, else ``"data"``: with -2.0 the untrained network predicts a 12 %
         spike probability in every millisecond against a data rate near 0.2 %, and in a short run the
         quickest way down that over-prediction is a negative read-out weight, which short runs do not undo.
-        A deviation from the paper that only changes the starting point. Not applied to a built TCN.
+        A deviation from the paper that only changes the starting point. Not applied to a built network.
 
     The schedule (when no ``config`` is given to :func:`train_on_dataset`)
     -----------------------------------------------------------------------------
@@ -219,13 +220,14 @@ class FitSpec:
         arch = self.architecture
         if isinstance(arch, str):
             make_architecture(arch, n_inputs=1, **self.reshaping)  # its own errors: unknown name, bad shape
-        elif isinstance(arch, (TCNConfig, TCN)):
+        elif is_model_config(arch) or is_model(arch):
             given = [n for n in _RESHAPING if getattr(self, n) is not None]
             if given:
                 raise FitSpecError(given[0], f"{given[0]} reshapes a preset: architecture must be a preset name, "
                                              f"got a {type(arch).__name__}")
         else:
-            raise TypeError(f"architecture must be a preset name, a TCNConfig or a TCN, got {type(arch).__name__}")
+            raise TypeError(f"architecture must be a preset name, a network config (TCNConfig, ELMConfig) or a "
+                            f"network (TCN, ELM), got {type(arch).__name__}")
         set_("spike_bias", _spike_bias(self.spike_bias))
         # the schedule
         try:

@@ -1,9 +1,10 @@
 """Model files: the weights and a JSON model card.
 
 :func:`save_model` writes ``<path>.pt`` (a ``state_dict``: tensors only) and ``<path>.json`` (a model
-card: the :class:`TCNConfig`, the parameter count, the sha256 of the ``.pt`` file, and whatever the caller
-adds). :func:`load_model` rebuilds the network from the card and loads the weights with
-``torch.load(..., weights_only=True)``: nothing is unpickled.
+card: the network's config (a :class:`TCNConfig`, or an :class:`ELMConfig` marked ``"kind": "elm"``), the
+parameter count, the sha256 of the ``.pt`` file, and whatever the caller adds). :func:`load_model` rebuilds
+the network of the card's kind and loads the weights with ``torch.load(..., weights_only=True)``: nothing is
+unpickled.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from .._io import atomic_write_bytes
-from .tcn import TCN, TCNConfig, count_parameters, macs_per_ms
+from .kinds import build_model, count_parameters, is_model, macs_per_ms, model_config_from_dict
 
 CARD_FORMAT = "neurodepth-model"
 CARD_FORMAT_VERSION = 1
@@ -58,14 +59,14 @@ _RESERVED_CARD_KEYS = ("format", "format_version", "config", "name", "n_paramete
                        "macs_per_ms", "weights_file", "weights_sha256", "weights_dtype")
 
 
-def save_model(path: str | os.PathLike, model: TCN, card: dict | None = None, *,
+def save_model(path: str | os.PathLike, model: nn.Module, card: dict | None = None, *,
                weights_dtype: str = "float32") -> tuple[Path, Path]:
     """Write ``<path>.pt`` (the ``state_dict``) and ``<path>.json`` (the model card), each atomically.
 
     Parameters
     ----------
     path : file name without suffix (a trailing ``.pt`` or ``.json`` is dropped).
-    model : a :class:`TCN`.
+    model : a :class:`TCN` or an :class:`~neurodepth_lib.nets.ELM`.
     card : JSON-able extra information (dataset manifest hash, training schedule, metrics...). It may not
         use the reserved keys the card already holds: ``format``, ``config``, ``n_parameters``, ...
     weights_dtype : ``"float32"`` (default) or ``"float16"``: half the file, for shipping (the L5PC's first
@@ -76,8 +77,8 @@ def save_model(path: str | os.PathLike, model: TCN, card: dict | None = None, *,
     -------
     (weights_path, card_path)
     """
-    if not isinstance(model, TCN):
-        raise TypeError(f"save_model needs a TCN, got {type(model).__name__}")
+    if not is_model(model):
+        raise TypeError(f"save_model needs a TCN or an ELM, got {type(model).__name__}")
     card = {} if card is None else card
     if not isinstance(card, dict):
         raise TypeError(f"card must be a dict, got {type(card).__name__}")
@@ -153,12 +154,12 @@ def _read_state(weights_path: Path, data: bytes) -> dict:
     return state
 
 
-def _check_shapes(config: TCNConfig, state: dict, weights_path: Path, card_path: Path) -> None:
+def _check_shapes(config, state: dict, weights_path: Path, card_path: Path) -> None:
     """Refuse a card whose architecture does not fit the weights, before building it: the network is laid
     out on the ``meta`` device (no memory), so a card asking for absurd sizes costs nothing."""
     try:
         with torch.device("meta"):
-            skeleton = TCN(config)
+            skeleton = build_model(config)
     except Exception:  # pragma: no cover - a layer that cannot be laid out on meta: load_state_dict checks
         return
     want = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
@@ -171,8 +172,9 @@ def _check_shapes(config: TCNConfig, state: dict, weights_path: Path, card_path:
                          f"holds {have.get(k)}")
 
 
-def load_model(path: str | os.PathLike, map_location: str | torch.device | None = "cpu") -> TCN:
-    """Rebuild a :class:`TCN` from ``<path>.json`` and load ``<path>.pt`` with ``weights_only=True``.
+def load_model(path: str | os.PathLike, map_location: str | torch.device | None = "cpu") -> nn.Module:
+    """Rebuild the network (a :class:`TCN` or an :class:`~neurodepth_lib.nets.ELM`, by the card's ``config``)
+    from ``<path>.json`` and load ``<path>.pt`` with ``weights_only=True``.
 
     The model is returned in eval mode; its card is available as ``model.card``. Raises
     ``FileNotFoundError`` when a file is missing and ``ValueError`` when the weights do not belong to the
@@ -189,11 +191,11 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device | None 
                          f"{str(card['weights_sha256'])[:12]}... (files from different saves?)")
     state = _read_state(weights_path, data)
     try:
-        config = TCNConfig.from_dict(card["config"])
+        config = model_config_from_dict(card["config"])
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"model card {card_path} holds no valid architecture ('config'): {err}") from None
     _check_shapes(config, state, weights_path, card_path)  # before allocating what the card asks for
-    model = TCN(config)
+    model = build_model(config)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:

@@ -1,4 +1,5 @@
-"""Running a TCN over whole traces: one causal pass, or the paper's overlapping 400-ms windows.
+"""Running a network (a TCN or an ELM) over whole traces: one causal pass, or the paper's overlapping 400-ms
+windows.
 """
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._checks import positive_int
-from .tcn import TCN, TCNOutput, spike_probability
+from .kinds import is_model, is_recurrent
+from .tcn import TCNOutput, spike_probability
 
 __all__ = ["Prediction", "resolve_device", "predict_full_trace", "paper_overlap_ms",
            "predict_overlapping_windows"]
@@ -39,10 +41,10 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     return dev
 
 
-def _as_batch(model: TCN, inputs) -> tuple[torch.Tensor, bool]:
+def _as_batch(model: nn.Module, inputs) -> tuple[torch.Tensor, bool]:
     """(C, T) or (B, C, T) numpy/torch -> (B, C, T) tensor, and whether a batch axis was added."""
-    if not isinstance(model, TCN):
-        raise TypeError(f"model must be a TCN, got {type(model).__name__}")
+    if not is_model(model):
+        raise TypeError(f"model must be a TCN or an ELM, got {type(model).__name__}")
     x = inputs if isinstance(inputs, torch.Tensor) else torch.as_tensor(np.asarray(inputs))
     squeeze = x.dim() == 2
     if squeeze:
@@ -77,17 +79,18 @@ def _cat(outputs: list[TCNOutput]) -> TCNOutput:
                      torch.cat([o.soma for o in outputs], dim=-1), dend)
 
 
-def predict_full_trace(model: TCN, inputs, chunk_ms: int | None = None,
+def predict_full_trace(model: nn.Module, inputs, chunk_ms: int | None = None,
                        device: str | torch.device | None = None, batch_size: int | None = None) -> Prediction:
     """Run the causal network over whole trials in one pass (eval mode, no gradients).
 
     Parameters
     ----------
-    model : a :class:`TCN` (put in eval mode; BatchNorm uses its running statistics).
+    model : a :class:`TCN` (put in eval mode; BatchNorm uses its running statistics) or an
+        :class:`~neurodepth_lib.nets.ELM`.
     inputs : ``(channels, time)`` or ``(batch, channels, time)``, numpy or torch, 0/1 or float.
     chunk_ms : None for one pass; otherwise compute the output ``chunk_ms`` ms at a time, each chunk
-        preceded by ``T - 1`` ms of input context so that the result is the same as one pass (bounds the
-        memory for very long traces).
+        preceded by ``T - 1`` ms of input context (a recurrent ELM: started from the state the last chunk
+        left) so that the result is the same as one pass (bounds the memory for very long traces).
     device : where to compute; None = where the model is.
     batch_size : trials per forward pass (None = all at once). The network works in float32, so 100
         trials of 6 s with 1,278 inputs are 3 GB at once: pass e.g. 8 for large sets.
@@ -101,6 +104,7 @@ def predict_full_trace(model: TCN, inputs, chunk_ms: int | None = None,
     The first ``T - 1`` ms of a trace (``T`` = receptive field) are an edge: their receptive field
     reaches before time 0, where the network sees zeros ("no input"), while the simulated neuron started
     from its resting state. The paper's evaluation starts at 500 ms, past this edge for any ``T <= 501``.
+    An ELM starts from zero state instead; its ``receptive_field_ms`` is its memory horizon.
     """
     x, squeeze = _as_batch(model, inputs)
     if batch_size is not None:
@@ -120,6 +124,12 @@ def predict_full_trace(model: TCN, inputs, chunk_ms: int | None = None,
                 positive_int(chunk_ms, "chunk_ms")
             return _to_numpy(model(x.to(dev)), squeeze)
         chunk_ms = positive_int(chunk_ms, "chunk_ms")
+        if is_recurrent(model):
+            parts, state = [], None
+            for start in range(0, n_time, chunk_ms):
+                out, state = model.run(x[..., start:start + chunk_ms].to(dev), state)
+                parts.append(out)
+            return _to_numpy(_cat(parts), squeeze)
         context = model.config.receptive_field_ms - 1
         parts = []
         for start in range(0, n_time, chunk_ms):
@@ -138,7 +148,7 @@ def paper_overlap_ms(receptive_field_ms: int, window_ms: int = 400) -> int:
     return min(max(t + 1, min(150, w - 50)), 250)
 
 
-def predict_overlapping_windows(model: TCN, inputs, window_ms: int = 400, overlap_ms: int | None = None,
+def predict_overlapping_windows(model: nn.Module, inputs, window_ms: int = 400, overlap_ms: int | None = None,
                                 device: str | torch.device | None = None) -> Prediction:
     """The paper's inference (paper_facts 2.3): slide a ``window_ms`` window with ``overlap_ms`` overlap,
     keep the first window whole and, from each later window, only the outputs after the overlap; the last
@@ -149,6 +159,8 @@ def predict_overlapping_windows(model: TCN, inputs, window_ms: int = 400, overla
     (both see zeros before time 0; see that function's notes). An overlap shorter than ``T - 1`` ms
     makes the outputs right after each window's start differ: they see zeros where the trace had input.
     :func:`predict_full_trace` is the way to predict; this function exists to show the equivalence.
+    A recurrent ELM restarts from zero state in every window, so its stitched outputs only approach the
+    whole-trace ones when the overlap is long against its memory (no window-length check applies to it).
 
     Parameters
     ----------
@@ -162,7 +174,7 @@ def predict_overlapping_windows(model: TCN, inputs, window_ms: int = 400, overla
     if isinstance(overlap_ms, bool) or not isinstance(overlap_ms, (int, np.integer)) or overlap_ms < 0:
         raise ValueError(f"overlap_ms must be an integer >= 0, got {overlap_ms!r}")
     overlap_ms = int(overlap_ms)
-    if window_ms < t_rf:
+    if window_ms < t_rf and not is_recurrent(model):
         raise ValueError(f"window_ms={window_ms} is shorter than the model's receptive field ({t_rf} ms): "
                          f"no output would see its whole input; use window_ms > {t_rf}")
     if overlap_ms >= window_ms:

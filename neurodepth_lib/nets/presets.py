@@ -1,13 +1,17 @@
-"""Named architectures: the paper's (``large``, ``small``, ``fit_cnn``, the one-unit network) and small teaching ones.
+"""Named architectures: the paper's (``large``, ``small``, ``fit_cnn``, the one-unit network), small teaching
+ones, and the ELM family of Spieler et al. (``elm``, ``branch_elm``).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from .elm import ELMConfig
 from .tcn import TCNConfig
 
-__all__ = ["one_unit_config", "paper_configs", "TEACHING_ARCHITECTURES", "architecture_names",
-           "make_architecture"]
+__all__ = ["one_unit_config", "paper_configs", "TEACHING_ARCHITECTURES", "ELM_ARCHITECTURES", "elm_config",
+           "architecture_names", "make_architecture"]
 
 
 def one_unit_config(n_inputs: int = 100, kernel_ms: int = 80) -> TCNConfig:
@@ -46,15 +50,43 @@ TEACHING_ARCHITECTURES = {
 }
 
 
+# The ELM family (Spieler et al., ICLR 2024; nets.elm): 20 memory units and an MLP of 40, as the paper's
+# 8k-parameter Branch-ELM; "branch_elm" groups the inputs into 45 overlapping branches of 100 (NeuronIO).
+ELM_ARCHITECTURES = {
+    "elm": dict(n_memory=20),
+    "branch_elm": dict(n_memory=20, n_branches=45, synapses_per_branch=100),
+}
+_PAPER_N_INPUTS = 1278  # the branch sizes above are the paper's for the L5PC's 1,278 inputs
+
+
+def elm_config(name: str = "branch_elm", *, n_inputs: int = 1278, n_dendritic: int = 0, **overrides) -> ELMConfig:
+    """An :class:`~neurodepth_lib.nets.ELMConfig` from :data:`ELM_ARCHITECTURES`, with ``overrides`` (any
+    ELMConfig field, e.g. ``n_memory=8``). On other than 1,278 inputs the Branch-ELM keeps 45 branches (at
+    most one per input) and scales the inputs per branch with the input count, keeping the paper's overlap
+    (100 inputs per branch, 29 apart: each input on about 3.4 branches)."""
+    if name not in ELM_ARCHITECTURES:
+        raise ValueError(f"unknown ELM architecture {name!r}; choose one of {', '.join(sorted(ELM_ARCHITECTURES))}")
+    fields = dict(ELM_ARCHITECTURES[name])
+    if "n_branches" in fields and "n_branches" not in overrides:
+        n = int(n_inputs)
+        fields["n_branches"] = n_b = min(fields["n_branches"], n)
+        if "synapses_per_branch" not in overrides:
+            paper_width = fields["synapses_per_branch"] * n / _PAPER_N_INPUTS
+            fields["synapses_per_branch"] = min(n, max(math.ceil(n / n_b), round(paper_width)))
+    return ELMConfig(n_inputs=n_inputs, n_dendritic=n_dendritic, **{**fields, **overrides})
+
+
 def architecture_names() -> list[str]:
-    """Names :func:`make_architecture` knows: the paper's (``large``, ``small``, ``fit_cnn``) and ours."""
-    return sorted(set(paper_configs(n_inputs=1)) | set(TEACHING_ARCHITECTURES))
+    """Names :func:`make_architecture` knows: the paper's (``large``, ``small``, ``fit_cnn``), ours (``lab``,
+    ``tiny``) and the ELM family's (``elm``, ``branch_elm``)."""
+    return sorted(set(paper_configs(n_inputs=1)) | set(TEACHING_ARCHITECTURES) | set(ELM_ARCHITECTURES))
 
 
 def make_architecture(name: str = "fit_cnn", *, n_inputs: int = 1278, n_dendritic: int = 0,
                       kernel_sizes=None, depth: int | None = None, kernel_ms: int | None = None,
-                      first_kernel_ms: int | None = None, widths=None, **overrides) -> TCNConfig:
-    """A :class:`~neurodepth_lib.nets.TCNConfig` from a preset name, optionally reshaped.
+                      first_kernel_ms: int | None = None, widths=None, **overrides) -> TCNConfig | ELMConfig:
+    """A :class:`~neurodepth_lib.nets.TCNConfig` from a preset name, optionally reshaped (or an
+    :class:`~neurodepth_lib.nets.ELMConfig` for ``elm`` and ``branch_elm``, see :func:`elm_config`).
 
     Parameters
     ----------
@@ -67,8 +99,17 @@ def make_architecture(name: str = "fit_cnn", *, n_inputs: int = 1278, n_dendriti
         comes from the preset.
     widths : one int for every layer, or one per layer (a one-element list is one int for every layer, as
         ``--width 128`` on the command line); default the preset's width.
-    overrides : any other :class:`TCNConfig` field (e.g. ``spike_bias_init``).
+    overrides : any other :class:`TCNConfig` field (e.g. ``spike_bias_init``); for an ELM preset, any
+        :class:`ELMConfig` field (e.g. ``n_memory``). The TCN reshaping options do not apply to an ELM.
     """
+    if name in ELM_ARCHITECTURES:
+        given = {"kernel_sizes": kernel_sizes, "depth": depth, "kernel_ms": kernel_ms,
+                 "first_kernel_ms": first_kernel_ms, "widths": widths}
+        given = [k for k, v in given.items() if v is not None]
+        if given:
+            raise ValueError(f"{given[0]} reshapes a TCN preset, and {name!r} is an ELM (no kernels or layers): "
+                             f"change its ELMConfig fields instead (n_memory, mlp_hidden, n_branches, ...)")
+        return elm_config(name, n_inputs=n_inputs, n_dendritic=n_dendritic, **overrides)
     presets = paper_configs(n_inputs=n_inputs, n_dendritic=n_dendritic)
     if name in presets:
         base = presets[name]
@@ -77,7 +118,7 @@ def make_architecture(name: str = "fit_cnn", *, n_inputs: int = 1278, n_dendriti
         base = TCNConfig(n_inputs=n_inputs, kernel_sizes=k, widths=w, n_dendritic=n_dendritic)
     else:
         raise ValueError(f"unknown architecture {name!r}; choose one of {', '.join(architecture_names())} "
-                         f"(and reshape it with kernel_sizes / depth / widths)")
+                         f"(and reshape a TCN with kernel_sizes / depth / widths)")
     if widths is not None and not isinstance(widths, (int, np.integer)) and len(widths) == 1:
         widths = widths[0]
     kernels = base.kernel_sizes

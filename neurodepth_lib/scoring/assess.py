@@ -42,7 +42,7 @@ from ..data.targets import TargetTransform
 from ..fit.windows import WindowSampler
 from ..nets.files import load_model, read_model_card, update_model_card
 from ..nets.predict import predict_full_trace, resolve_device
-from ..nets.tcn import TCN
+from ..nets.kinds import is_model
 from . import protocol
 
 __all__ = ["TrialPredictions", "Assessment", "predict_trials", "evaluate_model", "assess_predictions",
@@ -95,8 +95,9 @@ def _load(model):
         loaded = load_model(model)
         loaded.model_path = str(model)
         return loaded
-    if not isinstance(model, TCN):
-        raise TypeError(f"model must be a TCN or the path of a model file, got {type(model).__name__}")
+    if not is_model(model):
+        raise TypeError(f"model must be a network of the library (a TCN or an ELM) or the path of a model file, "
+                        f"got {type(model).__name__}")
     return model
 
 
@@ -125,7 +126,7 @@ def predict_trials(model, data, *, trials=None, transform: TargetTransform | Non
 
     Parameters
     ----------
-    model : a :class:`~neurodepth_lib.nets.TCN` or the path of a model file.
+    model : a network of the library (:class:`~neurodepth_lib.nets.TCN`, an ELM) or the path of a model file.
     data : a dataset directory, a :class:`~neurodepth_lib.data.TrialDataset`, or a
         :class:`~neurodepth_lib.fit.WindowSampler` (its trials, target rules and dendritic targets).
     trials : dataset trial indices (for a sampler: its rows); default all.
@@ -320,7 +321,7 @@ def evaluate_model(model, data, *, config: protocol.EvaluationConfig | None = No
 
     Parameters
     ----------
-    model : a TCN or the path of a model file.
+    model : a network of the library (TCN or ELM) or the path of a model file.
     data : a dataset directory, a TrialDataset or a WindowSampler (see :func:`predict_trials`).
     config : :class:`~neurodepth_lib.protocol.EvaluationConfig` (default the paper's: t >= 500 ms, trials
         with 0-24 spikes per 6 s, scaled to the trials' length, TP at 0.1 % and 0.25 % FP, AUC up to 1 % FP,

@@ -1,0 +1,749 @@
+"""The Expressive Leaky Memory (ELM) neuron and its Branch variant (Spieler, Rahaman, Martius, Schölkopf and
+Levina, ICLR 2024, arXiv 2306.16922): a small recurrent model of a whole neuron, written here from the paper's
+equations and trained by our one training loop with the TCNs' targets.
+
+The equations (one step per 1-ms bin, ``dt = 1 ms``)
+----------------------------------------------------
+Input ``x_t`` (``n_inputs`` synapses, 1 where a synapse received a spike in bin ``t``). Synapses, branches,
+memory and read-out::
+
+    s_t      = kappa_s * s_{t-1} + w_s * x_t                     synaptic traces, kappa_s = exp(-dt / tau_s)
+    b_t      = sum of s_t over the synapses of each branch       dendritic branches (ELM: one per synapse)
+    dm_t     = lecun_tanh(MLP([b_t, kappa_m * m_{t-1}]))         integration mechanism
+    m_t      = kappa_m * m_{t-1} + lambda * (1 - kappa_m) * dm_t  leaky memory, kappa_m = exp(-dt / tau_m)
+    y_t      = W_y m_t + b_y                                      read-out
+
+``w_s >= 0`` (a ReLU of the stored weight: the MLP's first layer gives each branch its sign);
+``lecun_tanh(a) = 1.7159 tanh(2 a / 3)``; the MLP has ``mlp_layers`` ReLU hidden layers of ``mlp_hidden``
+units and a linear output of ``n_memory`` units. ``|dm| < 1.7159`` keeps every memory unit within
+``+-1.7159 lambda``: ``m_t`` is a leaky average of the updates with timescale ``tau_m``. The memory timescales
+start log-spaced between ``tau_m_min_ms`` and ``tau_m_max_ms`` and, when learned, stay inside that range (a
+scaled sigmoid of the stored value); the synaptic timescale starts at ``tau_s_ms``.
+
+The read-out ``y_t`` has the TCN's heads: row 0 is the spike logit (``sigmoid`` gives the spike probability),
+row 1 the soma target (mV), rows ``2 ..`` the dendritic components. :class:`ELM` returns the same
+:class:`~neurodepth_lib.nets.tcn.TCNOutput` as :class:`~neurodepth_lib.nets.tcn.TCN`, so the training loop,
+prediction and scoring treat both alike.
+
+The Branch-ELM (``n_branches`` set) gives every branch ``synapses_per_branch`` neighbouring inputs (windows
+of the input order, spaced ``ceil(n_inputs / n_branches)`` apart, so that wide windows overlap) and feeds the
+MLP the ``n_branches`` branch sums instead of every synapse: the MLP's first layer shrinks from
+``(n_inputs + n_memory) x mlp_hidden`` to ``(n_branches + n_memory) x mlp_hidden`` weights. A synapse is an
+(input, branch) pair with its own weight. With ``routing="interleave"`` the input order first interleaves
+the two halves of the channels (the L5PC's channels ``k`` and ``639 + k`` are the excitatory and the
+inhibitory synapse of segment ``k``), so that a branch holds both kinds of input of neighbouring segments.
+The paper's NeuronIO models used 45 branches of 100 synapses on the same channel layout.
+
+How it is computed
+------------------
+Everything before the MLP's nonlinearity is linear in ``x`` and runs for a whole window at once:
+
+- with one fixed synaptic timescale (``learn_tau_s=False``, the paper's setting), the synaptic part of the
+  first MLP layer is ``U_t = trace(E x)_t`` with ``E = W_in,syn @ A`` (``A`` routes inputs to branches with
+  the weights ``w_s``): one product of the input with an ``(mlp_hidden, n_inputs)`` matrix, computed from
+  the input *events* on the CPU (:func:`neurodepth_lib.nets.sparse.sparse_causal_conv1d` with one tap; about
+  1 % of the L5PC's input bins are events), followed by one leaky trace on ``mlp_hidden`` channels;
+- with learned per-branch synaptic timescales, the branch inputs ``A x`` (from events for the Branch-ELM)
+  are traced per branch and then multiplied by ``W_in,syn``.
+
+Only the small memory state is recurrent: a loop over time with ``mlp_layers + 2`` small matrix products per
+step, compiled with TorchScript, and a hand-written backward pass (back-propagation through time, tested
+against autograd) that keeps the per-step work to the chain rule and does the weight gradients as a few
+large matrix products afterwards. The loop runs on one intra-op thread (its operations are too small to
+share) and is compiled on first use (a few seconds). Measured on our shared 2-core machine (one thread,
+load about 10, 2026-12-05; minimum of 10 steps): a training step on 16 windows of 500 ms of the I&F's 100
+inputs takes 75 ms for the 20-unit ELM (11 ms for the one-unit network); on 8 windows of 400 ms of the
+L5PC's 1,278 inputs, 86 ms for the 7.8k-parameter Branch-ELM, 140 ms for the 4 x 32 TCN and 1.24 s for the
+7 x 128 x 153 TCN. The recurrence costs the same per millisecond whatever the input, so the ELM's step time
+grows with the window, not with the number of synapses.
+
+Edges and warm-up
+-----------------
+The model starts every window from zero traces and zero memory, as the TCN sees zeros before a window.
+It has no finite receptive field: the output depends on all earlier input through the memory. For the
+checks that ask for one, ``receptive_field_ms`` is the *memory horizon* ``ceil(3 tau_m_max_ms)``, after
+which the leak alone has shrunk the slowest unit's initial state to ``e^-3`` (5 %) (a convention, not a
+bound: the integration can hold information longer). The paper's 400-ms training windows still work (the
+loop only requires a window to cover a TCN's receptive field); the scoring protocol starts at 500 ms.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from typing import List, NamedTuple, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .._checks import finite_float, positive_float, positive_int
+from . import sparse as _sparse
+from .tcn import TCNOutput
+
+__all__ = ["ELMConfig", "ELM", "ELMState", "ROUTINGS", "SYNAPSE_PATHS", "LECUN_TANH_SCALE", "lecun_tanh",
+           "branch_routing", "leaky_trace", "memory_recurrence"]
+
+ROUTINGS = ("interleave", "contiguous")
+SYNAPSE_PATHS = _sparse.FIRST_LAYER_MODES  # ("auto", "dense", "sparse"): how the input product is computed
+LECUN_TANH_SCALE = 1.7159  # lecun_tanh(a) = 1.7159 tanh(2 a / 3): slope ~1 at 0, |value| < 1.7159
+_TANH_SLOPE = 2.0 / 3.0
+_DT_MS = 1.0  # one step per 1-ms bin, the data's resolution
+
+
+def lecun_tanh(a: torch.Tensor) -> torch.Tensor:
+    """``1.7159 tanh(2 a / 3)``, the bounded nonlinearity of the memory update."""
+    return LECUN_TANH_SCALE * torch.tanh(_TANH_SLOPE * a)
+
+
+# ---- configuration ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ELMConfig:
+    """Everything that defines an ELM or Branch-ELM neuron.
+
+    Parameters
+    ----------
+    n_inputs : number of input channels (synapses of the modelled cell).
+    n_memory : memory units ``d_m`` (paper: 1 to 100; 20 in the 8k-parameter Branch-ELM).
+    mlp_hidden : units per hidden layer of the integration MLP (None = ``2 * n_memory``, the paper's).
+    mlp_layers : hidden layers of the MLP (paper: 1).
+    n_branches : None = the ELM (every input is its own synapse and branch); a number = the Branch-ELM.
+    synapses_per_branch : Branch-ELM only: inputs per branch (None = ``ceil(n_inputs / n_branches)``, no
+        overlap; the paper's NeuronIO models: 100, i.e. windows overlapping about 3.4 times).
+    routing : Branch-ELM only: ``"interleave"`` (default; see the module notes) or ``"contiguous"``.
+    memory_gain : ``lambda``, the scale of the memory update (paper: 5).
+    tau_m_min_ms, tau_m_max_ms : range of the memory timescales (paper: 1 and 150 ms for NeuronIO); they
+        start log-spaced over it.
+    learn_tau_m : learn the memory timescales (within the range). The paper's NeuronIO models kept them fixed.
+    tau_s_ms : synaptic timescale (paper: 5 ms). learn_tau_s : learn one per branch (per synapse for the ELM);
+        the paper kept it fixed, which also lets the input product run on ``mlp_hidden`` channels.
+    w_s_init : initial synaptic weight (paper: 0.5).
+    n_dendritic : channels of the dendritic read-out (0 = none), as the TCN's dendritic head.
+    spike_bias_init, soma_bias_init : initial read-out biases of the spike logit and the soma.
+    synapse_path : how the input product is computed (not what): ``"auto"`` (from events on the CPU when at
+        most :data:`neurodepth_lib.nets.sparse.SPARSE_MAX_DENSITY` of the input bins are non-zero),
+        ``"dense"`` or ``"sparse"``. Left out of :meth:`to_dict` when ``"auto"``.
+    """
+
+    n_inputs: int = 1278
+    n_memory: int = 20
+    mlp_hidden: int | None = None
+    mlp_layers: int = 1
+    n_branches: int | None = None
+    synapses_per_branch: int | None = None
+    routing: str = "interleave"
+    memory_gain: float = 5.0
+    tau_m_min_ms: float = 1.0
+    tau_m_max_ms: float = 150.0
+    learn_tau_m: bool = True
+    tau_s_ms: float = 5.0
+    learn_tau_s: bool = False
+    w_s_init: float = 0.5
+    n_dendritic: int = 0
+    spike_bias_init: float = -2.0
+    soma_bias_init: float = 0.0
+    synapse_path: str = "auto"
+
+    kind = "elm"  # a class attribute, not a field: what model files call this family
+
+    def __post_init__(self):
+        def set_(name, value):
+            object.__setattr__(self, name, value)
+
+        for name in ("n_inputs", "n_memory", "mlp_layers"):
+            set_(name, positive_int(getattr(self, name), name))
+        if self.mlp_hidden is not None:
+            set_("mlp_hidden", positive_int(self.mlp_hidden, "mlp_hidden"))
+        if self.n_branches is None:
+            if self.synapses_per_branch is not None:
+                raise ValueError("synapses_per_branch belongs to the Branch-ELM: give n_branches too "
+                                 f"(got synapses_per_branch={self.synapses_per_branch!r}, n_branches=None)")
+        else:
+            set_("n_branches", positive_int(self.n_branches, "n_branches"))
+            if self.n_branches > self.n_inputs:
+                raise ValueError(f"n_branches={self.n_branches} exceeds n_inputs={self.n_inputs}: a branch "
+                                 f"would hold no input")
+            if self.synapses_per_branch is not None:
+                set_("synapses_per_branch", positive_int(self.synapses_per_branch, "synapses_per_branch"))
+                if self.synapses_per_branch > self.n_inputs:
+                    raise ValueError(f"synapses_per_branch={self.synapses_per_branch} exceeds n_inputs="
+                                     f"{self.n_inputs}")
+        if self.routing not in ROUTINGS:
+            raise ValueError(f"routing must be one of {ROUTINGS}, got {self.routing!r}")
+        set_("memory_gain", positive_float(self.memory_gain, "memory_gain"))
+        set_("tau_m_min_ms", positive_float(self.tau_m_min_ms, "tau_m_min_ms"))
+        set_("tau_m_max_ms", positive_float(self.tau_m_max_ms, "tau_m_max_ms"))
+        if not self.tau_m_max_ms > self.tau_m_min_ms:
+            raise ValueError(f"tau_m_max_ms ({self.tau_m_max_ms}) must exceed tau_m_min_ms ({self.tau_m_min_ms})")
+        set_("tau_s_ms", positive_float(self.tau_s_ms, "tau_s_ms"))
+        set_("w_s_init", finite_float(self.w_s_init, "w_s_init"))
+        for name in ("learn_tau_m", "learn_tau_s"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+            set_(name, bool(getattr(self, name)))
+        n_dend = self.n_dendritic
+        if isinstance(n_dend, bool) or not isinstance(n_dend, (int, np.integer)) or n_dend < 0:
+            raise ValueError(f"n_dendritic must be an integer >= 0, got {n_dend!r}")
+        set_("n_dendritic", int(n_dend))
+        for name in ("spike_bias_init", "soma_bias_init"):
+            set_(name, finite_float(getattr(self, name), name))
+        if self.synapse_path not in SYNAPSE_PATHS:
+            raise ValueError(f"synapse_path must be one of {SYNAPSE_PATHS}, got {self.synapse_path!r}")
+
+    # ---- derived properties -------------------------------------------------------------------------
+    @property
+    def is_branch(self) -> bool:
+        """True for the Branch-ELM."""
+        return self.n_branches is not None
+
+    @property
+    def hidden(self) -> int:
+        """Units per hidden MLP layer (``mlp_hidden`` or ``2 * n_memory``)."""
+        return self.mlp_hidden if self.mlp_hidden is not None else 2 * self.n_memory
+
+    @property
+    def branches(self) -> int:
+        """Inputs to the MLP from the synapses: ``n_branches``, or ``n_inputs`` for the ELM."""
+        return self.n_branches if self.is_branch else self.n_inputs
+
+    @property
+    def branch_width(self) -> int:
+        """Inputs per branch (1 for the ELM)."""
+        if not self.is_branch:
+            return 1
+        if self.synapses_per_branch is not None:
+            return self.synapses_per_branch
+        return math.ceil(self.n_inputs / self.n_branches)
+
+    @property
+    def n_synapses(self) -> int:
+        """(input, branch) pairs, each with its own weight ``w_s``."""
+        return int(branch_routing(self)[0].size)
+
+    @property
+    def n_outputs(self) -> int:
+        """Read-out rows: spike, soma and the dendritic components."""
+        return 2 + self.n_dendritic
+
+    @property
+    def memory_horizon_ms(self) -> int:
+        """``ceil(3 tau_m_max_ms)``: after it the leak alone has shrunk the slowest memory unit's initial state
+        to ``e^-3`` (5 %). A convention for warm-ups and edge checks, not a bound (see the module notes)."""
+        return int(math.ceil(3.0 * self.tau_m_max_ms))
+
+    @property
+    def receptive_field_ms(self) -> int:
+        """The memory horizon: what the receptive-field checks of prediction and scoring use for a recurrent
+        model (its output depends on all earlier input)."""
+        return self.memory_horizon_ms
+
+    @property
+    def recurrent(self) -> bool:
+        """Always True: training windows need not cover ``receptive_field_ms``."""
+        return True
+
+    @property
+    def name(self) -> str:
+        """E.g. ``"ELM__MxH_20x40"`` or ``"BranchELM__MxHxBxS_20x40x45x100"`` (memory units, MLP width,
+        branches, inputs per branch; ``xL2`` appended for two hidden MLP layers)."""
+        layers = f"xL{self.mlp_layers}" if self.mlp_layers != 1 else ""
+        if self.is_branch:
+            return f"BranchELM__MxHxBxS_{self.n_memory}x{self.hidden}x{self.n_branches}x{self.branch_width}{layers}"
+        return f"ELM__MxH_{self.n_memory}x{self.hidden}{layers}"
+
+    def describe(self) -> str:
+        """One line for logs: name, memory, MLP, branches, timescales."""
+        branch = (f", {self.n_branches} branches of {self.branch_width} inputs ({self.n_synapses} synapses, "
+                  f"{self.routing})" if self.is_branch else f", {self.n_inputs} synapses")
+        return (f"{self.name} ({self.n_memory} memory units, tau_m {self.tau_m_min_ms:g}-{self.tau_m_max_ms:g} ms"
+                f"{' learned' if self.learn_tau_m else ''}, MLP {self.mlp_layers}x{self.hidden}{branch}, "
+                f"tau_s {self.tau_s_ms:g} ms{' learned' if self.learn_tau_s else ''}"
+                f"{', dendritic read-out ' + str(self.n_dendritic) if self.n_dendritic else ''})")
+
+    # ---- counting -----------------------------------------------------------------------------------
+    def count_parameters(self) -> int:
+        """Trainable parameters: synaptic weights (one per synapse), learned timescales (one per memory unit
+        and one per branch when learned), the MLP (``(branches + n_memory + 1) * hidden`` for the first
+        layer, ``(hidden + 1) * hidden`` per further layer, ``(hidden + 1) * n_memory`` for the output) and
+        the read-out ``(n_memory + 1) * (2 + n_dendritic)``."""
+        h = self.hidden
+        total = self.n_synapses
+        total += self.n_memory if self.learn_tau_m else 0
+        total += self.branches if self.learn_tau_s else 0
+        total += (self.branches + self.n_memory + 1) * h + (self.mlp_layers - 1) * (h + 1) * h + (h + 1) * self.n_memory
+        return total + (self.n_memory + 1) * self.n_outputs
+
+    def macs_per_ms(self) -> int:
+        """Multiply-accumulates of one 1-ms step of the equations as written, dense (every synapse updated):
+        ``2 n_synapses`` (trace decay and weighted input) + the MLP's weights + ``2 n_memory`` (memory decay
+        and update) + the read-out ``n_memory * (2 + n_dendritic)``. Nonlinearities, biases and the branch
+        sums (additions) are left out, as :func:`neurodepth_lib.nets.tcn.macs_per_ms` leaves out biases and
+        BatchNorm. With sparse input the weighted-input term costs only for the synapses that fired."""
+        h = self.hidden
+        mlp = (self.branches + self.n_memory) * h + (self.mlp_layers - 1) * h * h + h * self.n_memory
+        return 2 * self.n_synapses + mlp + 2 * self.n_memory + self.n_memory * self.n_outputs
+
+    # ---- serialisation ------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """A JSON-able dict with ``"kind": "elm"`` that :meth:`from_dict` turns back into this config."""
+        d = {"kind": self.kind, **asdict(self)}
+        if d["synapse_path"] == "auto":
+            del d["synapse_path"]
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ELMConfig":
+        """Rebuild a config from :meth:`to_dict`'s output; unknown keys are an error."""
+        if not isinstance(data, dict):
+            raise TypeError(f"ELMConfig.from_dict needs a dict, got {type(data).__name__}")
+        kwargs = dict(data)
+        kind = kwargs.pop("kind", cls.kind)
+        if kind != cls.kind:
+            raise ValueError(f"not an ELM configuration (kind {kind!r})")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise ValueError(f"unknown ELMConfig field(s) {unknown}; known fields: {sorted(known)}")
+        return cls(**kwargs)
+
+    def replace(self, **changes) -> "ELMConfig":
+        """A copy with some fields changed (validated again)."""
+        return type(self).from_dict({**self.to_dict(), **changes})
+
+
+def _input_order(n: int, routing: str) -> np.ndarray:
+    """Channel indices in branch order: ``interleave`` alternates the first and second half of the channels
+    (``0, h, 1, h + 1, ...`` with ``h = ceil(n / 2)``), ``contiguous`` keeps them as they are."""
+    if routing == "contiguous" or n == 1:
+        return np.arange(n)
+    h = (n + 1) // 2
+    order = np.empty(n, dtype=np.int64)
+    order[0::2] = np.arange(h)
+    order[1::2] = np.arange(h, n)
+    return order
+
+
+def branch_routing(config: ELMConfig) -> tuple[np.ndarray, np.ndarray]:
+    """``(input_index, branch_index)`` of every synapse, sorted by branch.
+
+    ELM: synapse ``i`` is input ``i`` on branch ``i``. Branch-ELM: branch ``j`` takes the positions
+    ``j * stride ... j * stride + synapses_per_branch - 1`` (those below ``n_inputs``) of the input order,
+    ``stride = ceil(n_inputs / n_branches)``; every input is on at least one branch.
+    """
+    n = config.n_inputs
+    if not config.is_branch:
+        idx = np.arange(n)
+        return idx, idx.copy()
+    stride = math.ceil(n / config.n_branches)
+    order = _input_order(n, config.routing)
+    inputs, branches = [], []
+    for j in range(config.n_branches):
+        pos = np.arange(j * stride, min(n, j * stride + config.branch_width))
+        inputs.append(order[pos])
+        branches.append(np.full(pos.size, j))
+    return np.concatenate(inputs).astype(np.int64), np.concatenate(branches).astype(np.int64)
+
+
+# ---- the leaky trace --------------------------------------------------------------------------------
+_TRACE_CHUNK = 32
+
+
+def leaky_trace(z: torch.Tensor, rate: torch.Tensor, s0: torch.Tensor | None = None) -> torch.Tensor:
+    """``s_t = exp(-rate) s_{t-1} + z_t`` along the last axis of ``z`` (batch, channels, time), from
+    ``s_{-1} = s0`` (default zeros), differentiable in ``z``, ``rate`` and ``s0``.
+
+    ``rate`` (``dt / tau``) is a scalar or one value per channel. Computed in chunks of 32 steps: inside a
+    chunk as a product with the (32 x 32) matrix of decays ``exp(-rate (i - j))``, ``i >= j`` (no negative
+    powers, so no overflow), then one carry per chunk.
+    """
+    n_b, n_c, n_t = z.shape
+    length = min(_TRACE_CHUNK, n_t)
+    n_chunks = -(-n_t // length)
+    zp = F.pad(z, (0, n_chunks * length - n_t)).reshape(n_b, n_c, n_chunks, length)
+    i = torch.arange(length, device=z.device, dtype=z.dtype)
+    lag = i[:, None] - i[None, :]
+    rate = rate.to(z.dtype)
+    per_channel = rate.dim() > 0 and rate.numel() > 1
+    r = rate.reshape(-1, 1, 1) if per_channel else rate.reshape(1, 1)
+    decay = torch.exp(-r * lag.clamp(min=0)) * (lag >= 0)  # (C, L, L) or (L, L)
+    if per_channel:
+        local = torch.einsum("cij,bcnj->bcni", decay, zp)
+        carry_decay = torch.exp(-rate.reshape(-1, 1) * (i + 1))  # (C, L)
+    else:
+        local = zp @ decay.t()
+        carry_decay = torch.exp(-r.reshape(1) * (i + 1))  # (L,)
+    carry = s0 if s0 is not None else z.new_zeros(n_b, n_c)
+    blocks = []
+    for k in range(n_chunks):
+        block = local[:, :, k] + carry[..., None] * carry_decay
+        blocks.append(block)
+        carry = block[..., -1]
+    return torch.stack(blocks, dim=2).reshape(n_b, n_c, n_chunks * length)[..., :n_t]
+
+
+# ---- the memory recurrence --------------------------------------------------------------------------
+def _memory_forward(u: torch.Tensor, m0: torch.Tensor, kappa: torch.Tensor, gain: float, w_mem: torch.Tensor,
+                    hidden_w: List[torch.Tensor], hidden_b: List[torch.Tensor], w_out: torch.Tensor,
+                    b_out: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor], torch.Tensor]:
+    """The loop of :func:`memory_recurrence`, without autograd: returns every ``m_t`` (T, B, M), every hidden
+    layer's activity (T, B, H) and every ``tanh`` (T, B, M) for the backward pass. Each step writes into
+    those buffers directly (``out=``): the loop is a handful of small operations per step."""
+    n_t, n_b = u.shape[0], u.shape[1]
+    n_m = m0.shape[1]
+    c = gain * (1.0 - kappa) * 1.7159
+    w_mem_t = w_mem.t().contiguous()
+    w_out_t = (w_out * 0.6666666666666666).t().contiguous()  # tanh(2 a / 3): the 2/3 folded into the weights
+    b_out_s = b_out * 0.6666666666666666
+    hidden_t = [w.t().contiguous() for w in hidden_w]
+    ms = u.new_empty(n_t, n_b, n_m)
+    ths = u.new_empty(n_t, n_b, n_m)
+    hs = [u.new_empty(u.shape) for _ in range(len(hidden_w) + 1)]
+    mk = u.new_empty(n_b, n_m)
+    m = m0
+    for t in range(n_t):
+        torch.mul(m, kappa, out=mk)
+        h = hs[0][t]
+        torch.addmm(u[t], mk, w_mem_t, out=h)
+        h.relu_()
+        for layer in range(len(hidden_t)):
+            h_next = hs[layer + 1][t]
+            torch.addmm(hidden_b[layer], h, hidden_t[layer], out=h_next)
+            h_next.relu_()
+            h = h_next
+        th = ths[t]
+        torch.tanh(torch.addmm(b_out_s, h, w_out_t), out=th)
+        m = ms[t]
+        torch.addcmul(mk, c, th, out=m)
+    return ms, hs, ths
+
+
+def _memory_backward(g_ms: torch.Tensor, m0: torch.Tensor, ms: torch.Tensor, hs: List[torch.Tensor],
+                     ths: torch.Tensor, kappa: torch.Tensor, gain: float, w_mem: torch.Tensor,
+                     hidden_w: List[torch.Tensor], w_out: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+    """Back-propagation through time for :func:`_memory_forward`. ``g_ms`` (T, B, M) is the gradient of the
+    loss with respect to every ``m_t``. Returns the gradient for ``u`` and the list ``[g_m0, g_kappa,
+    g_w_mem, g_w_out, g_b_out, g_hidden_w..., g_hidden_b...]``.
+
+    The loop carries only the chain rule through the memory; everything that does not depend on the carried
+    gradient (the tanh and ReLU derivatives) is computed for all steps before it, and the weight and timescale
+    gradients are sums over steps computed after it as a few large products."""
+    n_t, n_b, n_m = g_ms.shape
+    n_hidden = len(hidden_w)
+    c = gain * (1.0 - kappa) * 1.7159
+    w_mem = w_mem.contiguous()  # a column slice of the first layer: strided, and read at every step
+    w_out = w_out.contiguous()
+    hidden_w = [w.contiguous() for w in hidden_w]
+    # d m_t / d (MLP output) for every step, and the ReLU masks
+    slope = (1.0 - ths * ths) * (c * 0.6666666666666666)
+    masks = [(h > 0).to(h.dtype) for h in hs]
+    g_u = torch.empty_like(hs[0])  # d loss / d u_t: the first layer's pre-activation
+    g_o = torch.empty_like(ths)  # ... / d MLP output
+    g_m = torch.empty_like(ths)  # ... / d m_t (all paths)
+    g_mk = torch.empty_like(ths)  # ... / d (kappa m_{t-1})
+    g_as = [torch.empty_like(hs[0]) for _ in range(n_hidden)]
+    carry = torch.zeros_like(m0)
+    for t in range(n_t - 1, -1, -1):
+        gm = g_m[t]
+        torch.add(g_ms[t], carry, out=gm)
+        go = g_o[t]
+        torch.mul(gm, slope[t], out=go)
+        gh = go.mm(w_out)
+        for layer in range(n_hidden - 1, -1, -1):
+            ga = g_as[layer][t]
+            torch.mul(gh, masks[layer + 1][t], out=ga)
+            gh = ga.mm(hidden_w[layer])
+        ga1 = g_u[t]
+        torch.mul(gh, masks[0][t], out=ga1)
+        gmk = g_mk[t]
+        torch.addmm(gm, ga1, w_mem, out=gmk)
+        carry = gmk * kappa
+    m_prev_all = torch.cat([m0.unsqueeze(0), ms[:-1]], dim=0)
+    # kappa enters through kappa * m_{t-1} (the leak and the MLP input) and through c = gain (1 - kappa)
+    g_kappa = (g_mk * m_prev_all).sum((0, 1)) - (g_m * ths).sum((0, 1)) * (gain * 1.7159)
+    flat_u = g_u.reshape(n_t * n_b, -1)
+    g_w_mem = flat_u.t().mm((m_prev_all * kappa).reshape(n_t * n_b, n_m))
+    flat_o = g_o.reshape(n_t * n_b, n_m)
+    g_w_out = flat_o.t().mm(hs[n_hidden].reshape(n_t * n_b, -1))
+    g_b_out = flat_o.sum(0)
+    grads = [carry, g_kappa, g_w_mem, g_w_out, g_b_out]
+    g_hidden_b: List[torch.Tensor] = []
+    for layer in range(n_hidden):
+        flat = g_as[layer].reshape(n_t * n_b, -1)
+        grads.append(flat.t().mm(hs[layer].reshape(n_t * n_b, -1)))
+        g_hidden_b.append(flat.sum(0))
+    return g_u, grads + g_hidden_b
+
+
+_COMPILED: dict = {}
+
+
+def _compiled(name: str):
+    """The TorchScript version of ``_memory_forward`` / ``_memory_backward``, compiled on first use (TorchScript
+    removes most of the Python overhead of the loop's small per-step operations: measured about 2x on the
+    training step); the interpreted function when TorchScript is not available."""
+    fn = _COMPILED.get(name)
+    if fn is None:
+        plain = {"forward": _memory_forward, "backward": _memory_backward}[name]
+        try:
+            with warnings.catch_warnings():  # torch 2.x marks TorchScript deprecated; it still runs, and faster
+                warnings.simplefilter("ignore")
+                fn = torch.jit.script(plain)
+        except Exception:  # pragma: no cover - TorchScript unavailable: the same function, interpreted
+            fn = plain
+        _COMPILED[name] = fn
+    return fn
+
+
+@contextmanager
+def _one_thread():
+    """Run the block on one intra-op thread. The loop's operations touch a few hundred numbers each; handing
+    them to a second thread costs more than the operation (measured on our shared 2-core machine under load:
+    a 320-element tanh took 1.7 ms on two threads, 1.5 us on one)."""
+    n = torch.get_num_threads()
+    if n == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+class _MemoryRecurrence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u, m0, kappa, gain, w_mem, w_out, b_out, *hidden):
+        n = len(hidden) // 2
+        hidden_w, hidden_b = list(hidden[:n]), list(hidden[n:])
+        with _one_thread():
+            ms, hs, ths = _compiled("forward")(u, m0, kappa, float(gain), w_mem, hidden_w, hidden_b, w_out, b_out)
+        ctx.gain = float(gain)
+        ctx.n_hidden = n
+        ctx.save_for_backward(m0, ms, ths, kappa, w_mem, w_out, *hidden_w, *hs)
+        return ms
+
+    @staticmethod
+    def backward(ctx, g_ms):
+        saved = ctx.saved_tensors
+        m0, ms, ths, kappa, w_mem, w_out = saved[:6]
+        n = ctx.n_hidden
+        hidden_w = list(saved[6:6 + n])
+        hs = list(saved[6 + n:])
+        with _one_thread():
+            g_u, g = _compiled("backward")(g_ms.contiguous(), m0, ms, hs, ths, kappa, ctx.gain, w_mem, hidden_w,
+                                           w_out)
+        g_m0, g_kappa, g_w_mem, g_w_out, g_b_out = g[:5]
+        rest = g[5:]
+        return (g_u, g_m0, g_kappa, None, g_w_mem, g_w_out, g_b_out, *rest)
+
+
+def memory_recurrence(u: torch.Tensor, m0: torch.Tensor, kappa: torch.Tensor, gain: float, w_mem: torch.Tensor,
+                      w_out: torch.Tensor, b_out: torch.Tensor, hidden_w=(), hidden_b=()) -> torch.Tensor:
+    """Run the memory over time; returns every ``m_t`` (T, B, M).
+
+    ``u`` (T, B, H): the synaptic part of the first MLP layer plus its bias, for every step; ``m0`` (B, M)
+    the initial memory; ``kappa`` (M,) the memory decays; ``gain`` ``lambda``; ``w_mem`` (H, M) the first
+    layer's weights on ``kappa * m_{t-1}``; ``hidden_w``/``hidden_b`` the further hidden layers; ``w_out``
+    (M, H) and ``b_out`` (M,) the MLP's output layer. Each step::
+
+        h = relu(u_t + w_mem (kappa m_{t-1}))      (then relu(W h + b) per further layer)
+        m_t = kappa m_{t-1} + lambda (1 - kappa) lecun_tanh(w_out h + b_out)
+
+    Differentiable in every tensor argument through a hand-written back-propagation through time.
+    """
+    hidden_w, hidden_b = list(hidden_w), list(hidden_b)
+    return _MemoryRecurrence.apply(u.contiguous(), m0.contiguous(), kappa, float(gain), w_mem, w_out, b_out,
+                                   *hidden_w, *hidden_b)
+
+
+def _memory_reference(u, m0, kappa, gain, w_mem, w_out, b_out, hidden_w=(), hidden_b=()):
+    """The same recurrence written plainly with autograd (tests check the hand-written backward against it)."""
+    m, out = m0, []
+    for t in range(u.shape[0]):
+        mk = kappa * m
+        h = torch.relu(u[t] + mk @ w_mem.t())
+        for w, b in zip(hidden_w, hidden_b):
+            h = torch.relu(h @ w.t() + b)
+        m = mk + gain * (1 - kappa) * lecun_tanh(h @ w_out.t() + b_out)
+        out.append(m)
+    return torch.stack(out)
+
+
+# ---- the network ------------------------------------------------------------------------------------
+class ELMState(NamedTuple):
+    """Where a run stopped: ``trace`` (the synaptic trace state: (B, mlp_hidden) with a fixed synaptic
+    timescale, (B, branches) with learned ones) and ``memory`` (B, n_memory). :meth:`ELM.run` continues from it."""
+
+    trace: torch.Tensor
+    memory: torch.Tensor
+
+
+def _scaled_sigmoid_inverse(value: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+    frac = ((value - lo) / (hi - lo)).clamp(1e-6, 1 - 1e-6)
+    return torch.log(frac / (1 - frac))
+
+
+class ELM(nn.Module):
+    """The Expressive Leaky Memory neuron (and the Branch-ELM), see the module notes.
+
+    Parameters
+    ----------
+    config : an :class:`ELMConfig` (default ``ELMConfig()``: the ELM on the L5PC's 1,278 inputs).
+
+    ``forward(x)`` takes ``x`` of shape ``(batch, n_inputs, time)`` (any numeric or bool dtype) and returns a
+    :class:`~neurodepth_lib.nets.tcn.TCNOutput` (``spike_logit`` (B, T), ``soma`` (B, T), ``dendritic``
+    (B, K, T) or None), starting from zero state. The output at time ``t`` depends only on inputs at times
+    ``<= t``. :meth:`run` also takes and returns the state, to continue a trace in pieces.
+    """
+
+    def __init__(self, config: ELMConfig | None = None):
+        super().__init__()
+        config = ELMConfig() if config is None else config
+        if not isinstance(config, ELMConfig):
+            raise TypeError(f"config must be an ELMConfig, got {type(config).__name__}")
+        self.config = config
+        c = config
+        inputs, branches = branch_routing(c)
+        self.register_buffer("synapse_input", torch.as_tensor(inputs), persistent=False)
+        self.register_buffer("synapse_branch", torch.as_tensor(branches), persistent=False)
+        self.w_s_raw = nn.Parameter(torch.empty(len(inputs)))
+        tau_m_raw = torch.empty(c.n_memory)
+        if c.learn_tau_m:
+            self.tau_m_raw = nn.Parameter(tau_m_raw)
+        else:
+            self.register_buffer("tau_m_raw", tau_m_raw)
+        log_tau_s = torch.empty(c.branches if c.learn_tau_s else 1)
+        if c.learn_tau_s:
+            self.log_tau_s = nn.Parameter(log_tau_s)
+        else:
+            self.register_buffer("log_tau_s", log_tau_s)
+        h = c.hidden
+        self.mlp_in = nn.Linear(c.branches + c.n_memory, h)
+        self.mlp_hidden = nn.ModuleList(nn.Linear(h, h) for _ in range(c.mlp_layers - 1))
+        self.mlp_out = nn.Linear(h, c.n_memory)
+        self.readout = nn.Linear(c.n_memory, c.n_outputs)
+        self.last_path = None  # "sparse", "dense" or "elementwise": how the last forward computed the input
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """(Re-)initialise: ``w_s = w_s_init``, memory timescales log-spaced over their range, ``tau_s``,
+        PyTorch's default for the MLP and read-out weights, the read-out biases from the config; draws from
+        torch's global RNG."""
+        c = self.config
+        with torch.no_grad():
+            self.w_s_raw.fill_(c.w_s_init)
+            tau = torch.logspace(math.log10(c.tau_m_min_ms), math.log10(c.tau_m_max_ms), c.n_memory,
+                                 dtype=torch.float64) if c.n_memory > 1 else \
+                torch.tensor([math.sqrt(c.tau_m_min_ms * c.tau_m_max_ms)], dtype=torch.float64)
+            self.tau_m_raw.copy_(_scaled_sigmoid_inverse(tau, c.tau_m_min_ms, c.tau_m_max_ms))
+            self.log_tau_s.fill_(math.log(c.tau_s_ms))
+        for layer in [self.mlp_in, *self.mlp_hidden, self.mlp_out, self.readout]:
+            layer.reset_parameters()
+        with torch.no_grad():
+            self.readout.bias.zero_()
+            self.readout.bias[0] = c.spike_bias_init
+            self.readout.bias[1] = c.soma_bias_init
+
+    # ---- the model's quantities ---------------------------------------------------------------------
+    @property
+    def tau_m(self) -> torch.Tensor:
+        """Memory timescales (ms), inside ``[tau_m_min_ms, tau_m_max_ms]``."""
+        c = self.config
+        return c.tau_m_min_ms + (c.tau_m_max_ms - c.tau_m_min_ms) * torch.sigmoid(self.tau_m_raw)
+
+    @property
+    def tau_s(self) -> torch.Tensor:
+        """Synaptic timescale(s) (ms): one, or one per branch when learned."""
+        return torch.exp(self.log_tau_s)
+
+    @property
+    def w_s(self) -> torch.Tensor:
+        """Synaptic weights (>= 0), one per synapse in :func:`branch_routing` order."""
+        return torch.relu(self.w_s_raw)
+
+    def l2_weights(self) -> list[torch.Tensor]:
+        """What the loop's L2 penalty applies to (as the TCN's hidden kernels and spike head): the MLP's
+        weight matrices and the spike read-out row."""
+        return [self.mlp_in.weight, *(m.weight for m in self.mlp_hidden), self.mlp_out.weight,
+                self.readout.weight[:1]]
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``x`` is ``(batch, n_inputs, time)`` with time >= 1."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor of shape (batch, {self.config.n_inputs}, time), "
+                            f"got {type(x).__name__}")
+        if x.dim() != 3:
+            raise ValueError(f"x must have shape (batch, channels, time), got shape {tuple(x.shape)}")
+        if x.shape[1] != self.config.n_inputs:
+            raise ValueError(f"x has {x.shape[1]} channels but the model expects "
+                             f"n_inputs={self.config.n_inputs} (shape {tuple(x.shape)}; is the time axis last?)")
+        if x.shape[2] < 1 or x.shape[0] < 1:
+            raise ValueError(f"x must hold at least one trial and one ms, got shape {tuple(x.shape)}")
+
+    def routing_matrix(self) -> torch.Tensor:
+        """``A`` (branches, n_inputs): ``A[j, i]`` is the weight of input ``i``'s synapse on branch ``j``."""
+        c = self.config
+        a = self.w_s.new_zeros(c.branches, c.n_inputs)
+        return a.index_put((self.synapse_branch, self.synapse_input), self.w_s, accumulate=True)
+
+    def _project(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """``weight @ x`` over the channel axis: (K, C) x (B, C, T) -> (B, K, T), from the input events when
+        ``synapse_path`` says so."""
+        mode = self.config.synapse_path
+        events = None
+        if mode == "sparse" or (mode == "auto" and x.device.type == "cpu" and not x.requires_grad):
+            events = _sparse.find_events(x, max_density=None if mode == "sparse" else _sparse.SPARSE_MAX_DENSITY)
+        if events is not None:
+            self.last_path = "sparse"
+            return _sparse.sparse_causal_conv1d(x, weight.unsqueeze(-1), None, events=events)
+        self.last_path = "dense"
+        return torch.einsum("kc,bct->bkt", weight, x.to(weight.dtype))
+
+    def run(self, x: torch.Tensor, state: ELMState | None = None) -> tuple[TCNOutput, ELMState]:
+        """The outputs for ``x`` (batch, n_inputs, time) from ``state`` (None = zeros), and the state after
+        the last step: running a trace in pieces, each from the state the last one left, gives the outputs
+        of one run."""
+        self.check_input(x)
+        c = self.config
+        n_b = x.shape[0]
+        w_in = self.mlp_in.weight
+        w_syn, w_mem = w_in[:, :c.branches], w_in[:, c.branches:]
+        rate_s = _DT_MS / self.tau_s
+        if state is not None:
+            trace0, m0 = state
+        else:
+            trace0 = None
+            m0 = w_in.new_zeros(n_b, c.n_memory)
+        if not c.learn_tau_s:
+            # one synaptic timescale: trace(W_syn A x) = W_syn trace(A x); the product runs on hidden channels
+            if c.is_branch:
+                e = w_syn @ self.routing_matrix()
+            else:
+                e = w_syn * self.w_s
+            trace = leaky_trace(self._project(x, e), rate_s.reshape(()), trace0)  # (B, H, T)
+            trace_last = trace[..., -1]
+            u = trace.permute(2, 0, 1) + self.mlp_in.bias
+        else:
+            if c.is_branch:
+                z = self._project(x, self.routing_matrix())
+            else:
+                self.last_path = "elementwise"
+                z = x.to(w_in.dtype) * self.w_s[:, None]
+            trace = leaky_trace(z, rate_s, trace0)  # (B, branches, T)
+            trace_last = trace[..., -1]
+            u = torch.einsum("hk,bkt->tbh", w_syn, trace) + self.mlp_in.bias
+        kappa = torch.exp(-_DT_MS / self.tau_m)
+        ms = memory_recurrence(u, m0, kappa, c.memory_gain, w_mem, self.mlp_out.weight, self.mlp_out.bias,
+                               [m.weight for m in self.mlp_hidden], [m.bias for m in self.mlp_hidden])
+        y = self.readout(ms)  # (T, B, 2 + K)
+        dend = y[..., 2:].permute(1, 2, 0) if c.n_dendritic else None
+        out = TCNOutput(y[..., 0].t(), y[..., 1].t(), dend)
+        return out, ELMState(trace_last, ms[-1])
+
+    def forward(self, x: torch.Tensor) -> TCNOutput:
+        return self.run(x)[0]
+
+    def extra_repr(self) -> str:
+        return f"name={self.config.name}, memory_horizon_ms={self.config.memory_horizon_ms}"
