@@ -136,10 +136,10 @@ class NotebookContext:
         generation or sweep pool counts once its workers have exited)."""
         return self.timer.elapsed_cpu_s
 
-    def check(self, description: str, condition: bool, detail: str = "") -> bool:
+    def check(self, description: str, condition: bool, detail: str = "") -> CheckResult:
         """A visible self-check (see :func:`check`), also recorded in the receipt."""
         ok = check(description, condition, detail)
-        self.checks.append({"check": description, "passed": ok})
+        self.checks.append({"check": description, "passed": ok.passed})
         return ok
 
     def record(self, **numbers) -> None:
@@ -159,7 +159,7 @@ class NotebookContext:
                    "assets": assets.used()}
         path = atomic_write_text(receipt_path(self.name, directory), json.dumps(receipt, indent=2) + "\n")
         print(f"receipt written: {path.name}")
-        return path
+        return ReceiptPath(path)
 
 
 def work_dir(name: str, scale: str, seed: int = 0, fresh: bool = False,
@@ -215,12 +215,38 @@ def setup(name: str, scale: str | None = None, seed: int = 0, threads: int | Non
     return ctx
 
 
-def check(description: str, condition: bool, detail: str = "") -> bool:
+class CheckResult:
+    """Whether a self-check passed: true when it did. As a cell's last value it shows nothing (the check has
+    printed its line already), so a cell ending in a check does not echo ``True`` under it."""
+
+    __slots__ = ("passed",)
+
+    def __init__(self, passed: bool):
+        self.passed = bool(passed)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return f"CheckResult(passed={self.passed})"
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
+class ReceiptPath(type(Path())):
+    """The path of a written receipt; as a cell's last value it shows nothing (the cell printed where it went)."""
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
+def check(description: str, condition: bool, detail: str = "") -> CheckResult:
     """Print a visible pass/fail line for a student's self-check and return whether it passed."""
     ok = bool(condition)
     mark = "PASS" if ok else "CHECK FAILED"
     print(f"[{mark}] {description}" + (f"  ({detail})" if detail else ""))
-    return ok
+    return CheckResult(ok)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -217,3 +217,19 @@ def test_solves_refuses_a_mismatched_name_or_a_missing_exercise():
         nd.nb.solves(_stub)(other)
     with pytest.raises(TypeError, match="run the exercise cell above first"):
         nd.nb.solves(None)
+
+
+def test_a_cell_ending_in_a_check_or_a_receipt_echoes_nothing(tmp_path, monkeypatch):
+    """The PASS line is the output; the returned value must not add a stray `True` or path under it."""
+    monkeypatch.setenv("NEURODEPTH_RECEIPT_DIR", str(tmp_path))
+    ctx = nd.nb.setup("99_test", scale="quick", seed=0, quiet=True)
+    passed, failed = ctx.check("yes", True), ctx.check("no", False)
+    assert passed and not failed and repr(failed) == "CheckResult(passed=False)"
+    path = ctx.write_receipt()
+    assert path == tmp_path / "99_test.receipt.json" and path.read_text()
+    from IPython.core.interactiveshell import InteractiveShell
+
+    formatter = InteractiveShell.instance().display_formatter
+    assert formatter.format(True) == ({"text/plain": "True"}, {})     # what a plain bool would show
+    for value in (passed, path):
+        assert formatter.format(value) == ({}, {})                    # what these show: nothing
