@@ -10,6 +10,7 @@ synthetic notebook in tests/test_nb.py. Time is reported at the end of the sessi
 from __future__ import annotations
 
 import ast
+import importlib.util
 import re
 from pathlib import Path
 
@@ -94,9 +95,53 @@ def test_exercises_have_stubs_and_solutions(path):
             assert isinstance(last, ast.Raise) and "NotImplementedError" in ast.unparse(last)
         following = [c for c in cells[i + 1:] if c.cell_type == "code"]
         assert following and "solution" in tags(following[0]), f"{path.name}: solution after stub"
-        solution_defs = {n.name for n in ast.parse(following[0].source).body
-                         if isinstance(n, ast.FunctionDef)}
-        assert set(stub_defs) <= solution_defs, f"{path.name}: the solution defines {set(stub_defs)}"
+        solution = following[0]
+        solution_defs = {n.name: n for n in ast.parse(solution.source).body if isinstance(n, ast.FunctionDef)}
+        assert set(stub_defs) <= set(solution_defs), f"{path.name}: the solution defines {set(stub_defs)}"
+        # the Neuromatch way: the solution is collapsed, and replaces the student's function only while it is
+        # the stub (nd.nb.solves says which one runs), so running it never overwrites the student's work
+        assert solution.metadata.get("jupyter", {}).get("source_hidden") is True, f"{path.name}: collapse it"
+        for name in stub_defs:
+            decorators = [ast.unparse(d) for d in solution_defs[name].decorator_list]
+            assert f"nd.nb.solves({name})" in decorators, f"{path.name}: @nd.nb.solves({name}) on the solution"
+
+
+def _student_tool():
+    spec = importlib.util.spec_from_file_location("student_notebooks", ROOT / "tools" / "student_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_student_versions_keep_every_stub_and_drop_every_solution(tmp_path):
+    tool = _student_tool()
+    written = tool.build(tmp_path)
+    assert [p.name for p in written] == [p.name for p in NOTEBOOKS]
+    for path in NOTEBOOKS:
+        full, student = load(path).cells, load(tmp_path / path.name).cells
+        assert not any("solution" in tags(c) for c in student), f"{path.name}: a solution left in"
+        # parity: the student version is the full chapter with each solution swapped for a pointer, nothing else
+        assert len(student) == len(full)
+        for f, s in zip(full, student):
+            if "solution" in tags(f):
+                assert "solution-pointer" in tags(s) and path.name in s.source
+            else:
+                assert (f.cell_type, f.source) == (s.cell_type, s.source)
+
+
+def test_the_student_builder_refuses_a_chapter_that_needs_its_solutions():
+    tool = _student_tool()
+
+    def code(source, *cell_tags):
+        return {"cell_type": "code", "metadata": {"tags": list(cell_tags)}, "source": source}
+
+    nb = {"cells": [code("def f():\n    raise NotImplementedError", "exercise"),
+                    code("@nd.nb.solves(f)\ndef f():\n    return 1\nanswer = f()", "solution"),
+                    code("ctx.write_receipt(answer=answer)")]}
+    assert tool.solution_only_names_used_later(nb) == {2: {"answer"}}
+    nb["cells"][1]["source"] += "\nctx.record(answer=answer)"
+    nb["cells"][2]["source"] = "ctx.write_receipt()"
+    assert tool.solution_only_names_used_later(nb) == {}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -185,6 +230,22 @@ def receipt_checks(stem: str, r: dict) -> None:
         assert all(0 <= e <= 1 for e in res["test_error_by_g_a"].values()) and len(res["test_error_by_g_a"]) == 3
         assert all(0 <= e <= 1 for e in res["baseline_error"].values())
         assert 0 < res["angle_deg"] < 180
+    elif stem == "09_how_deep_is_your_neuron":
+        assert res["n_segments"] == 25                          # five 200-um sections of five segments each
+        for c in ("NMDA", "AMPA"):
+            cal = res["calibration"][c]                         # the input calibration landed in its target
+            assert cal["in_range"] and cal["target_hz"][0] <= cal["rate_hz"] <= cal["target_hz"][1]
+            assert res["n_runs"][c] == len(res["depths"]) * len(res["seeds"])
+            assert len(res["auc_by_depth"][c]) == len(res["depths"]) and res["depth_needed"][c] in res["depths"]
+            edge = res["depth_needed"][c] == max(res["depths"])  # "at least N" exactly at the edge of the sweep
+            assert res["answer"][c] == (f"at least {res['depth_needed'][c]}" if edge else str(res["depth_needed"][c]))
+        # the paper's 0-24 spikes per 6 s, scaled to the trials' length, filtered every run's test trials
+        assert res["eval_filters"] == [f"starting_at_500ms_spikes_in_[0,{round(24 * res['duration_ms'] / 6000)}]_range"]
+        assert res["plateau_fraction_nmda"] > res["plateau_fraction_ampa"]       # NMDA plateaus, not AMPA
+        if "io_rates_hz" in res:                                                 # exercises (absent for students)
+            assert all(r[-1] > r[0] for r in res["io_rates_hz"].values())       # more drive, more output
+            p = res["plateau_fraction_by_diameter"]
+            assert p["3 µm NMDA"] <= p["1 µm NMDA"]                               # a thicker dendrite plateaus less
     else:
         pytest.fail(f"no receipt expectations written for {stem}: add them here")
     assert all(c["passed"] for c in r["checks"]), [c for c in r["checks"] if not c["passed"]]
