@@ -70,7 +70,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from typing import List, NamedTuple, Tuple
 
@@ -81,7 +80,7 @@ from torch.nn import functional as F
 
 from .._checks import finite_float, positive_float, positive_int
 from . import sparse as _sparse
-from .tcn import TCNOutput
+from .tcn import TCNOutput, check_network_input
 
 __all__ = ["ELMConfig", "ELM", "ELMState", "ROUTINGS", "SYNAPSE_PATHS", "LECUN_TANH_SCALE", "lecun_tanh",
            "branch_routing", "leaky_trace", "memory_recurrence"]
@@ -496,20 +495,11 @@ def _compiled(name: str):
     return fn
 
 
-@contextmanager
 def _one_thread():
     """Run the block on one intra-op thread. The loop's operations touch a few hundred numbers each; handing
     them to a second thread costs more than the operation (measured on our shared 2-core machine under load:
     a 320-element tanh took 1.7 ms on two threads, 1.5 us on one)."""
-    n = torch.get_num_threads()
-    if n == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
+    return _sparse.threads_for(0)  # no work is too small for one thread
 
 
 class _MemoryRecurrence(torch.autograd.Function):
@@ -671,16 +661,7 @@ class ELM(nn.Module):
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise ``ValueError`` unless ``x`` is ``(batch, n_inputs, time)`` with time >= 1."""
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be a torch.Tensor of shape (batch, {self.config.n_inputs}, time), "
-                            f"got {type(x).__name__}")
-        if x.dim() != 3:
-            raise ValueError(f"x must have shape (batch, channels, time), got shape {tuple(x.shape)}")
-        if x.shape[1] != self.config.n_inputs:
-            raise ValueError(f"x has {x.shape[1]} channels but the model expects "
-                             f"n_inputs={self.config.n_inputs} (shape {tuple(x.shape)}; is the time axis last?)")
-        if x.shape[2] < 1 or x.shape[0] < 1:
-            raise ValueError(f"x must hold at least one trial and one ms, got shape {tuple(x.shape)}")
+        check_network_input(x, self.config.n_inputs)
 
     def routing_matrix(self) -> torch.Tensor:
         """``A`` (branches, n_inputs): ``A[j, i]`` is the weight of input ``i``'s synapse on branch ``j``."""

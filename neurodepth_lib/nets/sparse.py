@@ -98,7 +98,7 @@ SERIAL_MAX_WORK = 1 << 24
 
 
 @contextmanager
-def _threads_for(work: int):
+def threads_for(work: int):
     """Run the block on one intra-op thread when ``work`` is small (restoring the thread count after)."""
     n = torch.get_num_threads()
     if n == 1 or work > SERIAL_MAX_WORK:
@@ -119,7 +119,7 @@ def find_events(x: torch.Tensor, max_density: float | None = None) -> SparseEven
     if not isinstance(x, torch.Tensor) or x.dim() != 3:
         raise ValueError(f"x must be a tensor of shape (batch, channels, time), got "
                          f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
-    with _threads_for(x.numel() // 4):  # a few passes over x, each cheap per element
+    with threads_for(x.numel() // 4):  # a few passes over x, each cheap per element
         return _find_events(x, max_density)
 
 
@@ -294,7 +294,7 @@ def _work(shape, n_events: int, weight: torch.Tensor) -> int:
 class _SparseCausalConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, events):
-        with _threads_for(_work(events.shape, events.n_events, weight)):
+        with threads_for(_work(events.shape, events.n_events, weight)):
             out = _forward(events, weight, None if bias is None else bias.to(weight.dtype))
         ctx.events = events
         ctx.n_taps = int(weight.shape[2])
@@ -314,7 +314,7 @@ class _SparseCausalConv(torch.autograd.Function):
             padded = torch.nn.grad.conv1d_input((n_b, n_c, n_t + ctx.n_taps - 1), weight, grad_out)
             grad_x = padded[..., ctx.n_taps - 1:]
         if ctx.needs_input_grad[1]:
-            with _threads_for(_work(ctx.events.shape, ctx.events.n_events, weight)):
+            with threads_for(_work(ctx.events.shape, ctx.events.n_events, weight)):
                 grad_w = _weight_grad(ctx.events, grad_out, ctx.n_taps)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_out.sum(dim=(0, 2))

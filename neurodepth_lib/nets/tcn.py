@@ -277,6 +277,21 @@ class _CausalBlock(nn.Module):
         return h
 
 
+
+def check_network_input(x, n_inputs: int) -> None:
+    """Raise ``TypeError``/``ValueError`` unless ``x`` is a tensor ``(batch, n_inputs, time)`` with at least one trial
+    and one ms: the input every network of the library takes."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor of shape (batch, {n_inputs}, time), got {type(x).__name__}")
+    if x.dim() != 3:
+        raise ValueError(f"x must have shape (batch, channels, time), got shape {tuple(x.shape)}")
+    if x.shape[1] != n_inputs:
+        raise ValueError(f"x has {x.shape[1]} channels but the model expects "
+                         f"n_inputs={n_inputs} (shape {tuple(x.shape)}; is the time axis last?)")
+    if x.shape[2] < 1 or x.shape[0] < 1:
+        raise ValueError(f"x must hold at least one trial and one ms, got shape {tuple(x.shape)}")
+
+
 class TCN(nn.Module):
     """Causal temporal convolutional network with spike, soma and optional dendritic heads.
 
@@ -345,16 +360,7 @@ class TCN(nn.Module):
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise ``ValueError`` unless ``x`` is ``(batch, n_inputs, time)`` with time >= 1."""
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be a torch.Tensor of shape (batch, {self.config.n_inputs}, time), "
-                            f"got {type(x).__name__}")
-        if x.dim() != 3:
-            raise ValueError(f"x must have shape (batch, channels, time), got shape {tuple(x.shape)}")
-        if x.shape[1] != self.config.n_inputs:
-            raise ValueError(f"x has {x.shape[1]} channels but the model expects "
-                             f"n_inputs={self.config.n_inputs} (shape {tuple(x.shape)}; is the time axis last?)")
-        if x.shape[2] < 1 or x.shape[0] < 1:
-            raise ValueError(f"x must hold at least one trial and one ms, got shape {tuple(x.shape)}")
+        check_network_input(x, self.config.n_inputs)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The last hidden layer, ``(batch, widths[-1], time)``."""
