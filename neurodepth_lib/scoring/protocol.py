@@ -324,10 +324,14 @@ def evaluate(spike_probability, spike_true, soma_pred, soma_true,
         raise ValueError(f"no trial has a spike count in {spike_range} (counts range "
                          f"{int(counts.min())}-{int(counts.max())}); widen spike_count_range or pass None")
     if kept.size < 0.8 * n_trials:
+        n_above = int((counts > spike_range[1]).sum())
+        n_below = n_trials - kept.size - n_above
+        why = ("the score describes the quieter trials only; the cell fires more than the paper's "
+               "(calibrate its inputs, or pass spike_count_range=None to score every trial)") if n_above >= n_below else (
+              "the score leaves out the quietest trials (fewer spikes than the range's low end)")
         warnings.warn(f"the spike-count filter ({spike_range[0]}-{spike_range[1]} spikes per {n_time}-ms trial) "
-                      f"drops {n_trials - kept.size} of {n_trials} trials ({100 * (1 - kept.size / n_trials):.0f} %): "
-                      "the score describes the quieter trials only; the cell fires more than the paper's "
-                      "(calibrate its inputs, or pass spike_count_range=None to score every trial)"
+                      f"drops {n_trials - kept.size} of {n_trials} trials ({100 * (1 - kept.size / n_trials):.0f} %; "
+                      f"{n_above} above the range, {n_below} below): " + why
                       + ("" if config.spike_count_per_ms is None else
                          f"; the range is {config.spike_count_range[0]}-{config.spike_count_range[1]} spikes "
                          f"per {config.spike_count_per_ms} ms scaled to the trials' length"), stacklevel=2)

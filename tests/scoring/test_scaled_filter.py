@@ -81,3 +81,18 @@ def test_a_record_reads_back_into_the_config_that_made_it():
     assert EvaluationConfig.from_dict(old).spike_count_per_ms is None
     with pytest.raises(ValueError, match="unknown evaluation setting"):
         EvaluationConfig.from_dict({"spike_range": [0, 24]})
+
+
+def test_the_filter_warning_says_which_side_of_the_range_drops_the_trials():
+    """A low end above 0 drops silent trials: the warning must not blame a cell that fires too much."""
+    rng = np.random.default_rng(0)
+    n, t = 10, 2000
+    spikes = np.zeros((n, t))
+    for i in range(4):                      # 4 trials with spikes, 6 silent
+        spikes[i, rng.choice(np.arange(600, t), 3, replace=False)] = 1
+    prob = np.clip(spikes * 0.8 + rng.uniform(0, 0.1, (n, t)), 0, 1)
+    v = rng.normal(-70, 1, (n, t))
+    config = nd.scoring.EvaluationConfig(spike_count_range=(1, 24), n_subsets=0)
+    with pytest.warns(UserWarning, match=r"drops 6 of 10 trials \(60 %; 0 above the range, 6 below\): the score "
+                                         r"leaves out the quietest trials"):
+        nd.scoring.protocol.evaluate(prob, spikes, v, v, config=config)
