@@ -227,9 +227,9 @@ def test_a_cell_ending_in_a_check_or_a_receipt_echoes_nothing(tmp_path, monkeypa
     assert passed and not failed and repr(failed) == "CheckResult(passed=False)"
     path = ctx.write_receipt()
     assert path == tmp_path / "99_test.receipt.json" and path.read_text()
-    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.core.formatters import DisplayFormatter
 
-    formatter = InteractiveShell.instance().display_formatter
+    formatter = DisplayFormatter()  # what IPython shows of a cell's value (no shell made: it would outlive the test)
     assert formatter.format(True) == ({"text/plain": "True"}, {})     # what a plain bool would show
     for value in (passed, path):
         assert formatter.format(value) == ({}, {})                    # what these show: nothing
