@@ -35,14 +35,17 @@ area), so rate mode is the spiking network's mean-field limit.
 Deviations from the paper (each documented in chapter 11)
 ---------------------------------------------------------
 - Data: scikit-learn's 8x8 digits (1,797 images, 64 inputs, intensity 0..16 -> 0..rate_max), not MNIST.
-- A minibatch of examples is simulated in parallel (independent copies of the network, the update is the
-  minibatch mean); the paper is online (batch size 1) and never resets the state between examples. Each
-  minibatch starts from rest.
+- A minibatch of examples is simulated in parallel (independent copies of the network; the update is the sum
+  of the examples' updates over ``batch_size``, so an epoch's shorter last minibatch steps in proportion); the
+  paper is online (batch size 1) and never resets the state between examples. Each minibatch starts from rest.
 - Fixed phase lengths (the paper adds a Wald-distributed extra of ~2 ms per phase).
+- The test phase (``test_ms``) defaults to the paper's 500 ms; chapter 11 uses 100 ms, by which a rate network
+  has settled (the unit tests check that both classify alike).
 - The soma is integrated with exponential Euler (exact for inputs held over a step), not forward Euler, so
   the steady state is exactly the paper's ``k_b Vb``.
 - Smaller layers (e.g. 64-100-10, 64-100-30-10 instead of 784-500-10, 784-500-100-10) and learning rates tuned
-  per depth and per method on a validation split of the training digits (:data:`TUNED_LEARNING_RATES`).
+  per depth and per method on a validation split of the training digits (:data:`TUNED_LEARNING_RATES`, from
+  the grids :data:`TUNING_GRIDS`); biases learn at ``lr_bias_scale`` (a tenth) of the weights' rate.
 - The output dendrites start with a bias of -2.5 (outputs near 21 Hz, the mean rate the teaching current asks
   for) and the feedback ``Y`` is scaled so the apical potential spreads by ~1 (not ~3) when every output fires
   at 50 Hz. With the paper-like choices (bias 0, spread 3) the forward outputs start far above their targets
@@ -53,11 +56,14 @@ Deviations from the paper (each documented in chapter 11)
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
+from scipy.special import expit as _expit
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from .._checks import finite_float, non_negative_float, non_negative_int, positive_float, positive_int
@@ -65,7 +71,8 @@ from .._checks import finite_float, non_negative_float, non_negative_int, positi
 __all__ = ["SegregatedParams", "MODES", "FEEDBACK_KINDS", "Digits", "load_digit_split", "digit_rates",
            "sigmoid", "psp_kernel", "angle_deg", "init_weights", "make_feedback", "PhaseTrace", "PhaseResult",
            "SegregatedNet", "LearningRun", "train_segregated", "PAPER_MNIST_TEST_ERROR", "validation_split",
-           "TUNED_LEARNING_RATES", "TUNED_EPOCHS"]
+           "TUNED_LEARNING_RATES", "TUNED_EPOCHS", "TUNING_GRIDS",
+           "LATE_EPOCHS"]
 
 MODES = ("rate", "spiking")
 FEEDBACK_KINDS = ("random", "sparse", "symmetric")
@@ -75,21 +82,43 @@ N_CLASSES = 10
 PAPER_MNIST_TEST_ERROR = {0: 0.083, 1: 0.041, 2: 0.032}
 
 #: The training budget every method and depth was tuned for (passes over the training digits).
-TUNED_EPOCHS = 15
+TUNED_EPOCHS = 40
+
+#: The error "at the end of training" is the mean test (or validation) error over this many last epochs
+#: (:meth:`LearningRun.late_error`): with a constant learning rate it wanders from epoch to epoch.
+LATE_EPOCHS = 5
+
+#: The grids the learning rates were chosen from, per (rule, number of hidden layers): a first grid, then, where
+#: its best value lay on an edge, grids beyond that edge until the best was inside (see :data:`TUNED_LEARNING_RATES`).
+TUNING_GRIDS = {
+    ("dendritic", 0): [{"lr_output": [0.3, 1.0, 3.0, 10.0]}, {"lr_output": [30.0]}],
+    ("dendritic", 1): [{"lr_hidden": [3.0, 10.0, 30.0], "lr_output": [1.0, 3.0]},
+                       {"lr_hidden": [100.0], "lr_output": [0.3, 1.0]}, {"lr_hidden": [30.0], "lr_output": [0.3]}],
+    ("dendritic", 2): [{"lr_hidden": [10.0, 30.0, 100.0], "lr_output": [0.3, 1.0, 3.0]}],
+    ("backprop", 1): [{"lr_hidden": [3.0, 10.0, 30.0], "lr_output": [1.0, 3.0, 10.0]},
+                      {"lr_hidden": [10.0, 30.0], "lr_output": [30.0]}],
+    ("feedback_alignment", 1): [{"lr_hidden": [3.0, 10.0, 30.0], "lr_output": [1.0, 3.0, 10.0]},
+                                {"lr_hidden": [100.0], "lr_output": [1.0, 3.0]},
+                                {"lr_hidden": [300.0], "lr_output": [3.0]}],
+    ("backprop", 2): [{"lr_hidden": [3.0, 10.0, 30.0], "lr_output": [1.0, 3.0, 10.0]},
+                      {"lr_hidden": [1.0], "lr_output": [10.0, 30.0]}, {"lr_hidden": [3.0], "lr_output": [30.0]}],
+}
 
 #: Learning rates per (rule, number of hidden layers), chosen on :func:`validation_split` (1,010 training
-#: digits, 337 validation digits; the test digits never looked at) by the lowest validation error after
-#: :data:`TUNED_EPOCHS` epochs, with dt = 2 ms, minibatches of 16 and the other defaults of
-#: :class:`SegregatedParams`. Grids (seed 0, then seeds 0-1 around the best): lr_output in {1, 3, 10} for no
-#: hidden layer; lr_hidden in {0.3, 1, 3, 10} x lr_output in {1, 3} (and 30 x 3) for one hidden layer, with
-#: feedback_v_sd in {0.5, 1, 2} (0.5 and 1 tied, 2 worse); lr_hidden in {1, 3, 10, 30} x lr_output in {1, 3}
-#: for two (30 x 3 not finished); lr_hidden x lr_output in {1, 3, 10}^2 for backprop and feedback alignment.
+#: digits, 337 validation digits; the test digits never looked at) from :data:`TUNING_GRIDS` by the lowest
+#: validation error averaged over the last :data:`LATE_EPOCHS` of :data:`TUNED_EPOCHS` epochs and over seeds
+#: 0-2, with dt = 2 ms, a 100 ms test phase, minibatches of 16 and the other defaults of
+#: :class:`SegregatedParams` (``segregated_baselines.tune_learning_rates`` scores one grid). The chosen rates'
+#: validation errors: 4.45 %
+#: (dendritic, no hidden layer), 2.41 % (one), 3.05 % (two); backprop 2.02 % (one), 2.29 % (two); feedback
+#: alignment 2.14 % (one).
 TUNED_LEARNING_RATES = {
-    ("dendritic", 0): dict(lr_output=3.0),
-    ("dendritic", 1): dict(lr_hidden=10.0, lr_output=3.0),
-    ("dendritic", 2): dict(lr_hidden=10.0, lr_output=1.0),
-    ("backprop", 1): dict(lr_hidden=10.0, lr_output=3.0),
-    ("feedback_alignment", 1): dict(lr_hidden=10.0, lr_output=1.0),
+    ("dendritic", 0): {"lr_output": 10.0},
+    ("dendritic", 1): {"lr_hidden": 30.0, "lr_output": 1.0},
+    ("dendritic", 2): {"lr_hidden": 30.0, "lr_output": 1.0},
+    ("backprop", 1): {"lr_hidden": 10.0, "lr_output": 10.0},
+    ("feedback_alignment", 1): {"lr_hidden": 100.0, "lr_output": 3.0},
+    ("backprop", 2): {"lr_hidden": 3.0, "lr_output": 10.0},
 }
 
 
@@ -111,7 +140,7 @@ class SegregatedParams:
     dt_ms: float = 1.0
     phase_ms: float = 50.0           # each phase (the paper: 50 ms + a Wald extra)
     settle_ms: float = 30.0          # averages and plateaus skip this much of each phase (the paper's 30 ms)
-    test_ms: float = 50.0            # the forward phase used to classify a test image
+    test_ms: float = 500.0           # the forward phase that classifies a test image (the paper: 500 ms)
     init_v_mean: float = -2.0        # initial hidden dendrites: mean potential (rates ~ 24 Hz, the paper's mean)
     init_v_sd: float = 3.0           # and spread (the paper's 3)
     init_output_v_sd: float = 0.5    # output layer
@@ -229,7 +258,8 @@ def digit_rates(pixels: np.ndarray, rate_max_hz: float = 200.0) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- small maths
 
 def sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
+    """The logistic function ``1 / (1 + exp(-x))`` (scipy's ``expit``: one pass, no overflow)."""
+    return _expit(x)
 
 
 def _dsigmoid(x):
@@ -338,8 +368,10 @@ class _Filter:
         self.norm = p.tau_L_ms - p.tau_s_ms
 
     def step(self, counts):
-        self.a_L = self.a_L * self.d_L + counts
-        self.a_s = self.a_s * self.d_s + counts
+        self.a_L *= self.d_L
+        self.a_L += counts
+        self.a_s *= self.d_s
+        self.a_s += counts
         return (self.a_L - self.a_s) / self.norm
 
 
@@ -403,6 +435,11 @@ class SegregatedNet:
             gI = 1.0 - gE
         g_tot_o = p.g_l + p.g_d + gE + gI
         decay_o = np.exp(-g_tot_o * dt)
+        # the somata relax exponentially towards their instantaneous steady states (exact for inputs held over
+        # a step): hidden v_inf = c_b Vb + c_a Va, output u_inf = c_d Vb1 + teach
+        c_b, c_a = p.g_b / g_tot_h, p.g_a / g_tot_h
+        c_d = p.g_d / g_tot_o
+        teach = (gE * p.e_exc + gI * p.e_inh) / g_tot_o
         L = len(self.hidden)
         sums = {"soma": [0.0] * L, "apical": [0.0] * L, "s_below": [0.0] * L, "u": 0.0, "rate": 0.0, "s_top": 0.0}
         rec = None if record is None else {"basal": [[] for _ in range(L)], "apical": [[] for _ in range(L)],
@@ -416,10 +453,16 @@ class SegregatedNet:
             s = state["f_in"].step(counts(in_counts))
             averaging = step >= first_avg
             for i in range(L):
-                vb = s @ self.W[i].T + self.b[i]
+                vb = s @ self.W[i].T
+                vb += self.b[i]
                 va = s_prev_out @ self.Y[i].T
-                v_inf = (p.g_b * vb + p.g_a * va) / g_tot_h
-                state["V"][i] = v_inf + (state["V"][i] - v_inf) * decay_h
+                v_inf = c_b * vb
+                if c_a:
+                    v_inf += c_a * va
+                v = state["V"][i]
+                v -= v_inf
+                v *= decay_h
+                v += v_inf
                 if averaging:
                     sums["soma"][i] = sums["soma"][i] + state["V"][i]
                     sums["apical"][i] = sums["apical"][i] + va
@@ -430,9 +473,14 @@ class SegregatedNet:
                     rec["soma"][i].append(state["V"][i][record].copy())
                 s = state["f_hid"][i].step(counts(lam * sigmoid(state["V"][i]) * dt))
                 state["s_hid"][i] = s
-            vb1 = s @ self.W[-1].T + self.b[-1]
-            u_inf = (p.g_d * vb1 + gE * p.e_exc + gI * p.e_inh) / g_tot_o
-            state["U"] = u_inf + (state["U"] - u_inf) * decay_o
+            vb1 = s @ self.W[-1].T
+            vb1 += self.b[-1]
+            u_inf = c_d * vb1
+            u_inf += teach
+            u = state["U"]
+            u -= u_inf
+            u *= decay_o
+            u += u_inf
             rate = lam * sigmoid(state["U"])
             state["s_out"] = state["f_out"].step(counts(rate * dt))
             if averaging:
@@ -544,7 +592,18 @@ class LearningRun:
 
     @property
     def final_test_error(self) -> float:
+        """The test error after the last epoch."""
         return self.test_error[-1]
+
+    def late_error(self, last: int = LATE_EPOCHS) -> float:
+        """The test error at the end of training: the mean over the last ``last`` epochs (all of them when there
+        are fewer). With a constant learning rate the error keeps wandering from epoch to epoch; this mean is the
+        statistic the learning rates were tuned on (:data:`TUNED_LEARNING_RATES`)."""
+        last = positive_int(last, "last")
+        trained = self.test_error[1:]
+        if not trained:
+            raise ValueError("a run of 0 epochs has no error at the end of training")
+        return float(np.mean(trained[-last:]))
 
 
 def train_segregated(digits: Digits, hidden=(100,), params: SegregatedParams | None = None, epochs: int = 10,
@@ -552,9 +611,14 @@ def train_segregated(digits: Digits, hidden=(100,), params: SegregatedParams | N
                      measure_angle: bool = True) -> LearningRun:
     """Train a :class:`SegregatedNet` on ``digits`` for ``epochs`` passes (minibatches of
     ``params.batch_size``, reshuffled by ``seed`` each epoch) and test it before training and after each
-    epoch. ``n_train`` uses only the first images of the training split."""
-    import time
+    epoch. ``n_train`` uses only the first images of the training split. ``measure_angle``: record the angle
+    between each hidden layer's update and backprop's. Runs with one BLAS thread (the matrices are small: more
+    threads only cost, about twice the time on two cores)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _train_segregated(digits, hidden, params, epochs, seed, n_train, progress, measure_angle)
 
+
+def _train_segregated(digits, hidden, params, epochs, seed, n_train, progress, measure_angle) -> LearningRun:
     params = params or SegregatedParams()
     epochs = non_negative_int(epochs, "epochs")
     seed = non_negative_int(seed, "seed")
@@ -567,8 +631,9 @@ def train_segregated(digits: Digits, hidden=(100,), params: SegregatedParams | N
     run = LearningRun(tuple(hidden), params, seed, rule="dendritic", net=net)
     t0 = time.perf_counter()
     run.test_error.append(net.error(x_te, digits.y_test, rng))
-    bar = tqdm(total=epochs, desc=f"{'-'.join(map(str, (64, *hidden, 10)))} g_a={params.g_a} seed {seed}",
-               unit="epoch", disable=not progress, leave=False)
+    sizes = "-".join(map(str, (digits.n_inputs, *hidden, N_CLASSES)))
+    bar = tqdm(total=epochs, desc=f"{sizes} g_a={params.g_a} seed {seed}", unit="epoch", disable=not progress,
+               leave=False)
     for _ in range(epochs):
         order = rng.permutation(n)
         angles = []
@@ -579,7 +644,10 @@ def train_segregated(digits: Digits, hidden=(100,), params: SegregatedParams | N
             if measure_angle and net.hidden:
                 bp = net.backprop_updates(fwd, tgt)
                 angles.append([angle_deg(dW[i], bp[i]) for i in range(len(net.hidden))])
-            net.apply(dW, db)
+            # every example weighs the same: the epoch's short last minibatch (n % batch_size digits) steps in
+            # proportion, not with the full rate on the mean of a few digits (a large, noisy last step)
+            share = len(idx) / params.batch_size
+            net.apply([w * share for w in dW], [b * share for b in db])
         run.test_error.append(net.error(x_te, digits.y_test, rng))
         run.angle_deg.append(np.nanmean(np.array(angles), axis=0).tolist() if angles else [])
         bar.update(1)
