@@ -119,6 +119,20 @@ ASSETS: dict[str, Asset] = {
     "teaching_ampa_test": Asset("dataset", "lab/teaching_ampa_test",
                                 "468865f839a723d447ff4ec35647e84336f1b40b9f17a5fac657ef72f631ca5e",
                                 "teaching cell, AMPA only, 48 test trials of 6 s (chapter 06)"),
+    # issue 20: Hay NMDA out-of-distribution test sets (data/lab/make_ood_datasets.sh; inputs.OODOptions), paired
+    # trial by trial with l5pc_nmda_test (same seed); never used for training or model selection
+    "l5pc_nmda_test_ood_clustered_sync": Asset(
+        "dataset", "lab/l5pc_nmda_test_ood_clustered_sync",
+        "c01feaeecf913bd116633d56348e0a65d953e9a12d7b5ffaae461c44a19fab01",
+        "Hay L5PC, NMDA, 28 OOD test trials: input on a few spatial clusters, sinusoidally synchronous"),
+    "l5pc_nmda_test_ood_clustered_no_inhibition": Asset(
+        "dataset", "lab/l5pc_nmda_test_ood_clustered_no_inhibition",
+        "041882175714fb1979475f22dfe0717617c0a3705d19cbc3abb37451c79a83e1",
+        "Hay L5PC, NMDA, 28 OOD test trials: input on a few spatial clusters, no inhibition"),
+    "l5pc_nmda_test_ood_high_rate": Asset(
+        "dataset", "lab/l5pc_nmda_test_ood_high_rate",
+        "e59150bd97177e12d19897758cc9b3725555f4484b6c242e938c4a415c6cb73d",
+        "Hay L5PC, NMDA, 28 OOD test trials: excitation 800-1200 per tree per 100 ms (training 0-800)"),
     "model_l5pc_nmda_tcn": Asset("model", "lab/models/l5pc_nmda_tcn",
                                  "2fb3a96dc3090b21cbf60fde9a1c81af5dc7b3d751418935a3ba495c6bd3e59b",
                                  "the best deeper TCN trained on l5pc_nmda_train"),
