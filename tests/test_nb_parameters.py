@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -220,7 +221,8 @@ def test_notebooks_write_only_to_their_work_folder(path):
     code = "\n".join(c.source for c in code_cells(path))
     for forbidden in ("tempfile", "gettempdir", "mkdtemp", 'Path("data")', "neurodepth_work", "NEURODEPTH_WORK"):
         assert forbidden not in code, f"{path.name}: {forbidden!r}; use ctx.work_dir()"
-    if "WORK" in code or "DATA_DIR" in code:
+    # a work-folder name, not a longer one that merely contains it (chapter 11's WORKERS)
+    if re.search(r"\b(WORK|DATA_DIR)\b", code):
         assert "ctx.work_dir()" in code, f"{path.name}: its work folder comes from ctx.work_dir()"
     # no chapter reaches another's files; the one exception reads chapter 06's finished lab sweep (never a
     # temporary folder), through the same helper
