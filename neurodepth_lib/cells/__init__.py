@@ -4,7 +4,8 @@ the vendored Hay morphology, the Hay L5 pyramidal cell, a small teaching cell) w
 ``get_cell("l5pc")`` gives a registered :class:`CellModel` (what generation needs; :class:`NeuronCell` is what
 one built NEURON cell offers, :mod:`.contract`); ``from_neuron_model(...)`` or ``load_spec("cell.toml")`` makes
 one from a published model's hoc and ``.mod`` files (:mod:`.published`); ``ensure_mechanisms()``
-compiles and loads our mechanisms; ``L5PC("NMDA")`` builds the cell of Beniaguev, Segev & London (2021)
+compiles and loads our mechanisms (the paper's synapses and the Hay channels, two libraries: each cell loads
+only the ones it declares, :mod:`.mechanisms`); ``L5PC("NMDA")`` builds the cell of Beniaguev, Segev & London (2021)
 (:mod:`.l5pc`). NEURON itself is imported only when a NEURON module below is first used, so that
 ``import neurodepth_lib.cells`` stays cheap for the integrate-and-fire neuron. Nothing here imports torch.
 """
@@ -13,10 +14,10 @@ from __future__ import annotations
 import importlib
 
 from .contract import NeuronCell
-from .mechanisms import MOD_DIR, ensure_mechanisms, ensure_model_mechanisms
+from .mechanisms import MOD_DIR, ensure_cell_mechanisms, ensure_mechanisms, ensure_model_mechanisms
 from .registry import CELLS, CellModel, get_cell, register_cell, resolve_cell
 
-__all__ = ["MOD_DIR", "ensure_mechanisms", "ensure_model_mechanisms", "CELLS", "CellModel", "NeuronCell", "get_cell",
+__all__ = ["MOD_DIR", "ensure_mechanisms", "ensure_model_mechanisms", "ensure_cell_mechanisms", "CELLS", "CellModel", "NeuronCell", "get_cell",
            "register_cell", "resolve_cell", "from_neuron_model", "load_spec", "PublishedCell", "calibrate_inputs",
            "SynapticCell", "L5PC",
            "L5PCParams", "SegmentTable", "TeachingCell", "TeachingCellParams", "DEFAULT_MORPHOLOGY",

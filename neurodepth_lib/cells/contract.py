@@ -22,8 +22,24 @@ With ``n = n_segments`` dendritic segments, listed in ``segments`` (basal trees 
 * ``netcons[c]`` is the ``NetCon(None, synapse)`` (weight 1, delay 0) of channel ``c``; an input event at
   ``t`` ms is ``netcons[c].event(t)``.
 
-The synapses are the paper's, made by :mod:`neurodepth_lib.cells.synapses` after
-:func:`~neurodepth_lib.cells.ensure_mechanisms` has loaded our mechanisms (:class:`SynapticCell` does both).
+The synapses are the paper's, made by :mod:`neurodepth_lib.cells.synapses` after our ``"synapses"`` library
+is loaded (:class:`SynapticCell` does both).
+
+Mechanisms: what a cell needs loaded
+------------------------------------
+NEURON holds one mechanism per name in a process and cannot unload a library, so a cell declares which
+mechanisms it needs (``mechanisms``) and nothing else is loaded for it
+(:func:`~neurodepth_lib.cells.mechanisms.ensure_cell_mechanisms`):
+
+* ``"synapses"``: the paper's ``SynAmpa``, ``SynAmpaNmda``, ``SynGabaA``; every cell;
+* ``"hay_channels"``: our Hay et al. (2011) channels (``NaTa_t``, ``Ih``, ``CaDynamics_E2``, ...): the
+  :class:`~neurodepth_lib.cells.L5PC` and the :class:`~neurodepth_lib.cells.TeachingCell`;
+* a directory of ``.mod`` files: a published model's own (:func:`~neurodepth_lib.cells.from_neuron_model`
+  declares ``("synapses", mod_dir)``), which may reuse the Hay names with other contents.
+
+A process that built an L5PC holds our Hay channels; a published model defining ``Ih`` differently then
+cannot be loaded in it (a :class:`~neurodepth_lib.cells.mechanisms.MechanismClashError` says so and what to do),
+and the reverse. Generation's spawn and Dask workers are fresh processes and build only their cell.
 
 Units: lengths and distances in um, voltages in mV, times in ms, conductances in uS (synapses) and S/cm2
 (membrane densities), rates in spikes per 100 ms per input group (:mod:`neurodepth_lib.inputs`).
@@ -66,6 +82,9 @@ class NeuronCell(Protocol):
         ``len(segments)`` and ``2 * n_segments`` (input channels).
     netcons : list of NetCon
         ``n_inputs`` NetCons in channel order (see the module notes).
+    mechanisms : tuple of str
+        What NEURON must hold before the cell is built, loaded in order (see the module notes): names of our
+        libraries (``"synapses"``, ``"hay_channels"``) and directories of a model's ``.mod`` files.
     """
 
     conditions: tuple
@@ -75,6 +94,7 @@ class NeuronCell(Protocol):
     nexus: Any
     segments: Any
     netcons: list
+    mechanisms: tuple
 
     @property
     def dendritic_segments(self) -> list: ...

@@ -1,7 +1,8 @@
 """The Hay et al. (2011) layer-5b pyramidal cell as used by Beniaguev, Segev & London (2021).
 
 Morphology ``cell1`` (vendored, see ``morphologies/ATTRIBUTION.md``), the ``L5PCbiophys5b`` channel
-densities (science/paper_facts.md section 4.2), our own mechanisms (``mod/``) and one excitatory plus one
+densities (science/paper_facts.md section 4.2), our own mechanisms (``mod/``: the libraries ``"synapses"`` and
+``"hay_channels"``, loaded when the cell is built) and one excitatory plus one
 inhibitory synapse on every dendritic segment:
 
 * 639 dendritic segments, basal sections first, then apical sections, increasing x within a section;
@@ -31,7 +32,7 @@ import numpy as np
 from . import synapses
 from .morphology import DEFAULT_MORPHOLOGY, READERS, load_morphology
 from .synaptic_cell import SynapticCell
-from .mechanisms import import_neuron
+from .mechanisms import HAY_CHANNELS, SYNAPSES, import_neuron
 
 h = import_neuron()  # NEURON, imported away from a stray x86_64/ in the working directory
 
@@ -205,6 +206,10 @@ class L5PC(SynapticCell):
 
     conditions = CONDITIONS  # the names set_condition accepts
     params_class = L5PCParams
+    # our Hay channels and the paper's synapses, loaded in this order: NEURON sums the currents of a compartment
+    # in the order the mechanism types were loaded, and this is the order of the single library of the past
+    # (the channels' files sort before the synapses'), so voltages stay equal to the last bit
+    mechanisms = (HAY_CHANNELS, SYNAPSES)
 
     def _check_params(self, params) -> None:
         if not Path(params.morphology).is_file():

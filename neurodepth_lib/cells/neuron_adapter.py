@@ -30,8 +30,8 @@ from .._io import file_sha256
 from .registry import CellModel, register_cell
 from .simulation import SimulationParams, simulate_trial
 
-__all__ = ["L5PC_GENERATION_SIMULATION", "neuron_cell_model", "cell_model_from_source", "note_built", "L5PC_MODEL",
-           "TEACHING_MODEL"]
+__all__ = ["L5PC_GENERATION_SIMULATION", "neuron_cell_model", "cell_model_from_source", "note_built", "built_cell",
+           "L5PC_MODEL", "TEACHING_MODEL"]
 
 _NEURON_LOCK = threading.Lock()  # NEURON is not thread-safe: one trial at a time per process
 _WORKER_CELLS: dict = {}         # per process: the built cell of each kind, kept alive between tasks
@@ -118,6 +118,19 @@ def _retire_others(keep) -> None:
 def _input_settings(spec, condition, cell_params):
     with _NEURON_LOCK:
         return _get_cell(spec, condition, cell_params).input_settings(condition)
+
+
+def built_cell(model: CellModel, condition=None, cell_params=None):
+    """This process's NEURON cell of ``model`` (a model made by :func:`neuron_cell_model` or
+    :func:`cell_model_from_source`), built once as generation builds it and reused: for what a cell's
+    :class:`~neurodepth_lib.cells.registry.CellModel` does not carry, such as its segments' 3-D positions.
+    Raises ``ValueError`` for a cell that is not a NEURON cell (the I&F)."""
+    made_here = getattr(model.input_settings, "func", None) is _input_settings
+    if not (isinstance(model, CellModel) and made_here):
+        raise ValueError(f"cell {getattr(model, 'name', model)!r} is not a NEURON cell: it has no built cell "
+                         f"(segments, morphology)")
+    with _NEURON_LOCK:
+        return _get_cell(model.input_settings.args[0], condition, dict(cell_params or {}))
 
 
 def _simulation_defaults(defaults: dict, simulation):

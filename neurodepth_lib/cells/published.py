@@ -3,7 +3,7 @@
 >>> import neurodepth_lib as nd
 >>> model = nd.cells.from_neuron_model(
 ...     "my_l5pc", hoc=["models/L5PCbiophys3.hoc", "models/L5PCtemplate.hoc"], template="L5PCtemplate",
-...     template_args=["morphologies/cell1.asc"], mod_dir="mod",
+...     template_args=["../morphologies/cell1.asc"], mod_dir="mod",
 ...     trees={"basal": "dend[*]", "apical": "apic[*]"}, v_init_mV=-80, dt_ms=0.025)   # doctest: +SKIP
 >>> nd.studies.how_deep(model, "runs/my_l5pc")                                         # doctest: +SKIP
 
@@ -12,7 +12,7 @@ or the same fields in a TOML file (paths relative to it), ``neurodepth how-deep 
     name = "my_l5pc"
     hoc = ["models/L5PCbiophys3.hoc", "models/L5PCtemplate.hoc"]
     template = "L5PCtemplate"
-    template_args = ["morphologies/cell1.asc"]
+    template_args = ["../morphologies/cell1.asc"]   # relative to workdir (the first hoc file's folder)
     mod_dir = "mod"
     v_init_mV = -80.0
     dt_ms = 0.025
@@ -23,11 +23,17 @@ or the same fields in a TOML file (paths relative to it), ``neurodepth how-deep 
 What happens (:class:`PublishedCell`), once per process (spawned and Dask workers rebuild the cell from the
 spec, which is plain data):
 
-1. our mechanisms are loaded, then the model's (:func:`~neurodepth_lib.cells.mechanisms.ensure_model_mechanisms`:
-   compiled once into the content-hashed cache; a mechanism whose name NEURON already has is a clear error;
-   a stray ``x86_64/`` in the working directory is never loaded);
-2. the hoc files are loaded in order, from the directory of the first (``workdir``: hoc code often loads
-   files relative to it), and the template is instantiated with ``template_args``;
+1. the cell's ``mechanisms`` are loaded: our synapses, then the model's ``.mod`` files
+   (:func:`~neurodepth_lib.cells.mechanisms.ensure_model_mechanisms`: compiled once into the content-hashed
+   cache; a stray ``x86_64/`` in the working directory is never loaded). Our Hay channels are *not* loaded,
+   so a model whose files reuse their names (the Hay model's own ``Ih``, ``NaTa_t``, ... from ModelDB) works.
+   A name this process already holds with other contents is a clear error saying what to do: the Hay
+   channels are there when an L5PC or a teaching cell was built in the same process, so such a model needs
+   a fresh process (generation's spawn and Dask workers are fresh processes);
+2. NEURON's ``stdrun.hoc`` and ``import3d.hoc`` are loaded (a model's own ``init.hoc`` or ``mosinit.hoc``
+   usually does that), then the hoc files in order, from the directory of the first (``workdir``: hoc code
+   often loads files relative to it), and the template is instantiated with ``template_args`` (a path in
+   them is relative to ``workdir``);
 3. the cell's sections are those of that template object. Sections are named as in the template, without
    the object's prefix (``soma``, ``dend[3]``); ``trees`` maps a tree name to patterns on those names (``*``
    any characters, ``?`` one; brackets are literal), in input order: each tree's segments in section order,
@@ -62,7 +68,7 @@ import numpy as np
 from .. import inputs
 from .._io import file_sha256
 from .contract import SYNAPSE_KINDS
-from .mechanisms import ensure_model_mechanisms, import_neuron
+from .mechanisms import SYNAPSES, import_neuron
 from .neuron_adapter import cell_model_from_source, note_built
 from .registry import CELLS, CellModel, register_cell
 from .synapses import SynapseParams
@@ -75,6 +81,9 @@ __all__ = ["NeuronModelSpec", "NeuronModelParams", "PublishedCell", "from_neuron
            "model_spec", "build_cell"]
 
 _DEFAULT_CONDITIONS = (("NMDA", "NMDA"), ("AMPA", "AMPA"))
+# NEURON's own hoc libraries loaded before a model's hoc files: the standard run system and Import3d (templates
+# that read a morphology file, such as the Hay cell's, use Import3d_Neurolucida3 / Import3d_GUI)
+_HOC_LIBRARIES = ("stdrun.hoc", "import3d.hoc")
 _PATTERN_CHARS = re.compile(r"[*?]")
 
 
@@ -103,7 +112,7 @@ class NeuronModelSpec:
     template : the hoc template to instantiate; ``template_args`` its arguments (strings or numbers).
     mod_dir : directory of the model's ``.mod`` files (None: NEURON's built-ins and ours only).
     trees : ``((tree name, (pattern, ...)), ...)`` in input order (basal first, then apical, as the paper).
-    soma : pattern of the soma section (the first match).
+    soma : pattern of the soma section (the first match; ``"soma"`` also finds ``soma[0]``).
     nexus : ``"section(x)"``, or None to pick one (:func:`pick_nexus`).
     v_init_mV, dt_ms, secondorder : how trials are integrated (``secondorder`` 0 backward Euler, 2
         Crank-Nicolson). celsius_degC : set ``h.celsius`` when the cell is built (None leaves it).
@@ -238,8 +247,8 @@ def from_neuron_model(name: str, *, hoc, template: str, trees: dict, template_ar
     hoc : a hoc file or a list of them, loaded in order; template : the template to instantiate;
         template_args : its arguments.
     trees : ``{"basal": "dend[*]", "apical": "apic[*]"}``: tree name -> section-name pattern(s), in input order.
-    mod_dir : the model's ``.mod`` files (compiled and loaded beside ours).
-    soma : the soma's section name (pattern; first match). nexus : ``"apic[36](0.9)"`` or None (picked).
+    mod_dir : the model's ``.mod`` files (compiled and loaded beside our synapses; not beside our Hay channels).
+    soma : the soma's section name (pattern; first match; ``"soma"`` also finds ``soma[0]``). nexus : ``"apic[36](0.9)"`` or None (picked).
     v_init_mV, dt_ms, secondorder, celsius_degC : simulation settings (fixed step ``dt_ms``; backward Euler
         unless ``secondorder=2``).
     conditions : the cell's condition names, ``{"control": "NMDA", "APV": "AMPA"}`` (name -> synapse kind) or a
@@ -452,6 +461,12 @@ class PublishedCell(SynapticCell):
         super().__init__(spec.condition_names[0] if condition is None else condition,
                          spec.params() if params is None else params)
 
+    @property
+    def mechanisms(self) -> tuple:
+        """What NEURON must hold for this cell: our synapses and the model's own ``.mod`` directory (never our
+        Hay channels)."""
+        return (SYNAPSES,) + ((self.spec.mod_dir,) if self.spec.mod_dir else ())
+
     def _check_condition(self, condition) -> None:  # the cell's own names
         if condition not in self.conditions:
             raise ValueError(f"unknown condition {condition!r} for the cell {self.spec.name!r}; choose one of "
@@ -461,12 +476,17 @@ class PublishedCell(SynapticCell):
         return self.spec.kind_of(condition) if condition is not None else None
 
     def _build(self) -> None:
-        spec = self.spec
-        if spec.mod_dir:
-            ensure_model_mechanisms(spec.mod_dir)
+        spec = self.spec  # its mechanisms are loaded (SynapticCell.__init__)
+        for library in _HOC_LIBRARIES:  # what published templates take for granted (a model's init.hoc loads them)
+            h.load_file(library)
         with _in_dir(spec.workdir):
             for f in spec.hoc:
-                if not h.load_file(str(f)):
+                try:
+                    ok = h.load_file(str(f))
+                except RuntimeError as err:  # hoc raised: its own message is printed above
+                    raise RuntimeError(f"NEURON could not load the hoc file {f}: {err} (NEURON's message, printed "
+                                       "above, names the line)") from None
+                if not ok:
                     raise RuntimeError(f"NEURON could not load the hoc file {f} (its messages are above)")
             template = getattr(h, spec.template, None)
             if template is None:
@@ -481,6 +501,8 @@ class PublishedCell(SynapticCell):
         if not sections:
             raise ValueError(f"the template {spec.template} made no sections")
         soma = [n for n in local if _matcher([spec.soma]).match(n)]
+        if not soma and "[" not in spec.soma:  # "soma" names the section soma[0] of a template's array too
+            soma = [n for n in local if n == f"{spec.soma}[0]"]
         if not soma:
             raise ValueError(f"no section of {spec.template} matches soma={spec.soma!r}; its sections: "
                              f"{_some(local)}")

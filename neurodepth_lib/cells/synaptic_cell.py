@@ -3,7 +3,8 @@ segment in channel order, conditions, and a life cycle of one live cell per clas
 
 :class:`SynapticCell` is the base of :class:`~neurodepth_lib.cells.L5PC` and
 :class:`~neurodepth_lib.cells.teaching.TeachingCell`, and the template for a cell of your own. A subclass sets
-``conditions`` and ``params_class`` and implements ``_build()``, which creates the sections and sets
+``conditions``, ``params_class`` and ``mechanisms`` (default: our synapses only; a cell that inserts our Hay
+channels declares ``("hay_channels", "synapses")``, as the L5PC does) and implements ``_build()``, which creates the sections and sets
 ``soma`` (a section), ``nexus`` (a segment), ``segments`` (a :class:`~neurodepth_lib.cells.l5pc.SegmentTable`),
 ``_segment_objects`` (the NEURON segments in channel order) and the section lists ``all``, ``dend``,
 ``apic``, ``axon``. The base class then places the paper's synapses (:mod:`.synapses`):
@@ -22,7 +23,7 @@ import weakref
 
 from .. import inputs
 from . import synapses
-from .mechanisms import ensure_mechanisms, import_neuron
+from .mechanisms import SYNAPSES, ensure_cell_mechanisms, import_neuron
 
 h = import_neuron()  # NEURON, imported away from a stray x86_64/ in the working directory
 
@@ -36,6 +37,9 @@ class SynapticCell:
 
     conditions: tuple = ("NMDA", "AMPA")
     params_class: type = synapses.SynapseParams
+    # what NEURON must hold before the cell is built (cells.contract.NeuronCell.mechanisms): our synapses; a
+    # subclass adds "hay_channels" when it inserts the Hay channels, or a directory of its own .mod files
+    mechanisms: tuple = (SYNAPSES,)
     _live_ref = None  # per subclass: a weak reference to the live cell
 
     def __init__(self, condition: str = "NMDA", params=None):
@@ -45,7 +49,7 @@ class SynapticCell:
         if not isinstance(params, cls.params_class):
             raise TypeError(f"params must be {cls.params_class.__name__}, got {type(params).__name__}")
         self._check_params(params)
-        ensure_mechanisms()
+        ensure_cell_mechanisms(self.mechanisms)
         previous = cls.live()
         if previous is not None:
             previous.destroy()
@@ -59,6 +63,15 @@ class SynapticCell:
             self.synapses: list = []
             self.netcons: list = []
             self._build_synapses(condition)
+        except ValueError as error:
+            self.destroy()
+            if "not a density mechanism name" not in str(error):
+                raise
+            # NEURON does not name the mechanism; the likely cause is one the class did not declare
+            raise ValueError(f"building the {cls.__name__}: NEURON says {str(error).strip()!r}: a mechanism it "
+                             f"inserts is not loaded. {cls.__name__}.mechanisms declares {self.mechanisms!r}; a "
+                             f"cell that inserts our Hay channels declares ('hay_channels', 'synapses'), a cell "
+                             f"with .mod files of its own adds their directory") from error
         except Exception:
             self.destroy()
             raise

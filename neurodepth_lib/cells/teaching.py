@@ -63,7 +63,7 @@ from ..inputs import hay_rates_for_tree
 from . import synapses
 from .l5pc import SegmentTable
 from .synaptic_cell import SynapticCell
-from .mechanisms import import_neuron
+from .mechanisms import HAY_CHANNELS, SYNAPSES, import_neuron
 
 h = import_neuron()  # NEURON, imported away from a stray x86_64/ in the working directory
 
@@ -175,6 +175,7 @@ class TeachingCell(SynapticCell):
     conditions = CONDITIONS  # the names set_condition accepts
 
     params_class = TeachingCellParams
+    mechanisms = (HAY_CHANNELS, SYNAPSES)  # the soma's channels and the dendrites' Ih are the Hay cell's (order: L5PC)
 
     @classmethod
     def _check_condition(cls, condition) -> None:
