@@ -15,6 +15,7 @@ from .._io import atomic_write_json, check_output_path
 from ..cells.calibration import DEFAULT_TARGET_HZ, calibrate_inputs
 from ..cells.registry import resolve_cell
 from ..data.generation import generate_dataset, plan_generation
+from ..data.store import open_dataset
 from ..scoring.protocol import EvaluationConfig
 from .sweeps import SweepGrid, SweepResult, check_budget, run_sweep
 
@@ -336,12 +337,29 @@ def how_deep(cell="teaching", out_dir="how_deep", *, condition=None, n_train_tri
                          cell_params=cell_params, simulation=simulation, workers=workers, client=client,
                          progress=progress)
     label = condition if condition is not None else model.name
+    evaluation = EvaluationConfig(spike_count_per_ms=6000)
+    _check_scoreable(test_dir, evaluation)  # before any training: an unscoreable test set is known now
     sweep = run_sweep(out_dir / "sweep", {label: (train_dir, test_dir)}, grid, steps=steps, scale=scale,
-                      workers=workers, client=client, progress=progress,
-                      evaluation=EvaluationConfig(spike_count_per_ms=6000))
+                      workers=workers, client=client, progress=progress, evaluation=evaluation)
     return HowDeepReport(cell=model.name, condition=condition, depth=depth_report(sweep.rows, label, tolerance),
                          sweep=sweep, train_dir=train_dir, test_dir=test_dir, calibration=calibration,
                          simulation=model.simulation_defaults(dict(simulation or {})))
+
+
+def _check_scoreable(test_dir: Path, evaluation: EvaluationConfig) -> None:
+    """Raise ``ValueError`` when the test set cannot give an AUC under ``evaluation`` (no output spike after
+    its warm-up in the trials its spike-count filter keeps), saying what to change."""
+    data = open_dataset(test_dir)
+    spike_range = evaluation.applied_range(int(data.duration_ms))
+    counts = data.spike_counts()
+    kept = [i for i, n in enumerate(counts) if spike_range is None or spike_range[0] <= n <= spike_range[1]]
+    scored = sum(int(np.count_nonzero(data.trial(i).spike_times_ms >= evaluation.start_ms)) for i in kept)
+    if scored == 0:
+        raise ValueError(
+            f"the test set cannot be scored: {len(kept)} of its {len(counts)} trials pass the spike-count filter "
+            f"({spike_range} spikes per {data.duration_ms:g}-ms trial) and they hold no output spike after the "
+            f"first {evaluation.start_ms} ms, so the AUC is undefined; use more or longer test trials "
+            f"(n_test_trials, duration_ms) or inputs that make the cell fire (calibrate=True, a larger rate factor)")
 
 
 def _calibration(model, condition, out_dir: Path, cell_params: dict, simulation, target_hz, progress) -> dict:

@@ -39,3 +39,31 @@ def test_depth_report_refuses_a_nan_tolerance():
     rows = [{"condition": "c", "depth": 1, "seed": 0, "auc": 0.9}]
     with pytest.raises(ValueError, match="tolerance"):
         nd.studies.depth_report(rows, "c", tolerance=float("nan"))
+
+
+def test_an_unscoreable_test_set_is_an_error_before_any_training(tmp_path, monkeypatch):
+    # the order: data, then the check, then the sweep (which must not start)
+    monkeypatch.setattr(depth, "generate_dataset", lambda *a, **k: None)
+
+    def unscoreable(test_dir, evaluation):
+        raise ValueError("the test set cannot be scored")
+
+    def no_sweep(*a, **k):
+        raise AssertionError("the sweep started on a test set that cannot be scored")
+
+    monkeypatch.setattr(depth, "_check_scoreable", unscoreable)
+    monkeypatch.setattr(depth, "run_sweep", no_sweep)
+    with pytest.raises(ValueError, match="cannot be scored"):
+        nd.studies.how_deep("iaf", tmp_path / "h", calibrate=False, progress=False)
+
+
+def test_the_scoreable_check_reads_the_filter_and_the_warm_up(tmp_path):
+    path = tmp_path / "iaf"
+    nd.data.generate_dataset(path, cell="iaf", n_trials=3, duration_ms=1500, seed=1, workers=0, progress=False)
+    counts = nd.data.open_dataset(path).spike_counts()
+    assert counts.sum() > 0                                  # the I&F neuron fires: the default filter scores it
+    depth._check_scoreable(path, nd.scoring.EvaluationConfig(spike_count_range=None))
+    # a filter that keeps only silent trials leaves nothing to score, and the message says what to change
+    with pytest.raises(ValueError, match=r"cannot be scored: \d of its 3 trials pass .* no output spike after the "
+                                         r"first 500 ms.*more or longer test trials"):
+        depth._check_scoreable(path, nd.scoring.EvaluationConfig(spike_count_range=(0, 0)))
