@@ -77,7 +77,8 @@ def test_generate_forwards_the_shipped_command(monkeypatch, dask, tmp_path):
     (args, kw), = calls
     assert args == (out,)
     assert kw == dict(cell="l5pc", condition="NMDA", n_trials=100, duration_ms=6000, seed=3000, trials_per_shard=8,
-                      client=None, record_dendrites=False, record_soma_0125ms=False, simulation=None, progress=True)
+                      client=None, record_dendrites=False, record_soma_0125ms=False, simulation=None, progress=True,
+                      input_settings=None)
     assert dask == []
 
 
@@ -93,6 +94,78 @@ def test_generate_leaves_defaults_to_the_library_and_sends_work_to_dask(monkeypa
     assert kw["simulation"] == {"dt_ms": 0.025, "secondorder": 0, "use_cvode": True}
     client, = dask  # made by _parallel.dask_client, and closed afterwards even though the call failed
     assert client.address == "tcp://somewhere:8786" and kw["client"] is client and client.closed
+
+
+# the shipped out-of-distribution test sets (issue 20; data/lab/make_ood_datasets.sh) and their --ood settings
+OOD_SETS = {"l5pc_nmda_test_ood_clustered_sync": "clustered,synchronous",
+            "l5pc_nmda_test_ood_clustered_no_inhibition": "clustered,no_inhibition",
+            "l5pc_nmda_test_ood_high_rate": "high_rate"}
+
+
+def shipped_manifest(name):
+    manifest = nd.data.assets.manifest_of(nd.data.assets.path_of(name))
+    if manifest is None:
+        pytest.skip(f"{name} is not in this checkout")
+    return manifest
+
+
+@pytest.mark.neuron
+@pytest.mark.parametrize("name, kinds", OOD_SETS.items())
+def test_generate_ood_makes_the_plan_of_the_shipped_ood_set(name, kinds, monkeypatch, dask, tmp_path):
+    """The command 'assets regenerate' prints for a shipped OOD set carries --ood, and the plan it hands the
+    library has the shipped set's plan id: the same trials, bit for bit (nothing is simulated here)."""
+    manifest = shipped_manifest(name)
+    argv = nd.data.asset_records.regenerate_command(name, tmp_path / "remade")
+    assert argv[argv.index("--ood") + 1] == kinds
+    calls = capture(monkeypatch, nd.data.generation, "generate_dataset")
+    with pytest.raises(Called):
+        cli.main(argv[1:])
+    (_, kw), = calls
+    assert kw["input_settings"].ood.kinds == tuple(kinds.split(","))
+    assert nd.data.planned_id(**kw) == manifest["plan_id"]
+    # without the flag the plan is the in-distribution test set's (same seed), not the OOD set's
+    plain = dict(kw, input_settings=None)
+    assert nd.data.planned_id(**plain) != manifest["plan_id"]
+
+
+@pytest.mark.neuron
+def test_assets_regenerate_dry_run_shows_the_ood_flag(capsys, tmp_path):
+    shipped_manifest("l5pc_nmda_test_ood_high_rate")
+    out = tmp_path / "remade"
+    assert cli.main(["assets", "regenerate", "l5pc_nmda_test_ood_high_rate", "--out", str(out), "--dry-run"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()[-1]
+    assert printed.startswith("neurodepth generate --cell l5pc --condition NMDA --trials 28 ")
+    assert " --seed 3000 " in printed and " --ood high_rate --out " in printed
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("value, message", [
+    ("clustered,sideways", "unknown OOD setting 'sideways'; choose one or more of clustered, synchronous, "
+                           "no_inhibition, high_rate, comma-separated"),
+    ("", "unknown OOD setting ''"),
+    ("high_rate,high_rate", "OOD settings must be distinct"),
+])
+def test_generate_refuses_a_bad_ood_setting_before_anything_runs(value, message, monkeypatch, capsys, tmp_path):
+    calls = capture(monkeypatch, nd.data.generation, "generate_dataset")
+    built = capture(monkeypatch, nd.data.generation, "ood_input_settings")
+    err = run_error(["generate", "--trials", "1", "--ood", value, "--out", str(tmp_path / "x")], capsys)
+    assert err.startswith("neurodepth generate: error: argument --ood: ") and message in err
+    assert calls == [] and built == [] and not (tmp_path / "x").exists()
+
+
+def test_the_ood_names_the_parser_offers_are_the_library_s():
+    from neurodepth_lib.cli import _data
+
+    assert _data._OOD_KINDS == nd.inputs.OOD_KINDS
+
+
+def test_clustered_input_needs_a_cell_with_a_morphology(monkeypatch, capsys, tmp_path):
+    calls = capture(monkeypatch, nd.data.generation, "generate_dataset")
+    err = run_error(["generate", "--cell", "iaf", "--trials", "1", "--ood", "clustered", "--out", str(tmp_path / "x")],
+                    capsys)
+    assert "OOD setting 'clustered' groups a cell's segments by their 3-D positions" in err
+    assert "'iaf' is not a NEURON cell" in err
+    assert calls == [] and not (tmp_path / "x").exists()
 
 
 def test_a_scheduler_that_does_not_answer_is_one_line(monkeypatch, capsys, tmp_path):

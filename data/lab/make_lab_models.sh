@@ -18,36 +18,14 @@
 # cards name the shards each model saw.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-COND=${1:?usage: make_lab_models.sh NMDA|AMPA}
-cond=${COND,,}
-STEPS=${STEPS:-3000}
-VALID_FRACTION=${VALID_FRACTION:-0.15}
-# VALID=DIR validates on that dataset (e.g. the condition's shipped validation set) instead of holding out
-# VALID_FRACTION of the training trials; TRAIN_TRIALS=N trains on the first N training trials only, so that
-# every candidate sees the same trials while the training set is still growing.
-VALID=${VALID:-}
-TRAIN_TRIALS=${TRAIN_TRIALS:-}
-TRAIN=data/lab/l5pc_${cond}_train
-TEST=data/lab/l5pc_${cond}_test
-OUT=data/lab/models
+source data/lab/lab_models_common.sh "$@"   # COND, STEPS, VALID, TRAIN_TRIALS, train, score
 CAND=runs/lab_candidates/$cond          # not shipped: the selection is recorded in the shipped card
 mkdir -p "$OUT" "$CAND"
-nd() { .venv/bin/neurodepth "$@"; }
-data_args=()
-if [[ -n $VALID ]]; then data_args+=(--valid "$VALID"); else data_args+=(--valid-fraction "$VALID_FRACTION"); fi
-if [[ -n $TRAIN_TRIALS ]]; then data_args+=(--train-trials "$TRAIN_TRIALS"); fi
-train() {  # out arch-args...
-  local out=$1; shift
-  nd train "$TRAIN" --allow-incomplete "${data_args[@]}" --split-seed 0 --seed 0 \
-    --scale lab --steps "$STEPS" --threads 1 --weights-dtype float16 --no-progress --out "$out" "$@"
-}
-train "$CAND/d1" --depth 1 --kernel 77 --width 24                      # 1 x 24, T = 77 ms
-train "$CAND/d4" --arch lab                                             # 4 x 32, kernels 35/15/15/15
-train "$CAND/d7" --kernels 35,8,8,8,8,8,8 --width 32                    # 7 x 32, T = 77 ms
+train "$CAND/d1" --weights-dtype float16 --depth 1 --kernel 77 --width 24            # 1 x 24, T = 77 ms
+train "$CAND/d4" --weights-dtype float16 --arch lab                                   # 4 x 32, kernels 35/15/15/15
+train "$CAND/d7" --weights-dtype float16 --kernels 35,8,8,8,8,8,8 --width 32          # 7 x 32, T = 77 ms
 cp "$CAND/d1.pt" "$OUT/l5pc_${cond}_fcn.pt"
 cp "$CAND/d1.json" "$OUT/l5pc_${cond}_fcn.json"
 .venv/bin/python data/lab/select_model.py "$CAND" "$OUT/l5pc_${cond}_tcn" d4 d7
 # the test set must be complete: the shipped numbers are on all of its trials
-for m in fcn tcn; do
-  nd evaluate "$OUT/l5pc_${cond}_$m" "$TEST" --threads 1 --record test --json "$OUT/l5pc_${cond}_$m.test.json"
-done
+score "l5pc_${cond}_fcn" "l5pc_${cond}_tcn"

@@ -25,26 +25,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 W=${WORKERS:-1}
 N=${TRIALS:-28}
-# (python -c, not a here-document: spawned worker processes re-read the main script, which must be a file or -c)
-read -r -d '' MAKE <<'PY' || true
-import sys
-
-import neurodepth_lib as nd
-from neurodepth_lib.cells import L5PC
-from neurodepth_lib.inputs import cell_ood_settings
-
-name, kinds, n_trials, workers = sys.argv[1], tuple(sys.argv[2].split(",")), int(sys.argv[3]), int(sys.argv[4])
-cell = L5PC("NMDA")
-settings = cell_ood_settings(cell, kinds, "NMDA")   # 64 clusters from K-means (seed 0) when clustered
-cell.destroy()
-report = nd.data.generate_dataset(f"data/lab/l5pc_nmda_test_ood_{name}", cell="l5pc", condition="NMDA",
-                                  n_trials=n_trials, duration_ms=6000, seed=3000, trials_per_shard=4,
-                                  workers=workers, input_settings=settings, progress=False)
-with report.open() as ds:
-    print(nd.data.format_summary(ds.summary(), report), flush=True)
-PY
-ood() {  # set-name kinds (comma-separated)
-  .venv/bin/python -c "$MAKE" "$1" "$2" "$N" "$W"
+# The sets were first made through the library (generate_dataset with inputs.cell_ood_settings); `neurodepth
+# generate --ood` builds the same recipe, and its plan ids equal the shipped manifests' (tests/test_cli.py), so
+# this command resumes or remakes them (`neurodepth assets regenerate NAME --dry-run` prints it too).
+ood() {  # set-name settings (comma-separated names of inputs.OOD_KINDS)
+  .venv/bin/neurodepth generate --cell l5pc --condition NMDA --trials "$N" --duration-ms 6000 --seed 3000 \
+    --trials-per-shard 4 --workers "$W" --ood "$2" --no-progress --out "data/lab/l5pc_nmda_test_ood_$1"
 }
 declare -A KINDS=([clustered_sync]="clustered,synchronous" [clustered_no_inhibition]="clustered,no_inhibition"
                   [high_rate]="high_rate" [no_inhibition]="no_inhibition" [clustered]="clustered"

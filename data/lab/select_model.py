@@ -1,4 +1,4 @@
-"""Ship the deeper candidate with the best validation AUC (step 2 of make_lab_models.sh).
+"""Ship the candidate with the best validation AUC (step 2 of make_lab_models.sh and make_lab_elms.sh).
 
     python data/lab/select_model.py CANDIDATE_DIR OUT_PREFIX NAME [NAME ...]
 
@@ -14,6 +14,12 @@ import sys
 from pathlib import Path
 
 from neurodepth_lib.nets import update_model_card
+
+
+def _first_learning_rate(card: dict) -> float | None:
+    """The learning rate of the card's first schedule stage (the candidates may differ only in it)."""
+    stages = (((card.get("training") or {}).get("config") or {}).get("schedule") or {}).get("stages") or []
+    return stages[0].get("learning_rate") if stages else None
 
 
 def main(candidate_dir: str, out_prefix: str, *names: str) -> str:
@@ -33,7 +39,8 @@ def main(candidate_dir: str, out_prefix: str, *names: str) -> str:
     on = "held-out training trials" if held_out else f"the {valid.get('name', 'validation')} dataset"
     update_model_card(out, selection={
         "by": f"validation AUC ({on}, all of its {len(valid.get('trials', []))} trials)", "chosen": best,
-        "candidates": {k: {"name": cards[k]["name"], "n_parameters": cards[k]["n_parameters"], "valid_auc": a}
+        "candidates": {k: {"name": cards[k]["name"], "n_parameters": cards[k]["n_parameters"],
+                           "first_learning_rate": _first_learning_rate(cards[k]), "valid_auc": a}
                        for k, a in scored.items()}})
     return best
 

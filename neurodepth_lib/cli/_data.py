@@ -2,6 +2,7 @@
 shipped assets (:mod:`neurodepth_lib.data`)."""
 from __future__ import annotations
 
+import argparse
 import shlex
 
 from ._shell import cluster, flags, given
@@ -34,19 +35,42 @@ def add_generate(subparsers) -> None:
     p.add_argument("--secondorder", type=int, choices=(0, 1, 2), default=None,
                    help="NEURON's secondorder (the pipeline uses 2, Crank-Nicolson; 0 is backward Euler)")
     p.add_argument("--cvode", action="store_true", help="integrate NEURON cells with CVODE (the authors' way)")
+    p.add_argument("--ood", type=_ood_kinds, default=None, metavar="NAME[,NAME...]",
+                   help="out-of-distribution inputs: one or more of the named settings "
+                        f"{', '.join(_OOD_KINDS)} (neurodepth_lib.inputs.OODOptions), e.g. clustered,synchronous; "
+                        "recorded in the plan (clustered: 64 spatial clusters of the cell's segments)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(func=_run_generate, flags=flags(p))
+
+
+# the named out-of-distribution settings: neurodepth_lib.inputs.OOD_KINDS (a test keeps them equal), not imported
+# here because the inputs module loads scipy, and the parser should start fast
+_OOD_KINDS = ("clustered", "synchronous", "no_inhibition", "high_rate")
+
+
+def _ood_kinds(text: str) -> tuple[str, ...]:
+    """``clustered,synchronous`` as a tuple of OOD setting names (a flag type: a bad name fails at parsing)."""
+    kinds = tuple(k for k in str(text).replace(" ", "").split(",") if k)
+    bad = [k for k in kinds if k not in _OOD_KINDS]
+    if bad or not kinds:
+        raise argparse.ArgumentTypeError(f"unknown OOD setting {(bad or [text])[0]!r}; choose one or more of "
+                                         f"{', '.join(_OOD_KINDS)}, comma-separated")
+    if len(set(kinds)) != len(kinds):
+        raise argparse.ArgumentTypeError(f"OOD settings must be distinct, got {text!r}")
+    return kinds
 
 
 def _run_generate(args) -> int:
     from ..data import generation
 
     simulation = given(dt_ms=args.dt_ms, secondorder=args.secondorder, use_cvode=args.cvode or None)
+    # the OOD recipe is made (and checked) before any simulation; the plan records it, so the plan id differs
+    settings = generation.ood_input_settings(args.cell, args.condition, args.ood) if args.ood else None
     with cluster(args.scheduler) as client:
         report = generation.generate_dataset(
             args.out, cell=args.cell, condition=args.condition, n_trials=args.trials, client=client,
             record_dendrites=args.record_dendrites, record_soma_0125ms=args.record_soma_0125ms,
-            simulation=simulation or None, progress=args.progress,
+            simulation=simulation or None, progress=args.progress, input_settings=settings,
             **given(duration_ms=args.duration_ms, seed=args.seed, trials_per_shard=args.trials_per_shard,
                      workers=args.workers))
     with report.open() as ds:

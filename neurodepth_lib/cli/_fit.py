@@ -28,8 +28,10 @@ def add_train(subparsers) -> None:
                    help="validation dataset directory (default: hold out --valid-fraction of the training trials)")
     p.add_argument("--valid-fraction", type=float, default=None, help="held-out fraction (default 0.1)")
     p.add_argument("--arch", dest="architecture", metavar="ARCH", default=None,
-                   help="architecture preset: large (7x128x153), small (1x128x43), fit_cnn (3x64x100, "
-                        "default), lab (4x32x77) or tiny (2x8x23)")
+                   help="architecture preset: the TCNs large (7x128x153), small (1x128x43), fit_cnn (3x64x100, "
+                        "default), lab (4x32x77) or tiny (2x8x23), or the ELM family (Spieler et al. 2024) elm "
+                        "(20 memory units) or branch_elm (20 memory units, 45 branches of 100 inputs; no "
+                        "--kernels/--depth/--width)")
     p.add_argument("--kernels", dest="kernel_sizes", metavar="KERNELS", type=int_list, default=None,
                    help="every layer's kernel in ms, e.g. 45,19,19 (overrides the preset and --depth)")
     p.add_argument("--depth", type=int, default=None, help="number of hidden layers")
@@ -59,6 +61,9 @@ def add_train(subparsers) -> None:
                    help="processes regenerating the inputs from their recipes (default 0: this one)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's; 1 is often fastest on a busy machine)")
+    p.add_argument("--input-cache", dest="input_cache_dir", metavar="DIR", default=None,
+                   help="keep the regenerated inputs in DIR, shared by runs on the same trials (default: beside "
+                        "OUT, for this run only)")
     p.add_argument("--allow-incomplete", action="store_true",
                    help="accept a dataset still being generated (its finished shards; recorded in the card)")
     p.add_argument("--allow-mismatch", action="store_true", default=None,

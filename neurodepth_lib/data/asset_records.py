@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .._io import file_sha256
 from .assets import ASSETS, data_root, get_asset, manifest_of, path_of, pin_file, status
-from .generation import plan_generation
+from .generation import ood_input_settings, plan_generation, plan_ood_kinds
 from .shards import plan_id
 
 __all__ = ["VerifyResult", "verify", "describe", "provenance_path", "regenerate_command", "recorded_commands",
@@ -158,6 +158,8 @@ def _dataset_argv(manifest: dict, out: Path) -> list[str]:
              str(plan["seed"]), "--trials-per-shard", str(plan["trials_per_shard"])]
     if "dend_1ms" in plan.get("record", []):
         argv.append("--record-dendrites")
+    if plan_ood_kinds(plan):
+        argv += ["--ood", ",".join(plan_ood_kinds(plan))]
     return argv + ["--out", str(out)]
 
 
@@ -244,10 +246,12 @@ def regenerate_command(name: str, out=None) -> list[str]:
             raise ValueError(f"asset {name!r} is not present: nothing records how to make it "
                              f"(see data/lab/make_lab_datasets.sh)")
         plan = manifest["plan"]
+        ood = plan_ood_kinds(plan)  # named OOD settings at their defaults: neurodepth generate --ood
         remade, _, _ = plan_generation(
             cell=plan["cell"], condition=plan.get("condition"), n_trials=plan["n_trials"],
             duration_ms=plan["duration_ms"], seed=plan["seed"], trials_per_shard=plan["trials_per_shard"],
-            record=list(plan.get("record", [])))
+            record=list(plan.get("record", [])),
+            input_settings=ood_input_settings(plan["cell"], plan.get("condition"), ood) if ood else None)
         if plan_id(remade) != manifest["plan_id"]:
             raise ValueError(f"asset {name!r} was made with settings the command line cannot express "
                              f"(cell, input or simulation overrides): regenerate it with "

@@ -145,6 +145,14 @@ ASSETS: dict[str, Asset] = {
     "model_l5pc_ampa_fcn": Asset("model", "lab/models/l5pc_ampa_fcn",
                                  "9177affbe0728f9c1b38d23ab189ebb7e364fdbd02d95c1ffd05d707366f7304",
                                  "a depth-1 network trained on l5pc_ampa_train"),
+    # issue 20: the 7.8k-parameter Branch-ELM (Spieler et al. 2024) on the same data and budget as the TCNs
+    # (data/lab/make_lab_elms.sh; learning rate chosen on the validation set)
+    "model_l5pc_nmda_branch_elm": Asset("model", "lab/models/l5pc_nmda_branch_elm",
+                                        "4a14b68e7f4cd24679a727184c68186430b491e24075bab2e8d4b865d6fef0f4",
+                                        "the Branch-ELM (7.8 k parameters) trained on l5pc_nmda_train"),
+    "model_l5pc_ampa_branch_elm": Asset("model", "lab/models/l5pc_ampa_branch_elm",
+                                        "592fa3e50e8b5c20d3ca37080e869ae1ce1ef50db14085d847b7f96ad410826e",
+                                        "the Branch-ELM (7.8 k parameters) trained on l5pc_ampa_train"),
     # traces simulated with the authors' original model (outputs only; data/reference/README.md says how)
     "l5pc_reference": Asset("file", "reference/l5pc_reference.npz",
                             "8adce241565c5f1e9f2cade286abbc798d46ca46b7f4e50f0e664ebf63f8d599",

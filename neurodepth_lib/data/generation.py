@@ -48,12 +48,19 @@ from .. import _parallel
 from .._checks import positive_int
 from .._io import Timer, check_output_path, exclusive_lock, file_sha256
 from ..cells.registry import CellModel, get_cell
-from ..inputs import InputEvents, InputSettings, generate_inputs
+from ..inputs import (
+    OOD_KINDS,
+    InputEvents,
+    InputSettings,
+    cell_ood_settings,
+    generate_inputs,
+    ood_settings,
+)
 from . import shards
 from .store import TrialDataset, open_dataset
 
-__all__ = ["PROVENANCE_NAME", "run_shard", "plan_generation", "planned_id", "GenerationReport", "generate_dataset",
-           "reencode_dataset", "format_summary"]
+__all__ = ["PROVENANCE_NAME", "run_shard", "plan_generation", "planned_id", "ood_input_settings", "plan_ood_kinds",
+           "GenerationReport", "generate_dataset", "reencode_dataset", "format_summary"]
 
 
 PROVENANCE_NAME = "provenance.jsonl"
@@ -307,6 +314,40 @@ def planned_id(**generate_kwargs) -> str:
     for ignored in ("workers", "client", "progress"):
         generate_kwargs.pop(ignored, None)
     return shards.plan_id(_plan_of_call(**generate_kwargs)[0])
+
+
+def ood_input_settings(cell, condition=None, kinds=(), cell_params=None) -> InputSettings:
+    """The input recipe of a dataset of ``cell`` with the named out-of-distribution changes ``kinds`` (one name
+    or several of :data:`neurodepth_lib.inputs.OOD_KINDS`; what each does: :class:`neurodepth_lib.inputs.OODOptions`)
+    at their documented defaults, as ``neurodepth generate --ood`` makes it: the cell's training inputs changed
+    by :func:`neurodepth_lib.inputs.ood_settings`, and for ``"clustered"`` by
+    :func:`neurodepth_lib.inputs.cell_ood_settings` (64 K-means clusters of the segments' 3-D centres, seed 0),
+    which needs a NEURON cell with a morphology. Pass the result as ``input_settings`` to
+    :func:`generate_dataset`. Raises ``ValueError`` for an unknown or repeated name before building anything."""
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    bad = [k for k in kinds if k not in OOD_KINDS]
+    if not kinds or bad or len(set(kinds)) != len(kinds):
+        raise ValueError(f"OOD settings must be distinct names from {', '.join(OOD_KINDS)}, got "
+                         f"{','.join(map(str, kinds)) or 'none'}")
+    model = get_cell(cell)
+    if condition is None and model.conditions != (None,):
+        condition = model.conditions[0]
+    if "clustered" not in kinds:
+        return ood_settings(model.input_settings(condition, dict(cell_params or {})), kinds)
+    from ..cells.neuron_adapter import built_cell
+
+    try:
+        built = built_cell(model, condition, cell_params)
+    except ValueError as err:
+        raise ValueError(f"OOD setting 'clustered' groups a cell's segments by their 3-D positions: {err}") from None
+    return cell_ood_settings(built, kinds, condition)
+
+
+def plan_ood_kinds(plan: dict) -> tuple[str, ...]:
+    """The names of the out-of-distribution changes a dataset plan's input recipe holds (empty for the
+    training distribution or given input events)."""
+    ood = (plan.get("input_settings") or {}).get("ood") or {}
+    return tuple(ood.get("kinds") or ())
 
 
 def generate_dataset(out_dir, *, cell="iaf", condition=None, n_trials=None, duration_ms=6000, seed=0,
