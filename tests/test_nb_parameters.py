@@ -101,6 +101,8 @@ def test_an_explicit_value_wins():
     ("06_how_deep_is_a_neuron", "DEPTHS", "1,2"),
     ("06_how_deep_is_a_neuron", "SEEDS", [-1]),
     ("08_the_surrogate_is_fast", "LENGTHS_MS", 100),
+    ("10_beyond_depth", "LR_SCALE", 0.0),
+    ("10_beyond_depth", "EVAL_TRIALS", 0),
 ])
 def test_a_bad_value_is_an_error_naming_the_knob(stem, knob, bad):
     with pytest.raises(ValueError, match=rf"\b{knob}\b"):
