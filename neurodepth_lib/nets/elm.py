@@ -585,7 +585,11 @@ class ELM(nn.Module):
     ``forward(x)`` takes ``x`` of shape ``(batch, n_inputs, time)`` (any numeric or bool dtype) and returns a
     :class:`~neurodepth_lib.nets.tcn.TCNOutput` (``spike_logit`` (B, T), ``soma`` (B, T), ``dendritic``
     (B, K, T) or None), starting from zero state. The output at time ``t`` depends only on inputs at times
-    ``<= t``. :meth:`run` also takes and returns the state, to continue a trace in pieces.
+    ``<= t``. :meth:`run` also takes and returns the state, to continue a trace in pieces. ``x`` may also be
+    the :class:`~neurodepth_lib.nets.sparse.SparseEvents` of such an input
+    (:func:`~neurodepth_lib.nets.sparse.trial_events`): the input product then runs on those events whatever
+    ``synapse_path`` says, and no dense array is built (except for the per-synapse traces of an ELM with
+    learned synaptic timescales, which are dense by nature).
     """
 
     def __init__(self, config: ELMConfig | None = None):
@@ -614,7 +618,9 @@ class ELM(nn.Module):
         self.mlp_hidden = nn.ModuleList(nn.Linear(h, h) for _ in range(c.mlp_layers - 1))
         self.mlp_out = nn.Linear(h, c.n_memory)
         self.readout = nn.Linear(c.n_memory, c.n_outputs)
-        self.last_path = None  # "sparse", "dense" or "elementwise": how the last forward computed the input
+        # "sparse" (events found in a dense x), "dense", "events" (x given as SparseEvents) or "elementwise":
+        # how the last forward computed the input
+        self.last_path = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -669,9 +675,12 @@ class ELM(nn.Module):
         a = self.w_s.new_zeros(c.branches, c.n_inputs)
         return a.index_put((self.synapse_branch, self.synapse_input), self.w_s, accumulate=True)
 
-    def _project(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    def _project(self, x: torch.Tensor | _sparse.SparseEvents, weight: torch.Tensor) -> torch.Tensor:
         """``weight @ x`` over the channel axis: (K, C) x (B, C, T) -> (B, K, T), from the input events when
-        ``synapse_path`` says so."""
+        ``synapse_path`` says so, or when ``x`` is given as events."""
+        if isinstance(x, _sparse.SparseEvents):
+            self.last_path = "events"
+            return _sparse.sparse_causal_conv1d(x, weight.unsqueeze(-1), None)
         mode = self.config.synapse_path
         events = None
         if mode == "sparse" or (mode == "auto" and x.device.type == "cpu" and not x.requires_grad):
@@ -711,7 +720,9 @@ class ELM(nn.Module):
                 z = self._project(x, self.routing_matrix())
             else:
                 self.last_path = "elementwise"
-                z = x.to(w_in.dtype) * self.w_s[:, None]
+                # every synapse keeps its own trace: (B, n_inputs, T) numbers whatever the input's form
+                dense = x.to_dense(w_in.dtype) if isinstance(x, _sparse.SparseEvents) else x.to(w_in.dtype)
+                z = dense * self.w_s[:, None]
             trace = leaky_trace(z, rate_s, trace0)  # (B, branches, T)
             trace_last = trace[..., -1]
             u = torch.einsum("hk,bkt->tbh", w_syn, trace) + self.mlp_in.bias

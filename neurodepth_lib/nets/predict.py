@@ -1,5 +1,5 @@
-"""Running a network (a TCN or an ELM) over whole traces: one causal pass, or the paper's overlapping 400-ms
-windows.
+"""Running a network (a TCN or an ELM) over whole traces: one causal pass (from a dense input array, or from
+the trials' input events with :func:`predict_events`), or the paper's overlapping 400-ms windows.
 """
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._checks import positive_int
+from . import sparse as _sparse
 from .kinds import is_model, is_recurrent
 from .tcn import TCNOutput, spike_probability
 
-__all__ = ["Prediction", "resolve_device", "predict_full_trace", "paper_overlap_ms",
+__all__ = ["Prediction", "resolve_device", "predict_full_trace", "predict_events", "paper_overlap_ms",
            "predict_overlapping_windows"]
 
 
@@ -87,7 +88,9 @@ def predict_full_trace(model: nn.Module, inputs, chunk_ms: int | None = None,
     ----------
     model : a :class:`TCN` (put in eval mode; BatchNorm uses its running statistics) or an
         :class:`~neurodepth_lib.nets.ELM`.
-    inputs : ``(channels, time)`` or ``(batch, channels, time)``, numpy or torch, 0/1 or float.
+    inputs : ``(channels, time)`` or ``(batch, channels, time)``, numpy or torch, 0/1 or float. Trials held as
+        events (``InputEvents``, what datasets and NEURON hold): :func:`predict_events` takes them as they
+        are, without this dense array.
     chunk_ms : None for one pass; otherwise compute the output ``chunk_ms`` ms at a time, each chunk
         preceded by ``T - 1`` ms of input context (a recurrent ELM: started from the state the last chunk
         left) so that the result is the same as one pass (bounds the memory for very long traces).
@@ -139,6 +142,90 @@ def predict_full_trace(model: nn.Module, inputs, chunk_ms: int | None = None,
             parts.append(TCNOutput(out.spike_logit[..., keep:], out.soma[..., keep:],
                                    None if out.dendritic is None else out.dendritic[..., keep:]))
         return _to_numpy(_cat(parts), squeeze)
+
+
+def _one_trial(events) -> bool:
+    """True when ``events`` is one trial (an InputEvents-like object or a ``(channel, time_ms)`` pair of
+    arrays), False for a list of trials."""
+    if hasattr(events, "channel") and hasattr(events, "time_ms"):
+        return True
+    if isinstance(events, tuple) and len(events) == 2:
+        return all(isinstance(a, (np.ndarray, torch.Tensor)) for a in events)
+    return False
+
+
+def predict_events(model: nn.Module, events, duration_ms: int | None = None, *,
+                   device: str | torch.device | None = None, batch_size: int | None = None) -> Prediction:
+    """Run the causal network over whole trials given as input events: no dense input array is built.
+
+    The same outputs as :func:`predict_full_trace` on the dense view of the same trials (up to float
+    rounding), from the form the input generator returns, a dataset regenerates from its recipes and NEURON
+    is given (one event per synapse and millisecond). The network's input layer (a TCN's first convolution,
+    an ELM's synaptic product) runs on the events (:func:`neurodepth_lib.nets.sparse.trial_events`), so the
+    cost of reading the input follows the number of events, not ``channels x time``.
+
+    Parameters
+    ----------
+    model : a :class:`TCN` or an :class:`~neurodepth_lib.nets.ELM` (put in eval mode).
+    events : one trial or a list of trials; a trial is an :class:`~neurodepth_lib.inputs.InputEvents` (or
+        anything with ``channel``, ``time_ms``, ``n_channels``, ``duration_ms``) or a ``(channel, time_ms)``
+        pair of integer arrays (times in whole ms). Channels must lie in ``[0, model inputs)``, times in
+        ``[0, duration_ms)``, at most one event per (channel, ms); the order does not matter. A
+        :class:`~neurodepth_lib.nets.sparse.SparseEvents` (already indexed) is taken as it is.
+    duration_ms : trace length; default the trials' own ``duration_ms`` (required for array pairs). An
+        ``InputEvents`` of another length is an error (crop it: ``InputEvents.crop``).
+    device : where to compute; None = where the model is. The events path runs on any device but was tuned
+        on the CPU.
+    batch_size : trials per forward pass (None = all at once).
+
+    Returns
+    -------
+    :class:`Prediction`: arrays of shape (T,) for one trial, (B, T) for a list (dendritic (K, T) / (B, K, T)).
+
+    Raises ``ValueError`` for events outside the trace or the model's channels (naming the trial and the
+    value), for two events in one bin, and for trials of different lengths or channel counts.
+    """
+    if not is_model(model):
+        raise TypeError(f"model must be a TCN or an ELM, got {type(model).__name__}")
+    n_inputs = model.config.n_inputs
+    dev = _model_device(model, device)
+    if isinstance(events, _sparse.SparseEvents):
+        if duration_ms is not None and int(duration_ms) != events.shape[2]:
+            raise ValueError(f"the events index a trace of {events.shape[2]} ms, not duration_ms={duration_ms}")
+        model.check_input(events)
+        indexed, squeeze, n_trials = [events], False, events.shape[0]
+        if batch_size is not None:
+            raise ValueError("batch_size applies to a list of trials, not to SparseEvents (already one batch)")
+    else:
+        squeeze = _one_trial(events)
+        trials = [events] if squeeze else events
+        if isinstance(trials, (str, bytes)) or not hasattr(trials, "__len__"):
+            raise TypeError(f"events must be a trial (InputEvents or a (channel, time_ms) pair) or a list of "
+                            f"trials, got {type(events).__name__}")
+        if duration_ms is not None:
+            duration_ms = positive_int(duration_ms, "duration_ms")
+        n_trials = len(trials)
+        if n_trials == 0:
+            raise ValueError("no trials: give at least one")
+        step = n_trials if batch_size is None else positive_int(batch_size, "batch_size")
+        indexed = []
+        for lo in range(0, n_trials, step):
+            try:
+                indexed.append(_sparse.trial_events(trials[lo:lo + step], n_inputs, duration_ms,
+                                                    channel_order=False, device=dev))
+            except ValueError as err:
+                if lo and "trial " in str(err):  # name the trial by its place in the whole list
+                    raise ValueError(f"{err} (trial numbers count from trial {lo}, the first of its batch)") from None
+                raise
+    model.to(dev).eval()
+    outputs = []
+    with torch.no_grad():
+        for ev in indexed:
+            outputs.append(model(ev.to(dev) if ev.device != dev else ev))
+    out = outputs[0] if len(outputs) == 1 else TCNOutput(
+        torch.cat([o.spike_logit for o in outputs]), torch.cat([o.soma for o in outputs]),
+        None if outputs[0].dendritic is None else torch.cat([o.dendritic for o in outputs]))
+    return _to_numpy(out, squeeze)
 
 
 def paper_overlap_ms(receptive_field_ms: int, window_ms: int = 400) -> int:

@@ -25,6 +25,12 @@ by a strided sum over taps, and for the gradient one gather of ``taps``-long win
 event. Sums are taken in another order than ``conv1d``'s, so results agree to float rounding, not bit for
 bit; they are deterministic.
 
+Input events need not come from a dense array. The input generator, the datasets' recipes and NEURON all
+hold a trial as events, ``(channel, time_ms)`` pairs; :func:`index_events` and :func:`trial_events` index such
+events directly, and :func:`sparse_causal_conv1d` takes the resulting :class:`SparseEvents` in place of ``x``,
+so that no ``(batch, channels, time)`` array is ever built and no non-zero search is run (:func:`find_events` is
+the same indexing after a ``torch.nonzero`` over a dense array).
+
 Small problems run on one intra-op thread (:data:`SERIAL_MAX_WORK`): on a 2-core machine shared with other
 work, handing each of the loop's small ops to a second thread costs more than it saves. On a GPU the dense
 convolution is the default (``choose_path``); the sparse path runs there too but was not tuned for it.
@@ -41,10 +47,12 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
-__all__ = ["SparseEvents", "find_events", "sparse_causal_conv1d", "dense_causal_conv1d", "density",
+__all__ = ["SparseEvents", "find_events", "index_events", "trial_events", "sparse_causal_conv1d",
+           "dense_causal_conv1d", "density",
            "tap_major_", "is_tap_major", "choose_path", "SPARSE_MAX_DENSITY", "FIRST_LAYER_MODES"]
 
 FIRST_LAYER_MODES = ("auto", "dense", "sparse")
@@ -66,6 +74,10 @@ class SparseEvents(NamedTuple):
     ``_by_channel`` by channel (ties by row). ``value_*`` is None when every non-zero value is 1.
     ``row_ptr[r]`` is the first event of row ``r`` in the row order (length ``batch * time``);
     ``channel_ptr[c]`` the first event of channel ``c`` in the channel order (length ``channels``).
+
+    The forward pass reads the row order only; the weight gradient reads the channel order. Indexing for
+    inference only (:func:`index_events` with ``channel_order=False``) leaves the four channel-order fields
+    None; :meth:`with_channel_order` fills them in (the backward pass does so when it needs them).
     """
 
     shape: tuple
@@ -85,6 +97,38 @@ class SparseEvents(NamedTuple):
     def density(self) -> float:
         b, c, t = self.shape
         return self.n_events / max(1, b * c * t)
+
+    @property
+    def device(self) -> torch.device:
+        return self.channel_by_row.device
+
+    def row_coordinates(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(batch, time) of every event in the row order."""
+        n_b, _, n_t = self.shape
+        rows = torch.repeat_interleave(torch.arange(n_b * n_t, device=self.device),
+                                       torch.diff(self.row_ptr, append=self.row_ptr.new_tensor([self.n_events])))
+        return rows // n_t, rows % n_t
+
+    def with_channel_order(self) -> SparseEvents:
+        """These events with the channel-order fields filled in (itself when they are)."""
+        if self.channel_ptr is not None:
+            return self
+        b, t = self.row_coordinates()
+        return _index(b, self.channel_by_row, t, self.value_by_row, self.shape, row_sorted=True)
+
+    def to(self, device) -> SparseEvents:
+        """The same events on ``device``."""
+        return SparseEvents(self.shape, *(None if f is None else f.to(device) for f in self[1:]))
+
+    def to_dense(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """The ``(batch, channels, time)`` array these events index (what :func:`find_events` read)."""
+        n_b, n_c, n_t = self.shape
+        b, t = self.row_coordinates()
+        x = torch.zeros(n_b, n_c, n_t, dtype=dtype, device=self.device)
+        values = torch.ones((), dtype=dtype, device=self.device) if self.value_by_row is None \
+            else self.value_by_row.to(dtype)
+        x[b, self.channel_by_row, t] = values
+        return x
 
 
 # Ops that touch fewer numbers than this run on one intra-op thread. Each parallel region costs a hand-off
@@ -136,21 +180,170 @@ def _find_events(x: torch.Tensor, max_density: float | None) -> SparseEvents | N
     c = bc % n_c
     b = bc // n_c
     binary = bool((values == 1).all()) if values.numel() else True
-    # channel order: nonzero's order sorted stably by channel (ties keep (b, t) order)
-    by_channel = torch.argsort(c, stable=True)
-    # row order: by (b, t); ties keep channel order
+    vals = None if binary else (values if values.is_floating_point() else values.to(torch.float32))
+    return _index(b, c, t, vals, (n_b, n_c, n_t), row_sorted=False)
+
+
+def _index(b: torch.Tensor, c: torch.Tensor, t: torch.Tensor, values: torch.Tensor | None, shape: tuple,
+           row_sorted: bool, channel_order: bool = True) -> SparseEvents:
+    """SparseEvents of valid, distinct events (int64 coordinates); ``row_sorted``: already in row order
+    (by ``b * T + t``, ties by channel), which saves a sort."""
+    n_b, n_c, n_t = shape
     row = b * n_t + t
-    by_row = torch.argsort(row, stable=True)
+    if not row_sorted:
+        by_row = torch.argsort(row * n_c + c)  # distinct keys: no ties, any sort is the stable one
+        b, c, t, row = b[by_row], c[by_row], t[by_row], row[by_row]
+        values = None if values is None else values[by_row]
     row_counts = torch.bincount(row, minlength=n_b * n_t)
     row_ptr = torch.cumsum(row_counts, 0) - row_counts
-    channel_counts = torch.bincount(c, minlength=n_c)
-    channel_ptr = torch.cumsum(channel_counts, 0) - channel_counts
-    vals = None if binary else (values if values.is_floating_point() else values.to(torch.float32))
-    return SparseEvents(
-        shape=(n_b, n_c, n_t),
-        channel_by_row=c[by_row], value_by_row=None if vals is None else vals[by_row], row_ptr=row_ptr,
-        batch_by_channel=b[by_channel], time_by_channel=t[by_channel],
-        value_by_channel=None if vals is None else vals[by_channel], channel_ptr=channel_ptr)
+    by_channel = channel_ptr = b_c = t_c = v_c = None
+    if channel_order:
+        # channel order: the row order sorted stably by channel (ties keep (b, t) order)
+        by_channel = torch.argsort(c, stable=True)
+        channel_counts = torch.bincount(c, minlength=n_c)
+        channel_ptr = torch.cumsum(channel_counts, 0) - channel_counts
+        b_c, t_c = b[by_channel], t[by_channel]
+        v_c = None if values is None else values[by_channel]
+    return SparseEvents(shape=(n_b, n_c, n_t), channel_by_row=c, value_by_row=values, row_ptr=row_ptr,
+                        batch_by_channel=b_c, time_by_channel=t_c, value_by_channel=v_c, channel_ptr=channel_ptr)
+
+
+def _whole_numbers(a, name: str, device) -> torch.Tensor:
+    """``a`` (numpy, torch or a sequence) as a 1-D int64 tensor; whole-number floats are accepted."""
+    if isinstance(a, torch.Tensor):
+        t = a.detach()
+    else:
+        arr = np.asarray(a)
+        if arr.dtype.kind in "iu":
+            arr = arr.astype(np.int64, copy=False)
+        elif arr.dtype.kind == "f":
+            arr = arr.astype(np.float64, copy=False)
+        else:
+            raise ValueError(f"{name} must be an array of integers, got dtype {arr.dtype}")
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+    if t.dim() != 1:
+        raise ValueError(f"{name} must be a 1-D array, got shape {tuple(t.shape)}")
+    if t.dtype == torch.bool or t.is_complex():
+        raise ValueError(f"{name} must hold integers, got dtype {t.dtype}")
+    if t.is_floating_point() and t.numel() and not bool(torch.all(t == torch.round(t))):
+        bad = t[t != torch.round(t)][0].item()
+        raise ValueError(f"{name} must hold whole numbers (1-ms bins), got {bad}")
+    return t.to(device=device, dtype=torch.int64)
+
+
+def index_events(batch, channel, time, shape, values=None, *, channel_order: bool = True,
+                 device=None) -> SparseEvents:
+    """Index events given by their coordinates: event ``i`` is bin ``(batch[i], channel[i], time[i])`` of a
+    ``shape = (batch, channels, time)`` input, with value ``values[i]`` (None: every value is 1).
+
+    The events' order does not matter (they are sorted here; events already in row order, by trial, then
+    time, then channel, as :class:`~neurodepth_lib.inputs.InputEvents` holds them, are not sorted again).
+    Raises ``ValueError`` for a coordinate outside ``shape`` (a time outside ``[0, time)``, a channel
+    outside ``[0, channels)``), for coordinates that are not whole numbers, and for two events in one bin
+    (a dense array holds one number per bin). ``channel_order=False`` skips the channel order, which only
+    the weight gradient reads (see :class:`SparseEvents`). ``device``: where the index lives (default:
+    where ``channel`` is, the CPU for numpy arrays).
+    """
+    if not (isinstance(shape, (tuple, list, torch.Size)) and len(shape) == 3):
+        raise ValueError(f"shape must be (batch, channels, time), got {shape!r}")
+    n_b, n_c, n_t = (int(s) for s in shape)
+    if min(n_b, n_c, n_t) < 1:
+        raise ValueError(f"shape must be positive, got {(n_b, n_c, n_t)}")
+    if device is None:
+        device = channel.device if isinstance(channel, torch.Tensor) else torch.device("cpu")
+    c = _whole_numbers(channel, "channel", device)
+    t = _whole_numbers(time, "time", device)
+    b = _whole_numbers(batch, "batch", device)
+    if not (b.numel() == c.numel() == t.numel()):
+        raise ValueError(f"batch, channel and time must have one entry per event, got lengths "
+                         f"{b.numel()}, {c.numel()} and {t.numel()}")
+    vals = None
+    if values is not None:
+        vals = values if isinstance(values, torch.Tensor) else torch.as_tensor(values)
+        if vals.shape != c.shape:
+            raise ValueError(f"values must have one entry per event ({c.numel()}), got shape {tuple(vals.shape)}")
+        vals = vals.to(device)
+        if not vals.is_floating_point():
+            vals = vals.to(torch.float32)
+    for name, v, n, what in (("time", t, n_t, "ms"), ("channel", c, n_c, "channels"),
+                             ("batch", b, n_b, "trials")):
+        if v.numel() and (int(v.min()) < 0 or int(v.max()) >= n):
+            where = int(torch.nonzero((v < 0) | (v >= n))[0])
+            trial = f", trial {int(b[where])}" if name != "batch" and 0 <= int(b[where]) < n_b else ""
+            raise ValueError(f"{name} {int(v[where])} (event {where} of the batch{trial}) is outside [0, {n}) "
+                             f"({n} {what})")
+    key = (b * n_t + t) * n_c + c
+    row_sorted = key.numel() < 2 or bool(torch.all(key[1:] > key[:-1]))
+    if not row_sorted:
+        key, order = torch.sort(key)
+        dup = key[1:] == key[:-1]
+        if bool(dup.any()):
+            i = int(torch.nonzero(dup)[0])
+            k = int(key[i])
+            raise ValueError(f"two events fall in one bin: trial {k // n_c // n_t}, channel {k % n_c}, "
+                             f"time {k // n_c % n_t} ms (a bin holds one event)")
+        b, c, t = b[order], c[order], t[order]
+        vals = None if vals is None else vals[order]
+    return _index(b, c, t, vals, (n_b, n_c, n_t), row_sorted=True, channel_order=channel_order)
+
+
+def trial_events(trials, n_channels: int | None = None, duration_ms: int | None = None, *,
+                 channel_order: bool = True, device=None) -> SparseEvents:
+    """Index the input events of a list of trials as one batch, without a dense array.
+
+    ``trials``: a list of trials, each an :class:`~neurodepth_lib.inputs.InputEvents` (anything with
+    ``channel``, ``time_ms``, ``n_channels`` and ``duration_ms``: what the input generator returns and a
+    dataset regenerates from its recipes) or a ``(channel, time_ms)`` pair of arrays (times in whole ms).
+    ``n_channels`` and ``duration_ms`` give the batch's shape ``(len(trials), n_channels, duration_ms)``; by
+    default the trials' own (which must then agree). A trial whose own ``n_channels`` or ``duration_ms``
+    differs from the ones given is an error (crop it first: ``InputEvents.crop``), as is an event outside
+    the shape (see :func:`index_events`).
+    """
+    if isinstance(trials, (str, bytes)) or not hasattr(trials, "__len__"):
+        raise TypeError(f"trials must be a list of trials (InputEvents or (channel, time_ms) pairs), got "
+                        f"{type(trials).__name__}")
+    if len(trials) == 0:
+        raise ValueError("no trials: give at least one")
+    channels, times = [], []
+    for i, trial in enumerate(trials):
+        if hasattr(trial, "channel") and hasattr(trial, "time_ms"):
+            for name, given in (("n_channels", n_channels), ("duration_ms", duration_ms)):
+                own = getattr(trial, name, None)
+                if own is None:
+                    continue
+                if given is None:
+                    if name == "n_channels":
+                        n_channels = int(own)
+                    else:
+                        duration_ms = int(own)
+                elif int(own) != int(given):
+                    raise ValueError(f"trial {i} has {name}={int(own)}, not {int(given)}"
+                                     + (" (crop it first: InputEvents.crop)" if name == "duration_ms" else ""))
+            channels.append(trial.channel)
+            times.append(trial.time_ms)
+        elif isinstance(trial, (tuple, list)) and len(trial) == 2:
+            channels.append(trial[0])
+            times.append(trial[1])
+        else:
+            raise TypeError(f"trial {i} must be an InputEvents or a (channel, time_ms) pair, got "
+                            f"{type(trial).__name__}")
+    missing = [name for name, v in (("n_channels", n_channels), ("duration_ms", duration_ms)) if v is None]
+    if missing:
+        raise ValueError(f"{' and '.join(missing)} must be given for trials given as (channel, time_ms) arrays")
+    counts = []
+    for i, (c, t) in enumerate(zip(channels, times)):
+        if len(c) != len(t):
+            raise ValueError(f"trial {i}: channel and time_ms differ in length ({len(c)} and {len(t)})")
+        counts.append(len(c))
+
+    def cat(parts):
+        if all(isinstance(p, torch.Tensor) for p in parts):
+            return torch.cat([p.reshape(-1) for p in parts])
+        return np.concatenate([np.asarray(p).reshape(-1) for p in parts])
+
+    batch = torch.repeat_interleave(torch.arange(len(trials)), torch.as_tensor(counts, dtype=torch.int64))
+    return index_events(batch, cat(channels), cat(times), (len(trials), n_channels, duration_ms),
+                        channel_order=channel_order, device=device)
 
 
 def density(x: torch.Tensor) -> float:
@@ -300,7 +493,7 @@ class _SparseCausalConv(torch.autograd.Function):
         ctx.n_taps = int(weight.shape[2])
         ctx.has_bias = bias is not None
         ctx.save_for_backward(weight)
-        ctx.x_shape = tuple(x.shape)
+        ctx.x_shape = tuple(events.shape)  # x is a placeholder when the caller gave events only
         return out
 
     @staticmethod
@@ -315,33 +508,36 @@ class _SparseCausalConv(torch.autograd.Function):
             grad_x = padded[..., ctx.n_taps - 1:]
         if ctx.needs_input_grad[1]:
             with threads_for(_work(ctx.events.shape, ctx.events.n_events, weight)):
-                grad_w = _weight_grad(ctx.events, grad_out, ctx.n_taps)
+                grad_w = _weight_grad(ctx.events.with_channel_order(), grad_out, ctx.n_taps)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_out.sum(dim=(0, 2))
         return grad_x, grad_w, grad_b, None
 
 
-def _check(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
-    if not isinstance(x, torch.Tensor) or x.dim() != 3:
-        raise ValueError(f"x must be a tensor of shape (batch, channels, time), got "
+def _check(x, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+    if isinstance(x, SparseEvents) or (isinstance(x, torch.Tensor) and x.dim() == 3):
+        shape = tuple(x.shape)
+    else:
+        raise ValueError(f"x must be a tensor of shape (batch, channels, time) or SparseEvents, got "
                          f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
     if not isinstance(weight, torch.Tensor) or weight.dim() != 3:
         raise ValueError("weight must be a tensor of shape (out_channels, channels, taps)")
-    if x.shape[1] != weight.shape[1]:
-        raise ValueError(f"x has {x.shape[1]} channels but weight expects {weight.shape[1]} "
-                         f"(x shape {tuple(x.shape)}, weight shape {tuple(weight.shape)})")
+    if shape[1] != weight.shape[1]:
+        raise ValueError(f"x has {shape[1]} channels but weight expects {weight.shape[1]} "
+                         f"(x shape {shape}, weight shape {tuple(weight.shape)})")
     if bias is not None and (bias.dim() != 1 or bias.shape[0] != weight.shape[0]):
         raise ValueError(f"bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
 
 
-def sparse_causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+def sparse_causal_conv1d(x: torch.Tensor | SparseEvents, weight: torch.Tensor, bias: torch.Tensor | None = None,
                          events: SparseEvents | None = None) -> torch.Tensor:
     """Causal 1-D convolution computed from the non-zero entries of ``x`` only.
 
     Parameters
     ----------
     x : (batch, channels, time), any numeric or bool dtype (values are used as they are; a 0/1 input is
-        the common case and skips the multiplications).
+        the common case and skips the multiplications); or the :class:`SparseEvents` of such an input
+        (:func:`index_events`, :func:`trial_events`), when no dense array exists.
     weight : (out_channels, channels, taps), float; fastest when tap-major (:func:`tap_major_`).
     bias : (out_channels,) or None.
     events : :func:`find_events` of ``x``, when the caller already has it.
@@ -353,11 +549,18 @@ def sparse_causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
     sparse cost, and w.r.t. ``x`` (densely) when ``x`` requires a gradient.
     """
     _check(x, weight, bias)
-    if events is None:
+    if isinstance(x, SparseEvents):
+        if events is not None and events is not x:
+            raise ValueError("give the events once: as x or as events=, not both")
+        events, x = x, _NO_INPUT
+    elif events is None:
         events = find_events(x)
     elif tuple(events.shape) != tuple(x.shape):
         raise ValueError(f"events were found on an input of shape {events.shape}, not {tuple(x.shape)}")
     return _SparseCausalConv.apply(x, weight, bias, events)
+
+
+_NO_INPUT = torch.empty(0)  # stands for x when only its events exist (no input gradient)
 
 
 def dense_causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:

@@ -246,12 +246,17 @@ class _CausalBlock(nn.Module):
         self.activation = activation
         self.bn = nn.BatchNorm1d(n_out, momentum=bn_momentum, eps=bn_eps) if batch_norm else None
         self.first_layer = first_layer
-        self.last_path = None  # "sparse" or "dense": what the last forward used (for tests and benchmarks)
+        # "sparse" (events found in a dense x), "dense" or "events" (x given as SparseEvents): what the last
+        # forward used (for tests and benchmarks)
+        self.last_path = None
         if first_layer not in (None, "dense"):
             _sparse.tap_major_(self.conv)
 
-    def _convolve(self, x: torch.Tensor) -> torch.Tensor:
+    def _convolve(self, x: torch.Tensor | _sparse.SparseEvents) -> torch.Tensor:
         weight, bias = self.conv.weight, self.conv.bias
+        if isinstance(x, _sparse.SparseEvents):  # input events given as such: no dense array exists
+            self.last_path = "events"
+            return _sparse.sparse_causal_conv1d(x, weight, bias)
         mode = self.first_layer
         if mode in ("auto", "sparse"):
             events = None
@@ -280,7 +285,13 @@ class _CausalBlock(nn.Module):
 
 def check_network_input(x, n_inputs: int) -> None:
     """Raise ``TypeError``/``ValueError`` unless ``x`` is a tensor ``(batch, n_inputs, time)`` with at least one trial
-    and one ms: the input every network of the library takes."""
+    and one ms, or the :class:`~neurodepth_lib.nets.sparse.SparseEvents` of one: the input every network of the
+    library takes."""
+    if isinstance(x, _sparse.SparseEvents):
+        if x.shape[1] != n_inputs:
+            raise ValueError(f"the input events have {x.shape[1]} channels but the model expects "
+                             f"n_inputs={n_inputs} (shape {tuple(x.shape)})")
+        return
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor of shape (batch, {n_inputs}, time), got {type(x).__name__}")
     if x.dim() != 3:
@@ -302,6 +313,9 @@ class TCN(nn.Module):
     ``forward(x)`` takes ``x`` of shape ``(batch, n_inputs, time)`` (any numeric or bool dtype; cast to the
     weights' dtype) and returns a :class:`TCNOutput` with ``spike_logit`` (B, T), ``soma`` (B, T) and
     ``dendritic`` (B, K, T) or None. The output at time ``t`` depends only on inputs at times ``<= t``.
+    ``x`` may also be the :class:`~neurodepth_lib.nets.sparse.SparseEvents` of such an input
+    (:func:`~neurodepth_lib.nets.sparse.trial_events`): the first layer then runs on those events whatever
+    ``first_layer`` says (``first_layer`` chooses how a dense ``x`` is computed), and no dense array is built.
     """
 
     def __init__(self, config: TCNConfig | None = None):
@@ -373,8 +387,10 @@ class TCN(nn.Module):
     def first_layer_path(self, x: torch.Tensor) -> str:
         """``"sparse"`` or ``"dense"``: how the first layer would compute ``x`` under ``config.first_layer``
         (``"auto"``: sparse on the CPU when at most :data:`neurodepth_lib.nets.sparse.SPARSE_MAX_DENSITY` of the
-        input bins are non-zero and no input gradient is needed)."""
+        input bins are non-zero and no input gradient is needed); ``"events"`` for a ``SparseEvents`` input."""
         self.check_input(x)
+        if isinstance(x, _sparse.SparseEvents):
+            return "events"
         mode = self.config.first_layer
         if mode == "auto" and x.requires_grad:
             return "dense"
