@@ -151,6 +151,11 @@ class EvaluationConfig:
         lo, hi = self.spike_count_range
         return int(math.floor(lo * f + 0.5)), max(int(math.floor(lo * f + 0.5)), int(math.floor(hi * f + 0.5)))
 
+    def kept_trials(self, spike_counts, duration_ms: int) -> np.ndarray:
+        """Indices of the trials of ``duration_ms`` whose whole-trial spike counts the filter keeps
+        (:meth:`applied_range`; every trial when there is no range)."""
+        return np.flatnonzero(_passes_filter(np.asarray(spike_counts), self.applied_range(duration_ms)))
+
     @property
     def filter_name(self) -> str:
         """The authors' key for this filter, e.g. ``starting_at_500ms_spikes_in_[0,24]_range``."""
@@ -319,7 +324,7 @@ def evaluate(spike_probability, spike_true, soma_pred, soma_true,
 
     counts = y.sum(axis=1)  # over the whole trial, warm-up included (the authors' filter)
     spike_range = config.applied_range(n_time)
-    kept = np.flatnonzero(_passes_filter(counts, spike_range))
+    kept = config.kept_trials(counts, n_time)
     if kept.size == 0:
         raise ValueError(f"no trial has a spike count in {spike_range} (counts range "
                          f"{int(counts.min())}-{int(counts.max())}); widen spike_count_range or pass None")

@@ -352,8 +352,8 @@ def _check_scoreable(test_dir: Path, evaluation: EvaluationConfig) -> None:
     data = open_dataset(test_dir)
     spike_range = evaluation.applied_range(int(data.duration_ms))
     counts = data.spike_counts()
-    kept = [i for i, n in enumerate(counts) if spike_range is None or spike_range[0] <= n <= spike_range[1]]
-    scored = sum(int(np.count_nonzero(data.trial(i).spike_times_ms >= evaluation.start_ms)) for i in kept)
+    kept = evaluation.kept_trials(counts, int(data.duration_ms))
+    scored = sum(int(np.count_nonzero(data.trial(int(i)).spike_times_ms >= evaluation.start_ms)) for i in kept)
     if scored == 0:
         raise ValueError(
             f"the test set cannot be scored: {len(kept)} of its {len(counts)} trials pass the spike-count filter "

@@ -96,3 +96,11 @@ def test_the_filter_warning_says_which_side_of_the_range_drops_the_trials():
     with pytest.warns(UserWarning, match=r"drops 6 of 10 trials \(60 %; 0 above the range, 6 below\): the score "
                                          r"leaves out the quietest trials"):
         nd.scoring.protocol.evaluate(prob, spikes, v, v, config=config)
+
+
+def test_kept_trials_applies_the_range_scaled_to_the_trial_length():
+    config = EvaluationConfig()                           # the paper's 0-24 spikes per 6 s
+    counts = [0, 24, 25, 48, 49]
+    assert config.kept_trials(counts, 6000).tolist() == [0, 1]
+    assert config.kept_trials(counts, 12000).tolist() == [0, 1, 2, 3]   # 0-48 spikes per 12 s
+    assert EvaluationConfig(spike_count_range=None).kept_trials(counts, 6000).tolist() == [0, 1, 2, 3, 4]
