@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 import neurodepth_lib as nd
+from neurodepth_lib._io import Timer, atomic_write_json
 from neurodepth_lib.data import assets
 from neurodepth_lib.scoring import protocol
 
@@ -70,7 +71,7 @@ def main(argv=None) -> dict:
         raise SystemExit(f"the OOD sets differ in size ({n_ood}): cannot pair them with one slice of the test set")
     n = next(iter(n_ood.values()))
     sets = {IN_DISTRIBUTION: (_dataset(IN_DISTRIBUTION), list(range(n))), **{k: (v, None) for k, v in ood.items()}}
-    load_start, start, cpu_start = os.getloadavg(), time.time(), time.process_time()
+    load_start, timer = os.getloadavg(), Timer().start()
     scores = {}
     with tempfile.TemporaryDirectory(prefix="score_ood_") as cache:  # each set's inputs regenerated once
         for model_name in models:
@@ -103,10 +104,10 @@ def main(argv=None) -> dict:
                        "threads": args.threads, "cores": os.cpu_count(), "platform": platform.platform(),
                        "load_average_start": [round(x, 2) for x in load_start],
                        "load_average_end": [round(x, 2) for x in os.getloadavg()],
-                       "wall_s": round(time.time() - start, 1), "cpu_s": round(time.process_time() - cpu_start, 1),
+                       "wall_s": round(timer.elapsed_s, 1), "cpu_s": round(timer.elapsed_cpu_s, 1),
                        "date": time.strftime("%Y-%m-%d"), "versions": nd.nb.versions()},
     }
-    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    atomic_write_json(args.out, out)
     print(f"written: {args.out} ({out['provenance']['wall_s']} s wall, {out['provenance']['cpu_s']} s CPU)")
     return out
 
