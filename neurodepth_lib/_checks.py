@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["positive_int", "non_negative_int", "finite_float", "non_negative_float", "positive_float"]
+__all__ = ["positive_int", "non_negative_int", "finite_float", "non_negative_float", "positive_float", "low_high_pair"]
 
 
 def _whole(value) -> int | None:
@@ -61,3 +61,14 @@ def positive_float(value, name: str) -> float:
             or float(value) <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
+
+
+def low_high_pair(value, name: str) -> tuple[float, float]:
+    """``(low, high)`` as two finite floats with ``low <= high`` (a range of rates, periods, factors)."""
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a (low, high) pair of numbers, got {value!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo:
+        raise ValueError(f"{name} must satisfy low <= high (finite), got ({lo}, {hi})")
+    return lo, hi

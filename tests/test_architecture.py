@@ -67,7 +67,7 @@ def test_lazy_import_does_not_load_heavy_libraries():
     assert out.stdout.split() == ["False", "False"]
 
 
-@pytest.mark.parametrize("folder", ["cells", "data", "nets", "fit", "scoring", "studies"])
+@pytest.mark.parametrize("folder", ["inputs", "cells", "data", "nets", "fit", "scoring", "studies", "viz"])
 def test_tests_mirror_the_package(folder):
     """tests/<folder>/ exists for each package folder with tests, so a test is found next to its layer."""
     assert (ROOT / "neurodepth_lib" / folder).is_dir() and (ROOT / "tests" / folder / "__init__.py").exists()

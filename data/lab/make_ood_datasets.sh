@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Generates (or resumes) the Hay-cell NMDA out-of-distribution test sets (issue 20 part 3): trials whose input
 # statistics lie outside the training ranges, for scoring models trained on the paper's inputs. The settings
-# are named in neurodepth_lib/inputs.py (OODOptions, cell_ood_settings); what each set changes:
+# are named in neurodepth_lib/inputs/ (OODOptions in ood.py, cell_ood_settings in settings.py); what each set changes:
 #
 #   l5pc_nmda_test_ood_clustered_sync  input on 1-19 of 64 spatial clusters of segments per trial (K-means on
 #                                      the segments' 3-D centres; the authors clustered voltage correlations),

@@ -61,15 +61,15 @@ from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 from scipy.special import expit as _expit
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from .._checks import finite_float, non_negative_float, non_negative_int, positive_float, positive_int
+from .digits import Digits, digit_rates, load_digit_split, validation_split
 
+# The digits (studies.digits) are re-exported: chapter 11 reads them as sg.load_digit_split, sg.digit_rates, ...
 __all__ = ["SegregatedParams", "MODES", "FEEDBACK_KINDS", "Digits", "load_digit_split", "digit_rates",
-           "sigmoid", "psp_kernel", "angle_deg", "init_weights", "make_feedback", "PhaseTrace", "PhaseResult",
+           "sigmoid", "sigmoid_derivative", "psp_kernel", "angle_deg", "init_weights", "make_feedback", "PhaseTrace", "PhaseResult",
            "SegregatedNet", "LearningRun", "train_segregated", "PAPER_MNIST_TEST_ERROR", "validation_split",
            "TUNED_LEARNING_RATES", "TUNED_EPOCHS", "TUNING_GRIDS",
            "LATE_EPOCHS"]
@@ -209,54 +209,6 @@ class SegregatedParams:
         return replace(self, **changes)
 
 
-# ---------------------------------------------------------------------------------------------- data
-
-@dataclass(frozen=True)
-class Digits:
-    """scikit-learn's 8x8 handwritten digits with a fixed stratified split: pixels 0..16, labels 0..9."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    seed: int
-
-    @property
-    def n_inputs(self) -> int:
-        return self.x_train.shape[1]
-
-
-def load_digit_split(test_fraction: float = 0.25, seed: int = 0) -> Digits:
-    """The 1,797 digits shipped with scikit-learn (no download), split reproducibly by ``seed``."""
-    test_fraction = positive_float(test_fraction, "test_fraction")
-    if test_fraction >= 1:
-        raise ValueError(f"test_fraction must be below 1, got {test_fraction}")
-    seed = non_negative_int(seed, "seed")
-    data = load_digits()
-    x_tr, x_te, y_tr, y_te = train_test_split(data.data.astype(np.float64), data.target.astype(np.int64),
-                                              test_size=test_fraction, random_state=seed, stratify=data.target)
-    return Digits(x_tr, y_tr, x_te, y_te, seed)
-
-
-def validation_split(digits: Digits, n_val: int = 337) -> Digits:
-    """For tuning: the first ``len(x_train) - n_val`` training digits train, the last ``n_val`` stand in for
-    the test set (the real test digits are never looked at)."""
-    n_val = positive_int(n_val, "n_val")
-    if n_val >= len(digits.x_train):
-        raise ValueError(f"n_val ({n_val}) must leave training digits (of {len(digits.x_train)})")
-    cut = len(digits.x_train) - n_val
-    return Digits(digits.x_train[:cut], digits.y_train[:cut], digits.x_train[cut:], digits.y_train[cut:],
-                  digits.seed)
-
-
-def digit_rates(pixels: np.ndarray, rate_max_hz: float = 200.0) -> np.ndarray:
-    """Pixel intensities 0..16 as Poisson input rates 0..``rate_max_hz`` (in Hz)."""
-    pixels = np.asarray(pixels, dtype=np.float64)
-    if pixels.size and (pixels.min() < 0 or pixels.max() > 16):
-        raise ValueError("digit pixels must lie in 0..16")
-    return pixels / 16.0 * positive_float(rate_max_hz, "rate_max_hz")
-
-
 # ---------------------------------------------------------------------------------------------- small maths
 
 def sigmoid(x):
@@ -264,7 +216,7 @@ def sigmoid(x):
     return _expit(x)
 
 
-def _dsigmoid(x):
+def sigmoid_derivative(x):
     s = sigmoid(x)
     return s * (1.0 - s)
 
@@ -532,10 +484,10 @@ class SegregatedNet:
         """The local weight and bias changes (minibatch means), output layer last; nothing is applied."""
         p = self.p
         k = 20.0   # the paper's P * rate_max in spikes-per-ms units (facts 1.3)
-        delta_out = p.k_d * (tgt.rate / p.rate_max_per_ms - sigmoid(fwd.u)) * _dsigmoid(fwd.u)
+        delta_out = p.k_d * (tgt.rate / p.rate_max_per_ms - sigmoid(fwd.u)) * sigmoid_derivative(fwd.u)
         dW, db = [], []
         for i in range(len(self.hidden)):
-            delta = p.k_b * (tgt.plateau[i] - fwd.plateau[i]) * _dsigmoid(fwd.soma[i])
+            delta = p.k_b * (tgt.plateau[i] - fwd.plateau[i]) * sigmoid_derivative(fwd.soma[i])
             dW.append(p.lr_hidden * k * delta.T @ fwd.s_below[i] / len(delta))
             db.append(p.lr_hidden * p.lr_bias_scale * k * delta.mean(axis=0))
         dW.append(p.lr_output * k * delta_out.T @ fwd.s_top / len(delta_out))
@@ -547,10 +499,10 @@ class SegregatedNet:
         output error of the output rule, carried down through the transposed forward weights and the
         steady-state slopes ``k_b * rate_max * sigmoid'(V)`` (for the angle to the dendritic update)."""
         p = self.p
-        delta = p.k_d * (tgt.rate / p.rate_max_per_ms - sigmoid(fwd.u)) * _dsigmoid(fwd.u)
+        delta = p.k_d * (tgt.rate / p.rate_max_per_ms - sigmoid(fwd.u)) * sigmoid_derivative(fwd.u)
         out = [None] * len(self.hidden)
         for i in reversed(range(len(self.hidden))):
-            delta = (delta @ self.W[i + 1]) * p.k_b * p.rate_max_per_ms * _dsigmoid(fwd.soma[i])
+            delta = (delta @ self.W[i + 1]) * p.k_b * p.rate_max_per_ms * sigmoid_derivative(fwd.soma[i])
             out[i] = delta.T @ fwd.s_below[i] / len(delta)
         return out
 

@@ -21,8 +21,9 @@ from tqdm.auto import tqdm
 
 from .. import _parallel
 from .._checks import non_negative_int, positive_int
-from .segregated import (LATE_EPOCHS, N_CLASSES, Digits, LearningRun, SegregatedParams, _dsigmoid, digit_rates,
-                         init_weights, sigmoid, train_segregated, validation_split)
+from .digits import Digits, digit_rates, validation_split
+from .segregated import (LATE_EPOCHS, N_CLASSES, LearningRun, SegregatedParams, init_weights, sigmoid,
+                         sigmoid_derivative, train_segregated)
 
 __all__ = ["RULES", "ALL_RULES", "train_baseline", "train_rule", "train_many", "tune_learning_rates"]
 
@@ -92,11 +93,11 @@ def _train_baseline(digits, hidden, params, rule, epochs, seed, n_train, progres
             teach[np.arange(len(idx)), y[idx]] = 1.0
             u_target = (p.g_d * vb + teach * p.e_exc + (1 - teach) * p.e_inh) / (p.g_l + p.g_d + 1.0)
             u = p.k_d * vb
-            delta = p.k_d * (sigmoid(u_target) - sigmoid(u)) * _dsigmoid(u)
+            delta = p.k_d * (sigmoid(u_target) - sigmoid(u)) * sigmoid_derivative(u)
             deltas = [delta]
             for i in reversed(range(len(hidden))):
                 back = W[i + 1] if rule == "backprop" else B[i]
-                delta = (delta @ back) * p.k_b * p.rate_max_per_ms * _dsigmoid(somas[i])
+                delta = (delta @ back) * p.k_b * p.rate_max_per_ms * sigmoid_derivative(somas[i])
                 deltas.insert(0, delta)
             lrs = [p.lr_hidden] * len(hidden) + [p.lr_output]
             for i, (d, s, lr) in enumerate(zip(deltas, inputs, lrs)):

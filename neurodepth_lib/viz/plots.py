@@ -1,36 +1,22 @@
-"""Plotting functions used by the notebooks. Each takes data and an optional matplotlib ``ax`` and
-returns the axes (or figure); every axis is labelled with its unit.
-
-Shared file: chapters add their functions below, grouped by chapter.
+"""Figures of traces, training and scoring (chapters 01 and 04-08): rasters, voltages, ROC curves, training
+histories, TCN diagrams, predictions and sweeps. Each takes data and an optional matplotlib ``ax`` and
+returns the axes (or figure); every axis is labelled with its unit. Figures of cells are in
+:mod:`.cell_plots`, of learned filters in :mod:`.filter_plots`.
 """
 from __future__ import annotations
 
 import matplotlib.patches as mpatches
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.collections import LineCollection
 from matplotlib.colors import LogNorm
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["plot_raster", "plot_voltage", "plot_kernels", "plot_filter_map", "plot_roc",
-           "plot_training_history", "REGION_COLOURS", "plot_morphology", "plot_density_vs_distance",
-           "plot_dendritic_map", "plot_l5pc_trial", "plot_input_rates", "plot_raster_by_distance",
+from ._common import axes_or_new, legend_outside
+
+__all__ = ["plot_raster", "plot_voltage", "plot_kernels", "plot_roc", "plot_training_history",
            "plot_training_window", "plot_tcn_architecture", "plot_loss_components", "plot_trial_prediction",
-           "plot_voltage_scatter", "plot_temporal_precision", "plot_best_so_far", "plot_filter_templates",
-           "plot_filter_profiles", "plot_iaf_time_constant", "plot_input_recipe", "plot_roc_threshold",
-           "plot_sweep_by_seed", "plot_values_on_tree", "plot_filter_on_tree"]
-
-
-def _axes(ax=None, figsize=(8, 3)):
-    if ax is None:
-        _, ax = plt.subplots(figsize=figsize)
-    return ax
-
-
-def _legend_outside(ax, **kwargs):
-    """A legend to the right of the axes, where it cannot hide data (rasters and traces fill their axes)."""
-    return ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False,
-                     **{"fontsize": 8, **kwargs})
+           "plot_voltage_scatter", "plot_temporal_precision", "plot_best_so_far", "plot_roc_threshold",
+           "plot_sweep_by_seed"]
 
 
 # ---------------------------------------------------------------- inputs and the I&F neuron (ch. 00-01)
@@ -40,7 +26,7 @@ def plot_raster(events, ax=None, groups=None, title=None, max_points=200_000):
 
     ``groups`` maps a label to ``(channel_indices, colour)``; channels in no group are grey.
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     ch, t = events.channel, events.time_ms
     if ch.size > max_points:  # keep huge rasters drawable
         keep = np.linspace(0, ch.size - 1, max_points).astype(int)
@@ -50,7 +36,7 @@ def plot_raster(events, ax=None, groups=None, title=None, max_points=200_000):
         for label, (channels, colour) in groups.items():
             colours[np.isin(ch, channels)] = colour
             ax.plot([], [], "|", color=colour, label=label)
-        _legend_outside(ax, markerscale=2)
+        legend_outside(ax, markerscale=2)
     ax.scatter(t, ch, s=1.0, c=list(colours), marker="|", linewidths=0.6)
     ax.set_xlim(0, events.duration_ms)
     ax.set_ylim(-0.5, events.n_channels - 0.5)
@@ -64,7 +50,7 @@ def plot_raster(events, ax=None, groups=None, title=None, max_points=200_000):
 def plot_voltage(v_mV, spikes=None, ax=None, t0_ms=0, label="membrane potential", color="k",
                  threshold_mV=None):
     """A voltage trace in mV against time in ms, with spikes as ticks and an optional threshold line."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     t = t0_ms + np.arange(len(v_mV))
     ax.plot(t, v_mV, color=color, lw=0.8, label=label)
     if threshold_mV is not None:
@@ -83,7 +69,7 @@ def plot_kernels(learned, true, ax=None, dt_ms=1.0, title="synaptic filters"):
 
     ``learned`` and ``true`` are ``(n_inputs, n_lags)`` arrays, lag 0 = the current millisecond.
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     lags = np.arange(learned.shape[1]) * dt_ms
     for f, colour in ((learned, "tab:orange"), ):
         ax.plot(lags, f.T, color=colour, lw=0.3, alpha=0.3)
@@ -96,24 +82,9 @@ def plot_kernels(learned, true, ax=None, dt_ms=1.0, title="synaptic filters"):
     return ax
 
 
-def plot_filter_map(filt, ax=None, title="", vmax=None, n_exc=None):
-    """A synapse x time map of a filter (lag 0 at the left), excitatory above inhibitory."""
-    ax = _axes(ax)
-    vmax = vmax or np.abs(filt).max()
-    im = ax.imshow(filt, aspect="auto", cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest",
-                   extent=(-0.5, filt.shape[1] - 0.5, filt.shape[0] - 0.5, -0.5))
-    if n_exc is not None:
-        ax.axhline(n_exc - 0.5, color="k", lw=0.6)
-    ax.set_xlabel("time since input spike (ms)")
-    ax.set_ylabel("synapse")
-    ax.set_title(title)
-    ax.figure.colorbar(im, ax=ax, label="mV per input spike")
-    return ax
-
-
 def plot_roc(fpr, tpr, ax=None, auc=None, operating_points=(0.001, 0.0025), label="model"):
     """ROC curve with a log-scaled false-positive axis and the paper's operating points marked."""
-    ax = _axes(ax, figsize=(4.5, 4))
+    ax = axes_or_new(ax, figsize=(4.5, 4))
     ax.plot(fpr, tpr, lw=1.5, label=f"{label}" + (f" (AUC {auc:.4f})" if auc is not None else ""))
     for x in operating_points:
         i = int(np.argmin(np.abs(np.asarray(fpr) - x)))
@@ -127,7 +98,7 @@ def plot_roc(fpr, tpr, ax=None, auc=None, operating_points=(0.001, 0.0025), labe
 
 def plot_training_history(history, ax=None, title="training"):
     """Training (and validation) loss against step from a ``TrainingHistory``-like dict."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     h = history if isinstance(history, dict) else history.to_dict()
     steps = np.asarray(h["step"])
     ax.plot(steps, h["loss"], lw=0.6, color="0.5", label="training batches")
@@ -138,190 +109,6 @@ def plot_training_history(history, ax=None, title="training"):
     ax.set_ylabel("weighted loss")
     ax.set_title(title)
     ax.legend(frameon=False, fontsize=8)
-    return ax
-
-
-# ---------------------------------------------------------------- the detailed L5 pyramidal cell (ch. 02)
-
-# The one colour map for dendritic regions, in every chapter and every figure that colours a region (the
-# morphology, channel densities, filter maps on the tree): a region keeps its colour across the collection.
-REGION_COLOURS = {"soma": "k", "axon": "0.5", "basal": "tab:blue", "oblique": "tab:green", "tuft": "tab:purple"}
-
-
-def plot_morphology(points, ax=None, colours=None, marks=None, title=None, width_scale=0.6):
-    """Draw a neuron from its 3-D points, projected on the x-y plane, coloured by region.
-
-    ``points`` is a list of ``(section_name, region, xyz (n, 3) um, diam (n,) um)`` as returned by
-    ``L5PC.morphology_points()``. ``marks`` maps a label to an ``(x, y)`` position in um (e.g. the nexus).
-    """
-    ax = _axes(ax, figsize=(4.5, 7))
-    colours = {**REGION_COLOURS, **(colours or {})}
-    seen = set()
-    for _, region, xyz, diam in points:
-        if len(xyz) < 2:
-            continue
-        segs = np.stack([xyz[:-1, :2], xyz[1:, :2]], axis=1)
-        widths = np.clip(width_scale * 0.5 * (diam[:-1] + diam[1:]), 0.3, 6 if region == "soma" else 3)
-        ax.add_collection(LineCollection(segs, colors=colours.get(region, "0.3"), linewidths=widths,
-                                         capstyle="round"))
-        if region not in seen:
-            ax.plot([], [], color=colours.get(region, "0.3"), lw=2, label=region)
-            seen.add(region)
-    for label, (x, y) in (marks or {}).items():
-        ax.plot(x, y, "o", ms=7, mfc="none", mec="tab:red", mew=1.5, label=label)
-    ax.autoscale_view()
-    ax.set_aspect("equal")
-    ax.set_xlabel("x (µm)")
-    ax.set_ylabel("y (µm)")
-    ax.legend(frameon=False, fontsize=8, loc="upper left")
-    if title:
-        ax.set_title(title)
-    return ax
-
-
-def plot_density_vs_distance(distance_um, density_S_cm2, regions, ax=None, title=None, log=False,
-                             ylabel="conductance density (S/cm²)"):
-    """One dot per dendritic segment: a channel's density against path distance from the soma."""
-    ax = _axes(ax, figsize=(5, 3.2))
-    distance_um, density_S_cm2, regions = (np.asarray(a) for a in (distance_um, density_S_cm2, regions))
-    for region in dict.fromkeys(regions.tolist()):
-        keep = regions == region
-        ax.plot(distance_um[keep], density_S_cm2[keep], "o", ms=2.5, color=REGION_COLOURS.get(region, "0.3"),
-                label=region)
-    if log:
-        ax.set_yscale("log")
-    ax.set_xlabel("path distance from the soma (µm)")
-    ax.set_ylabel(ylabel)
-    ax.legend(frameon=False, fontsize=8)
-    if title:
-        ax.set_title(title)
-    return ax
-
-
-def plot_dendritic_map(v_dend_mV, regions, ax=None, t0_ms=0, vmin=-85, vmax=-10, title=None, colorbar=True):
-    """Voltage of every dendritic segment (rows, in channel order) against time, region bands on the left.
-
-    With ``colorbar=False`` the image is ``ax.images[0]``, e.g. for one colour bar shared by several maps."""
-    ax = _axes(ax, figsize=(9, 3.5))
-    v = np.asarray(v_dend_mV)
-    n, T = v.shape
-    im = ax.imshow(v, aspect="auto", cmap="magma", vmin=vmin, vmax=vmax, interpolation="nearest",
-                   extent=(t0_ms - 0.5, t0_ms + T - 0.5, n - 0.5, -0.5))
-    regions = np.asarray(regions)
-    start = 0
-    for k in range(1, n + 1):  # label each contiguous block of one region
-        if k == n or regions[k] != regions[start]:
-            ax.axhline(k - 0.5, color="w", lw=0.4)
-            ax.text(t0_ms + 0.005 * T, (start + k) / 2, regions[start], color="w", fontsize=7, va="center")
-            start = k
-    ax.set_xlabel("time (ms)")
-    ax.set_ylabel("dendritic segment")
-    if colorbar:
-        ax.figure.colorbar(im, ax=ax, label="voltage (mV)")
-    if title:
-        ax.set_title(title)
-    return ax
-
-
-def plot_l5pc_trial(result, dend_rows=(), dend_labels=None, axes=None, title=None, t_window_ms=None):
-    """Soma (with spikes), nexus and a few dendritic voltages of one simulated trial, stacked.
-
-    ``result`` has ``v_soma_1ms``, ``v_soma_0125ms``, ``v_nexus_1ms``, ``spike_times_ms`` and, when
-    ``dend_rows`` are given, ``v_dend_1ms`` (a ``TrialResult`` from ``neurodepth_lib.cells.simulation``).
-    """
-    dend_rows = list(dend_rows)
-    n = 2 + (1 if dend_rows else 0)
-    if axes is None:
-        _, axes = plt.subplots(n, 1, figsize=(9, 1.9 * n + 0.4), sharex=True)
-    axes = np.atleast_1d(axes)
-    lo, hi = t_window_ms or (0, len(result.v_soma_1ms))
-    t_hi = np.arange(len(result.v_soma_0125ms)) / 8.0
-    keep = (t_hi >= lo) & (t_hi < hi)
-    axes[0].plot(t_hi[keep], result.v_soma_0125ms[keep], color="k", lw=0.7)
-    spikes = result.spike_times_ms[(result.spike_times_ms >= lo) & (result.spike_times_ms < hi)]
-    axes[0].plot(spikes, np.full(spikes.shape, 40.0), "v", color="tab:red", ms=4,
-                 label=f"{len(spikes)} spikes")
-    axes[0].set_ylabel("soma (mV)")
-    axes[0].legend(frameon=False, fontsize=8, loc="upper right")
-    t = np.arange(len(result.v_nexus_1ms))
-    keep1 = (t >= lo) & (t < hi)
-    axes[1].plot(t[keep1], result.v_nexus_1ms[keep1], color="tab:purple", lw=0.8)
-    axes[1].set_ylabel("nexus (mV)")
-    if dend_rows:
-        labels = dend_labels or [f"segment {r}" for r in dend_rows]
-        for row, label in zip(dend_rows, labels):
-            axes[2].plot(t[keep1], result.v_dend_1ms[row][keep1], lw=0.8, label=label)
-        axes[2].axhline(-40, color="0.6", ls=":", lw=0.8)
-        axes[2].set_ylabel("dendrite (mV)")
-        axes[2].legend(frameon=False, fontsize=7, loc="upper right", ncol=2)
-    axes[-1].set_xlabel("time (ms)")
-    axes[-1].set_xlim(lo, hi)
-    if title:
-        axes[0].set_title(title)
-    return axes
-
-
-# ---------------------------------------------------------------- generating a dataset (ch. 03)
-
-def plot_input_rates(details, settings, axes=None, kinds=("exc", "inh"), title=None):
-    """The instantaneous-rate recipe of one trial, per input group (e.g. basal and apical tree).
-
-    Top: the coarse totals drawn once per rate interval (held constant), bottom: the smoothed rates summed
-    over the group's channels, both in spikes per ms for the whole group. ``details`` is the
-    ``InputDetails`` of ``generate_inputs(..., return_details=True)``.
-    """
-    if axes is None:
-        _, axes = plt.subplots(2, 1, figsize=(9, 4.8), sharex=True)
-    duration = details.rate_per_ms.shape[1]
-    colours = ["tab:blue", "tab:purple", "tab:green", "tab:orange", "tab:brown"]
-    styles = {"exc": "-", "inh": "--"}
-    for g, group in enumerate(settings.groups):
-        colour = colours[g % len(colours)]
-        totals = dict(zip(("exc", "inh"), details.coarse_totals_per_100ms[group.name]))
-        for kind in kinds:
-            channels = np.asarray(getattr(group, f"{kind}_channels"), dtype=int)
-            if channels.size == 0:
-                continue
-            held = np.repeat(np.asarray(totals[kind]) / 100.0, details.interval_ms)[:duration]
-            label = f"{group.name} {'excitation' if kind == 'exc' else 'inhibition'}"
-            axes[0].plot(np.arange(duration), held, styles[kind], color=colour, lw=1, label=label)
-            axes[1].plot(np.arange(duration), details.rate_per_ms[channels].sum(axis=0), styles[kind],
-                         color=colour, lw=1.2, label=label)
-    axes[0].set_ylabel("drawn rate\n(spikes/ms per group)")
-    axes[0].set_title(title or f"rate interval {details.interval_ms} ms, smoothing σ {details.sigma_ms} ms")
-    _legend_outside(axes[0])
-    axes[1].set_ylabel("smoothed rate\n(spikes/ms per group)")
-    axes[1].set_xlabel("time (ms)")
-    for ax in axes:
-        ax.set_xlim(0, duration)
-    return axes
-
-
-def plot_raster_by_distance(events, distance_um, is_basal, ax=None, title=None, max_points=100_000):
-    """Input raster over the morphology: each event at its synapse's path distance from the soma.
-
-    Basal synapses are drawn at negative distances and apical ones at positive distances; excitatory
-    events (channels ``0..n-1``) in red, inhibitory (``n..2n-1``) in blue, with ``n = len(distance_um)``.
-    """
-    ax = _axes(ax, figsize=(9, 4))
-    distance_um, is_basal = np.asarray(distance_um, float), np.asarray(is_basal, bool)
-    n = distance_um.size
-    signed = np.where(is_basal, -distance_um, distance_um)
-    ch, t = events.channel, events.time_ms
-    if ch.size > max_points:
-        keep = np.linspace(0, ch.size - 1, max_points).astype(int)
-        ch, t = ch[keep], t[keep]
-    exc = ch < n
-    ax.scatter(t[exc], signed[ch[exc]], s=1.0, marker="|", linewidths=0.5, color="tab:red", label="excitatory")
-    ax.scatter(t[~exc], signed[ch[~exc] - n], s=1.0, marker="|", linewidths=0.5, color="tab:blue",
-               label="inhibitory")
-    ax.axhline(0, color="k", lw=0.6)
-    ax.set_xlim(0, events.duration_ms)
-    ax.set_xlabel("time (ms)")
-    ax.set_ylabel("path distance from soma (µm)\nbasal < 0 < apical")
-    _legend_outside(ax, markerscale=8)
-    if title:
-        ax.set_title(title)
     return ax
 
 
@@ -369,7 +156,7 @@ def plot_tcn_architecture(config, ax=None, title=None, n_inputs_label=None):
     less. The heads (1x1 convolutions) read the last layer at time 0 only.
     """
     c = getattr(config, "config", config)
-    ax = _axes(ax, figsize=(9, 1.2 + 0.55 * (c.depth + 2)))
+    ax = axes_or_new(ax, figsize=(9, 1.2 + 0.55 * (c.depth + 2)))
     kernels = list(c.kernel_sizes)
     # span (ms into the past) of layer k's outputs that reach the final output at t = 0
     spans = [sum(k - 1 for k in kernels[i:]) for i in range(len(kernels) + 1)]  # input ... last layer
@@ -470,7 +257,7 @@ def plot_trial_prediction(spike_probability, spike_true, soma_pred_mV, soma_true
 def plot_voltage_scatter(pred_mV, true_mV, ax=None, bins=80, title=None):
     """Predicted against true somatic voltage over every (trial, ms): a 2-D histogram (log counts) with
     the identity line."""
-    ax = _axes(ax, figsize=(4.5, 4))
+    ax = axes_or_new(ax, figsize=(4.5, 4))
     p, t = np.ravel(pred_mV), np.ravel(true_mV)
     lo = float(min(np.percentile(t, 0.1), np.percentile(p, 0.1)))
     hi = float(max(t.max(), np.percentile(p, 99.9)))
@@ -489,7 +276,7 @@ def plot_voltage_scatter(pred_mV, true_mV, ax=None, bins=80, title=None):
 def plot_temporal_precision(precision, ax=None, label=None, color="tab:blue"):
     """The paper's temporal-precision plot: rate of predicted spikes (Hz) at each lag from a true spike
     (a :class:`~neurodepth_lib.scoring.TemporalPrecision`)."""
-    ax = _axes(ax, figsize=(5, 3.2))
+    ax = axes_or_new(ax, figsize=(5, 3.2))
     ax.plot(precision.lags_ms, precision.rate_hz, color=color, lw=1.5,
             label=label or f"threshold at FP {100 * precision.fpr:.2g} % (TP {precision.tpr:.2f})")
     ax.axvline(0, color="k", lw=0.6, ls=":")
@@ -499,13 +286,13 @@ def plot_temporal_precision(precision, ax=None, label=None, color="tab:blue"):
     return ax
 
 
-# ---------------------------------------------------------------- sweeps and filters (ch. 06-07)
+# ---------------------------------------------------------------- sweeps (ch. 06) and the ROC demo (ch. 05)
 
 def plot_best_so_far(curves, ax=None, axis_label="depth (layers)", metric_label="spike AUC", title=None,
                      colours=None):
     """The paper's "best so far" curves with error bars over seeds: ``curves`` is
     :func:`neurodepth_lib.studies.best_so_far`'s ``{condition: {"x", "mean", "sem", "n"}}``."""
-    ax = _axes(ax, figsize=(4.5, 3.2))
+    ax = axes_or_new(ax, figsize=(4.5, 3.2))
     colours = colours or {"NMDA": "tab:red", "AMPA": "tab:blue"}
     for condition, c in curves.items():
         sem = np.nan_to_num(np.asarray(c["sem"], float))
@@ -518,155 +305,6 @@ def plot_best_so_far(curves, ax=None, axis_label="depth (layers)", metric_label=
     if title:
         ax.set_title(title)
     return ax
-
-
-def plot_filter_templates(maps, index, fig=None, title=None, vmax=None):
-    """One first-layer filter as the paper shows it: synapse x time maps for basal / oblique / tuft
-    (excitatory row, inhibitory row) and the mean temporal profile per region (red excitation, blue
-    inhibition). ``maps`` is :func:`neurodepth_lib.studies.filter_maps`' result. Returns the figure."""
-    regions = [r for r in ("basal", "oblique", "tuft") if r in maps.profiles]
-    if fig is None:
-        fig = plt.figure(figsize=(3.2 * len(regions), 6.4))
-    axes = fig.subplots(3, len(regions), squeeze=False, sharex=True)
-    e, i = maps.exc[index], maps.inh[index]
-    vmax = vmax or float(np.max(np.abs(np.concatenate([e.ravel(), i.ravel()])))) or 1.0
-    lags = maps.lags_ms
-    extent_x = (-(lags[-1] + 0.5), 0.5)  # time relative to the output, past on the left
-    for col, region in enumerate(regions):
-        rows = maps.region_rows(region)
-        for row, (w, name) in enumerate(((e, "excitatory"), (i, "inhibitory"))):
-            ax = axes[row, col]
-            im = ax.imshow(w[rows][:, ::-1], aspect="auto", cmap="RdBu_r", vmin=-vmax, vmax=vmax,
-                           extent=(*extent_x, rows.size - 0.5, -0.5), interpolation="nearest")
-            ax.set_title(f"{region}: {name}", fontsize=9)
-            if col == 0:
-                ax.set_ylabel("synapse (segment #)")
-        ax = axes[2, col]
-        pe, pi = maps.profiles[region]
-        ax.plot(-lags, pe[index], color="tab:red", label="excitatory")
-        ax.plot(-lags, pi[index], color="tab:blue", label="inhibitory")
-        ax.axhline(0, color="k", lw=0.5)
-        ax.set_xlabel("time before output (ms)")
-        if col == 0:
-            ax.set_ylabel("mean weight (a.u.)")
-            ax.legend(fontsize=7)
-    fig.colorbar(im, ax=axes[:2, :].ravel().tolist(), shrink=0.6, label="weight (a.u.)")
-    fig.suptitle(title or f"filter {index}" + (" (sign-flipped)" if maps.flipped[index] else ""))
-    return fig
-
-
-def plot_filter_profiles(maps, indices, axes=None, title=None):
-    """Mean temporal profiles (excitatory red, inhibitory blue) of several filters, one panel per region:
-    a compact view of what many filters prefer."""
-    regions = [r for r in ("basal", "oblique", "tuft") if r in maps.profiles]
-    if axes is None:
-        _, axes = plt.subplots(1, len(regions), figsize=(3.4 * len(regions), 2.8), sharey=True)
-    axes = np.atleast_1d(axes)
-    for ax, region in zip(axes, regions):
-        pe, pi = maps.profiles[region]
-        for k in indices:
-            ax.plot(-maps.lags_ms, pe[k], color="tab:red", alpha=0.6)
-            ax.plot(-maps.lags_ms, pi[k], color="tab:blue", alpha=0.6)
-        ax.axhline(0, color="k", lw=0.5)
-        ax.set_title(region)
-        ax.set_xlabel("time before output (ms)")
-    axes[0].set_ylabel("mean weight (a.u.)")
-    if title:
-        axes[0].figure.suptitle(title)
-    return axes
-
-
-# ---------------------------------------------------------------- figures of the interactive demos (ch. 01, 03, 05-07)
-# Each draws one ordinary figure from data; the widgets in :mod:`.widgets` compute the data and redraw on demand.
-
-def plot_iaf_time_constant(learned_mV, n_exc, params, v_mV, spikes, reference=None, t0_ms=0, axes=None,
-                           title=None):
-    """What the membrane time constant does, beside what the one-unit network learned (chapter 01).
-
-    Left: the mean excitatory and inhibitory profiles of a learned filter (``learned_mV``: synapses x lags in mV
-    per input spike, lag 0 first, the first ``n_exc`` rows excitatory) and the filter of an I&F neuron with
-    ``params`` (an ``IAFParams``: PSP amplitude x weight x exp(-t / tau), from ``params.true_filter_mV``).
-    Right: that neuron's voltage ``v_mV`` with its ``spikes`` (1-D, 1 ms bins, starting at ``t0_ms``);
-    ``reference = (v_mV, spikes, label)`` draws another neuron on the same input in grey (e.g. the true one).
-    """
-    learned = np.asarray(learned_mV, dtype=float)
-    if learned.ndim != 2 or not 0 < int(n_exc) <= learned.shape[0]:
-        raise ValueError(f"learned_mV must be (synapses, lags) with 0 < n_exc <= synapses, got shape "
-                         f"{learned.shape} and n_exc={n_exc}")
-    n_exc = int(n_exc)
-    v_mV, spikes = np.asarray(v_mV, dtype=float), np.asarray(spikes, dtype=bool)
-    if v_mV.shape != spikes.shape or v_mV.ndim != 1:
-        raise ValueError(f"v_mV and spikes must be 1-D of equal length, got {v_mV.shape} and {spikes.shape}")
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(12, 3.8), width_ratios=[1, 1.8])
-    ax_f, ax_v = axes
-    lags = np.arange(learned.shape[1])
-    model = np.asarray(params.true_filter_mV(learned.shape[1]), dtype=float)
-    for rows, colour, name in ((slice(0, n_exc), "tab:red", "excitatory"), (slice(n_exc, None), "tab:blue",
-                                                                             "inhibitory")):
-        if learned[rows].size == 0:
-            continue
-        ax_f.plot(lags, learned[rows].mean(axis=0), color=colour, lw=2, alpha=0.55,
-                  label=f"learned, {name} (mean)")
-        ax_f.plot(lags, model[rows].mean(axis=0), color=colour, lw=1.2, ls="--",
-                  label=f"I&F with τ = {params.tau_ms:g} ms")
-    ax_f.axhline(0, color="k", lw=0.5)
-    ax_f.set_xlabel("time since input spike (ms)")
-    ax_f.set_ylabel("filter (mV per input spike)")
-    ax_f.set_title("the filter: learned (thick) and an I&F neuron's (dashed)", fontsize=9)
-    ax_f.legend(frameon=False, fontsize=7, loc="upper right")
-
-    t = t0_ms + np.arange(v_mV.size)
-    threshold = getattr(params, "v_threshold_mV", None)
-    shown = [v_mV]
-    top = (threshold if threshold is not None else np.nanmax(v_mV)) + 4
-    if reference is not None:
-        v_ref, s_ref, label = reference
-        v_ref, s_ref = np.asarray(v_ref, dtype=float), np.asarray(s_ref, dtype=bool)
-        if v_ref.shape != v_mV.shape or s_ref.shape != v_mV.shape:
-            raise ValueError(f"the reference trace must match v_mV's shape {v_mV.shape}, got {v_ref.shape}")
-        shown.append(v_ref)
-        ax_v.plot(t, v_ref, color="0.65", lw=0.8, label=label)
-        ax_v.plot(t[s_ref], np.full(int(s_ref.sum()), top + 2), "|", color="0.45", ms=7,
-                  label=f"{label}: {int(s_ref.sum())} spikes")
-    ax_v.plot(t, v_mV, color="k", lw=0.8, label=f"I&F with τ = {params.tau_ms:g} ms")
-    ax_v.plot(t[spikes], np.full(int(spikes.sum()), top), "v", color="tab:red", ms=4,
-              label=f"its spikes: {int(spikes.sum())}")
-    if threshold is not None:
-        ax_v.axhline(threshold, color="tab:red", ls="--", lw=0.8, label="threshold")
-    low = float(min(np.percentile(s, 0.5) for s in shown))
-    ax_v.set_ylim(low - 2, top + 4)
-    ax_v.set_xlim(t[0], t[-1] + 1)
-    ax_v.set_xlabel("time (ms)")
-    ax_v.set_ylabel("voltage (mV)")
-    _legend_outside(ax_v, fontsize=7)
-    if title:
-        ax_v.set_title(title, fontsize=9)
-    return axes
-
-
-def plot_input_recipe(events, details, settings, axes=None, title=None):
-    """One trial of the paper's inputs from recipe to spikes (chapter 03): the rates drawn per interval, the
-    smoothed rates (both as :func:`plot_input_rates`) and the raster of the spikes drawn from them, each group's
-    excitatory channels in red shades and inhibitory ones in blue shades."""
-    if axes is None:
-        _, axes = plt.subplots(3, 1, figsize=(10, 7.5), sharex=True, height_ratios=[1, 1, 1.7])
-    if events.n_channels != settings.n_channels or details.rate_per_ms.shape != (settings.n_channels,
-                                                                                  events.duration_ms):
-        raise ValueError(f"events ({events.n_channels} channels, {events.duration_ms} ms) and details (rates "
-                         f"{details.rate_per_ms.shape}) do not belong to settings of {settings.n_channels} channels")
-    plot_input_rates(details, settings, axes=axes[:2], title=title)
-    axes[1].set_xlabel("")
-    shades = {"exc": ("tab:red", "darkred", "salmon"), "inh": ("tab:blue", "navy", "lightsteelblue")}
-    groups = {}
-    for g, group in enumerate(settings.groups):
-        for kind, word in (("exc", "exc."), ("inh", "inh.")):
-            channels = np.asarray(getattr(group, f"{kind}_channels"), dtype=int)
-            if channels.size:
-                groups[f"{group.name} {word}"] = (channels, shades[kind][g % 3])
-    plot_raster(events, ax=axes[2], groups=groups)
-    axes[2].set_title(f"{events.n_events:,} input spikes drawn from these rates", fontsize=9)
-    return axes
 
 
 def plot_roc_threshold(scores, labels, threshold, fpr, tpr, axes=None, t0_ms=0, trace_row=None, auc=None):
@@ -725,7 +363,7 @@ def plot_roc_threshold(scores, labels, threshold, fpr, tpr, axes=None, t0_ms=0, 
     ax_trace.set_ylabel("p(spike) per ms")
     ax_trace.set_title(f"scored trial {row} (the one with most spikes)" if trace_row is None else
                        f"scored trial {row}", fontsize=9)
-    _legend_outside(ax_trace, fontsize=7)
+    legend_outside(ax_trace, fontsize=7)
 
     for mask, colour, marker, size, label in ((y, "k", "|", 40, "true spikes"),
                                               (alarms, "tab:red", ".", 8, "false alarms"),
@@ -739,7 +377,7 @@ def plot_roc_threshold(scores, labels, threshold, fpr, tpr, axes=None, t0_ms=0, 
     ax_raster.invert_yaxis()
     ax_raster.set_xlabel("time in trial (ms)")
     ax_raster.set_ylabel("scored trial")
-    _legend_outside(ax_raster, fontsize=7, markerscale=1.5)
+    legend_outside(ax_raster, fontsize=7, markerscale=1.5)
     per_s = alarms.sum() / (s.size / 1000.0)
     ax_trace.figure.suptitle(
         f"p ≥ {threshold:.3g}: TP {tp_rate:.2f} ({int(hits.sum())} of {int(y.sum())} spike ms caught), "
@@ -780,7 +418,7 @@ def plot_sweep_by_seed(rows, metric="auc", ax=None, conditions=None, seeds=None,
     missing = [r for r in rows if metric not in r]
     if missing:
         raise ValueError(f"the sweep's rows have no metric {metric!r}")
-    ax = _axes(ax, figsize=(4.5, 3.2))
+    ax = axes_or_new(ax, figsize=(4.5, 3.2))
     colours = colours or {"NMDA": "tab:red", "AMPA": "tab:blue"}
     all_conditions = sorted({r["condition"] for r in rows})
     conditions = all_conditions if conditions is None else list(conditions)
@@ -820,85 +458,3 @@ def plot_sweep_by_seed(rows, metric="auc", ax=None, conditions=None, seeds=None,
     if title:
         ax.set_title(title)
     return ax
-
-
-def plot_values_on_tree(points, section_name, x, values, ax=None, vmax=None, cmap="coolwarm", label=None,
-                        title=None, width_scale=0.6):
-    """A neuron's dendrites coloured by one value per segment (e.g. a filter's weight on each synapse).
-
-    ``points`` as for :func:`plot_morphology`; ``section_name`` and ``x`` (its centre along the section, 0-1)
-    name each segment, as in ``cell.segments``, and ``values`` holds one number per segment. Sections without
-    segments (soma, axon) are grey. The colour scale is symmetric around 0 (``vmax``: its end).
-    """
-    values = np.asarray(values, dtype=float)
-    section_name, x = np.asarray(section_name), np.asarray(x, dtype=float)
-    if not values.shape == section_name.shape == x.shape or values.ndim != 1:
-        raise ValueError(f"section_name, x and values need one entry per segment, got shapes {section_name.shape}, "
-                         f"{x.shape} and {values.shape}")
-    ax = _axes(ax, figsize=(4.5, 7))
-    vmax = float(vmax or np.max(np.abs(values)) or 1.0)
-    by_section = {}
-    for k, name in enumerate(section_name):
-        by_section.setdefault(str(name), []).append(k)
-    pieces, colour_values, widths, grey, grey_widths = [], [], [], [], []
-    for name, _, xyz, diam in points:
-        if len(xyz) < 2:
-            continue
-        segs = np.stack([xyz[:-1, :2], xyz[1:, :2]], axis=1)
-        w = np.clip(width_scale * 0.5 * (diam[:-1] + diam[1:]), 0.6, 6)
-        rows = by_section.get(str(name))
-        if not rows:
-            grey.extend(segs)
-            grey_widths.extend(w)
-            continue
-        rows = np.asarray(rows)[np.argsort(x[rows])]
-        arc = np.r_[0, np.cumsum(np.linalg.norm(np.diff(xyz, axis=0), axis=1))]
-        mid = 0.5 * (arc[:-1] + arc[1:]) / max(arc[-1], 1e-12)      # each piece's place along the section, 0-1
-        which = np.minimum((mid * rows.size).astype(int), rows.size - 1)
-        pieces.extend(segs)
-        colour_values.extend(values[rows[which]])
-        widths.extend(np.maximum(w, 2.0))
-    if grey:
-        ax.add_collection(LineCollection(grey, colors="0.6", linewidths=grey_widths, capstyle="round"))
-    lines = LineCollection(pieces, array=np.asarray(colour_values), cmap=cmap, linewidths=widths,
-                           capstyle="round")
-    lines.set_clim(-vmax, vmax)
-    ax.add_collection(lines)
-    ax.autoscale_view()
-    ax.set_aspect("equal")
-    ax.set_xlabel("x (µm)")
-    ax.set_ylabel("y (µm)")
-    if label:
-        ax.figure.colorbar(lines, ax=ax, shrink=0.7, label=label)
-    if title:
-        ax.set_title(title, fontsize=9)
-    return ax
-
-
-def plot_filter_on_tree(maps, index, points, segments, window_ms=10, fig=None):
-    """One first-layer filter as templates (:func:`plot_filter_templates`) beside the tree coloured by its
-    excitatory and inhibitory weights summed over the last ``window_ms`` ms (chapter 07). ``segments`` has
-    ``section_name`` and ``x`` per segment, in the order of the maps' rows. Returns the figure."""
-    n_filters, n_rows, n_lags = maps.exc.shape
-    if not 0 <= int(index) < n_filters:
-        raise ValueError(f"index must be a filter number in [0, {n_filters}), got {index!r}")
-    if not 1 <= int(window_ms) <= n_lags:
-        raise ValueError(f"window_ms must be in [1, {n_lags}] (the maps keep {n_lags} ms), got {window_ms!r}")
-    if len(segments.section_name) != n_rows:
-        raise ValueError(f"the maps have {n_rows} synapse rows but segments has {len(segments.section_name)}")
-    index, window_ms = int(index), int(window_ms)
-    if fig is None:
-        fig = plt.figure(figsize=(15, 6.4), layout="constrained")
-    left, right = fig.subfigures(1, 2, width_ratios=[2.6, 1.2])
-    plot_filter_templates(maps, index, fig=left)
-    exc = maps.exc[index][:, :window_ms].sum(axis=1)
-    inh = maps.inh[index][:, :window_ms].sum(axis=1)
-    vmax = float(np.max(np.abs(np.r_[exc, inh]))) or 1.0
-    ax_e, ax_i = right.subplots(2, 1, sharex=True, sharey=True)
-    plot_values_on_tree(points, segments.section_name, segments.x, exc, ax=ax_e, vmax=vmax,
-                        title=f"excitatory weights, summed over the last {window_ms} ms")
-    plot_values_on_tree(points, segments.section_name, segments.x, inh, ax=ax_i, vmax=vmax,
-                        title=f"inhibitory weights, summed over the last {window_ms} ms")
-    ax_e.set_xlabel("")
-    right.colorbar(ax_e.collections[-1], ax=[ax_e, ax_i], shrink=0.5, label="summed weight (a.u.)")
-    return fig

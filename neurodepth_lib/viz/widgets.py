@@ -29,8 +29,9 @@ from IPython.display import display
 from ..cells.simulation import simulate_trial
 from ..inputs import generate_inputs, tree_input_settings
 from ..scoring.metrics import auc_from_curve, roc_curve
-from .plots import (plot_filter_on_tree, plot_iaf_time_constant, plot_input_recipe, plot_l5pc_trial,
-                    plot_roc_threshold, plot_sweep_by_seed)
+from .cell_plots import plot_input_recipe, plot_l5pc_trial
+from .filter_plots import plot_filter_on_tree, plot_iaf_time_constant
+from .plots import plot_roc_threshold, plot_sweep_by_seed
 
 __all__ = ["widgets_available", "l5pc_rate_explorer", "iaf_time_constant_explorer", "input_recipe_explorer",
            "roc_threshold_explorer", "depth_sweep_explorer", "filter_browser"]

@@ -17,7 +17,7 @@ import pytest
 
 import neurodepth_lib as nd
 from neurodepth_lib import inputs
-from neurodepth_lib.viz import plots, widgets
+from neurodepth_lib.viz import cell_plots, plots, widgets
 
 
 class Shown:
@@ -421,7 +421,7 @@ def test_sweep_explorer_rejects_bad_arguments(no_figures):
 def test_the_tree_is_coloured_by_each_segments_value(no_figures):
     points, segments, _ = _tree_case()
     values = np.array([1.0, 2, 3, -1, -2, -3])
-    ax = plots.plot_values_on_tree(points, segments.section_name, segments.x, values)
+    ax = cell_plots.plot_values_on_tree(points, segments.section_name, segments.x, values)
     coloured = ax.collections[-1].get_array()
     # each section has three 3-D pieces and three segments: piece k of a section takes segment k's value
     assert np.array_equal(np.asarray(coloured), values)
