@@ -13,7 +13,9 @@ its provenance (this command, the plan, versions, wall time).
         > logs/scaling_ampa.log 2>&1 &
 
 Sizes larger than the finished part of a growing training set are refused before any run: while the sets
-grow, run the sizes that exist (the study resumes and adds the larger ones later).
+grow, run the sizes that exist (the study resumes and adds the larger ones later). ``--ship-only`` trains
+nothing and ships the sizes finished so far (its provenance says which), so chapter 06 can show a study that
+is still running.
 """
 from __future__ import annotations
 
@@ -21,10 +23,11 @@ import argparse
 import json
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import neurodepth_lib as nd
-from neurodepth_lib._io import Timer, atomic_write_json
+from neurodepth_lib._io import Timer, atomic_write_json, file_sha256
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN = {"NMDA": "l5pc_nmda_train_2000", "AMPA": "l5pc_ampa_train_1000"}
@@ -36,24 +39,48 @@ def main(argv=None) -> int:
     p.add_argument("--sizes", type=int, nargs="+", required=True, help="training-set sizes in trials")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--out", default=None, help="study directory (default runs/scaling_<condition>)")
+    p.add_argument("--ship-only", action="store_true",
+                   help="train nothing: ship the sizes the study directory has finished (while it runs on)")
     args = p.parse_args(argv)
     cond = args.condition.lower()
+    out = Path(args.out or ROOT / "runs" / f"scaling_{cond}")
+    if args.ship_only:
+        return ship(out, cond, args.sizes, timer=None)
     data = {args.condition: (ROOT / "data" / "lab" / TRAIN[args.condition], ROOT / "data" / "lab" / f"l5pc_{cond}_test",
                              ROOT / "data" / "lab" / f"l5pc_{cond}_valid")}
     plan = nd.studies.ScalingPlan(sizes=tuple(args.sizes))
-    out = Path(args.out or ROOT / "runs" / f"scaling_{cond}")
     with Timer() as timer:
         rows = nd.studies.run_scaling_study(out, data, plan, scale="lab", allow_incomplete=True,
                                             workers=args.workers, threads_per_run=1, progress=False)
     print(nd.studies.scaling_table(nd.studies.depth_by_size(rows)))
+    return ship(out, cond, args.sizes, timer)
+
+
+def ship(out: Path, cond: str, planned: list, timer) -> int:
+    """Copy the study's table (the sizes finished so far) to data/lab/sweeps/ with its provenance."""
+    table = out / nd.studies.SCALING_CSV
+    if not table.exists():
+        print(f"nothing to ship: {table} does not exist (no size has finished)")
+        return 1
+    rows = nd.studies.read_scaling_csv(table)
+    done = sorted({r["n_train_trials"] for r in rows})
     shipped = ROOT / "data" / "lab" / "sweeps" / f"hay_scaling_{cond}.csv"
-    shutil.copyfile(out / nd.studies.SCALING_CSV, shipped)
-    atomic_write_json(shipped.with_name(shipped.name + ".provenance.json"), {
-        "made_by": ["python", "data/lab/scaling_study.py", *sys.argv[1:]], "plan": json.loads(
-            (out / "scaling.json").read_text()), "versions": nd.nb.versions(), "hardware": nd.nb.hardware(),
-        "wall_s_this_run": round(timer.wall_s, 1), "cpu_s_this_run": round(timer.cpu_s, 1),
-        "train_time_s_total": round(sum(r.get("train_time_s") or 0 for r in rows), 1)})
-    print(f"table: {shipped}")
+    shutil.copyfile(table, shipped)
+    complete = done == sorted(planned)
+    record = {
+        "made_by": ["python", "data/lab/scaling_study.py", cond.upper(), "--sizes", *map(str, planned)],
+        "shipped_by": ["python", "data/lab/scaling_study.py", *sys.argv[1:]],
+        "sizes_planned": sorted(planned), "sizes_done": done, "rows": len(rows),
+        "status": "complete" if complete else f"partial: sizes {done} of {sorted(planned)}; the study resumes",
+        "sha256": file_sha256(shipped), "date": time.strftime("%Y-%m-%d"),
+        "plan": json.loads((out / "scaling.json").read_text()), "versions": nd.nb.versions(),
+        "hardware": nd.nb.hardware(),
+        "train_time_s_total": round(sum(r.get("train_time_s") or 0 for r in rows), 1),
+        "note": "trained at nice 19 on a 2-core machine shared with other work: train times are not comparable"}
+    if timer is not None:
+        record.update(wall_s_this_run=round(timer.wall_s, 1), cpu_s_this_run=round(timer.cpu_s, 1))
+    atomic_write_json(shipped.with_name(shipped.name + ".provenance.json"), record)
+    print(f"table: {shipped} ({record['status']})")
     return 0
 
 

@@ -175,6 +175,10 @@ def _recorded_argv(name: str) -> list[str]:
     path = provenance_path(name)
     record = _provenance_record(name)
     argv = (record.get("provenance") or record).get("argv")
+    script = record.get("made_by")
+    if not argv and isinstance(script, list) and script:  # a study script, not one neurodepth command
+        raise ValueError(f"asset {name!r} is made by a script, not by one neurodepth command: run "
+                         f"{shlex.join(script)} from the repository root (its provenance: {path})")
     if not argv:
         raise ValueError(f"the provenance record of {name!r} ({path}) holds no command")
     return list(argv)

@@ -161,6 +161,11 @@ ASSETS: dict[str, Asset] = {
     "hay_sweep": Asset("file", "lab/sweeps/hay_sweep.csv",
                        "173f31c16849081ccca4ef004cf81afcdf50cc42852f7e353afe7db6efc274b3",
                        "depth and width sweep of TCNs on the Hay lab data (the table notebook 06 plots)"),
+    # issue 16: depth against training-set size; its provenance says which sizes are done (the study resumes)
+    "hay_scaling_nmda": Asset("file", "lab/sweeps/hay_scaling_nmda.csv",
+                              "70401fde3057afd58c76f31efb34dd14d1a3212fc2dc8fa476faed0a2642b6c3",
+                              "the Hay cell's data-scaling study, NMDA: depths 1-7 at growing training sets "
+                              "(the curves notebook 06 plots)"),
 }
 
 

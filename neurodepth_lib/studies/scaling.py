@@ -160,7 +160,8 @@ def depth_by_size(rows: list[dict], tolerance: float = 0.005, metric: str = "auc
     the best, :func:`neurodepth_lib.studies.depth_report`), ``depth_needed_range`` (smallest depth within
     tolerance when every mean is moved by two standard errors in its favour, and against it: an interval
     from the seeds' spread), ``gap_deep_over_depth1`` (best deeper network minus depth 1) and
-    ``gap_in_se`` (that gap over the combined standard error), ``n_seeds``.
+    ``gap_in_se`` (that gap over the combined standard error), ``n_seeds``; and the curves behind them,
+    ``depths`` with ``mean_by_depth`` and ``sem_by_depth`` (NaN with one seed), for plotting.
     """
     tolerance = non_negative_float(tolerance, "tolerance")
     out = []
@@ -188,7 +189,9 @@ def depth_by_size(rows: list[dict], tolerance: float = 0.005, metric: str = "auc
                                                max(needed(-2.0), rep.depth_needed)),
                         "gap_deep_over_depth1": gap,
                         "gap_in_se": gap / se if se > 0 else (math.inf if gap > 0 else 0.0),
-                        "n_seeds": min(rep.n_seeds), "tolerance": tolerance})
+                        "n_seeds": min(rep.n_seeds), "tolerance": tolerance, "depths": list(rep.depths),
+                        "mean_by_depth": [float(m) for m in rep.mean],
+                        "sem_by_depth": [float(e) for e in rep.sem]})
     return out
 
 

@@ -16,7 +16,7 @@ from ._common import axes_or_new, legend_outside
 __all__ = ["plot_raster", "plot_voltage", "plot_kernels", "plot_roc", "plot_training_history",
            "plot_training_window", "plot_tcn_architecture", "plot_loss_components", "plot_trial_prediction",
            "plot_voltage_scatter", "plot_temporal_precision", "plot_best_so_far", "plot_roc_threshold",
-           "plot_sweep_by_seed"]
+           "plot_sweep_by_seed", "plot_scaling_curves"]
 
 
 # ---------------------------------------------------------------- inputs and the I&F neuron (ch. 00-01)
@@ -457,4 +457,37 @@ def plot_sweep_by_seed(rows, metric="auc", ax=None, conditions=None, seeds=None,
     ax.set_ylabel(f"best {metric_label} so far" if cumulative else f"{metric_label}\n(each seed's best network)")
     if title:
         ax.set_title(title)
+    return ax
+
+
+def plot_scaling_curves(entries, condition, ax=None, metric_label="spike AUC", title=None, cmap="viridis"):
+    """The data-scaling study of one condition: mean test ``metric_label`` against the simulated hours of
+    training data (log axis), one line per depth, bars one standard error over seeds. ``entries`` is
+    :func:`neurodepth_lib.studies.depth_by_size`'s list (entries of other conditions are ignored). Each size's
+    depth needed (within the study's tolerance of the best) is ringed."""
+    ax = axes_or_new(ax, figsize=(5.5, 3.6))
+    sub = sorted((e for e in entries if e["condition"] == condition), key=lambda e: e["n_train_trials"])
+    if not sub:
+        raise ValueError(f"no entries for condition {condition!r}; conditions: "
+                         f"{sorted({str(e['condition']) for e in entries})}")
+    depths = sorted({d for e in sub for d in e["depths"]})
+    colours = plt.get_cmap(cmap)(np.linspace(0.0, 0.85, len(depths)))
+    for d, colour in zip(depths, colours):
+        pts = [(e["train_hours"], e["mean_by_depth"][e["depths"].index(d)], e["sem_by_depth"][e["depths"].index(d)])
+               for e in sub if d in e["depths"]]
+        x, y, err = (np.asarray(v, float) for v in zip(*pts))
+        ax.errorbar(x, y, yerr=np.nan_to_num(err), marker="o", ms=4, capsize=3, color=colour,
+                    label=f"{d} layer{'s' if d > 1 else ''}")
+    for e in sub:
+        y = e["mean_by_depth"][e["depths"].index(e["depth_needed"])]
+        ax.plot(e["train_hours"], y, "o", ms=11, mfc="none", mec="k", mew=1.0)
+    ax.plot([], [], "o", ms=9, mfc="none", mec="k", label=f"depth needed (within {sub[0]['tolerance']:g})")
+    ax.set_xscale("log")
+    hours = [e["train_hours"] for e in sub]
+    ax.set_xticks(hours, [f"{h:.2g}\n({e['n_train_trials']})" for h, e in zip(hours, sub)])
+    ax.minorticks_off()
+    ax.set_xlabel("training data: simulated hours (trials)")
+    ax.set_ylabel(f"test {metric_label} (mean ± s.e.)")
+    legend_outside(ax, title="depth")
+    ax.set_title(title or f"{condition}: does the depth needed grow with the data?", fontsize=10)
     return ax

@@ -217,6 +217,19 @@ def test_a_merged_result_names_every_command_that_made_it(data_root, monkeypatch
     assert out.strip().splitlines()[-1].endswith("--out /tmp/elsewhere")  # the one that would run
 
 
+def test_a_table_made_by_a_study_script_says_which_script_to_run(data_root, monkeypatch):
+    """The data-scaling table is made by data/lab/scaling_study.py, not by one neurodepth command."""
+    table = data_root / "lab" / "sweeps" / "study.csv"
+    table.parent.mkdir(parents=True)
+    table.write_text("run_id,auc\nA,0.9\n")
+    script = ["python", "data/lab/scaling_study.py", "NMDA", "--sizes", "100", "200"]
+    (table.parent / "study.csv.provenance.json").write_text(json.dumps({"made_by": script}))
+    monkeypatch.setitem(nd.data.assets.ASSETS, "toy_study",
+                        nd.data.assets.Asset("file", "lab/sweeps/study.csv", nd._io.file_sha256(table), "toy"))
+    with pytest.raises(ValueError, match=r"made by a script.*python data/lab/scaling_study.py NMDA --sizes 100 200"):
+        nd.data.asset_records.regenerate_command("toy_study")
+
+
 def test_a_result_file_is_verified_and_remade_from_its_provenance(data_root, monkeypatch):
     table = data_root / "lab" / "sweeps" / "toy.csv"
     table.parent.mkdir(parents=True)

@@ -71,3 +71,7 @@ def test_depth_by_size_reads_the_evidence_by_hand():
     assert e["best_depth"] == 4 and e["best"] == pytest.approx(0.952) and e["depth_needed"] == 2
     assert e["gap_deep_over_depth1"] == pytest.approx(0.052)
     assert math.isinf(e["gap_in_se"]) is False and e["gap_in_se"] == pytest.approx(0.052 / 0.001)
+    # the curves behind the answer: per depth, the mean over seeds and its standard error
+    assert e["depths"] == [1, 2, 4]
+    assert e["mean_by_depth"] == pytest.approx([0.90, 0.95, 0.952])
+    assert e["sem_by_depth"] == pytest.approx([0.0, 0.0, 0.001])
