@@ -197,18 +197,24 @@ def test_every_shipped_asset_matches_its_recorded_checksums():
     assert sum(r.size_bytes for r in shipped) < nd.data.assets.BUDGET_BYTES
 
 
+def _toy_table(data_root, monkeypatch, name: str, file_name: str, text: str, record: dict):
+    """A result table in the data root with its provenance record, registered (and pinned) as asset ``name``."""
+    table = data_root / "lab" / "sweeps" / file_name
+    table.parent.mkdir(parents=True, exist_ok=True)
+    table.write_text(text)
+    (table.parent / f"{file_name}.provenance.json").write_text(json.dumps(record))
+    monkeypatch.setitem(nd.data.assets.ASSETS, name, nd.data.assets.Asset("file", f"lab/sweeps/{file_name}",
+                                                                          nd._io.file_sha256(table), "toy"))
+    return table
+
+
 def test_a_merged_result_names_every_command_that_made_it(data_root, monkeypatch, capsys):
     """A table merged from several sweeps (the Hay sweep) must not let its first command pass for the whole."""
-    table = data_root / "lab" / "sweeps" / "merged.csv"
-    table.parent.mkdir(parents=True)
-    table.write_text("run_id,auc\nA,0.9\nB,0.8\n")
     first = ["neurodepth", "sweep", "--depths", "1", "--out", "runs/a"]
     second = ["neurodepth", "sweep", "--depths", "4", "--widths", "8", "--out", "runs/a"]
     third = ["neurodepth", "sweep", "--depths", "1", "--out", "runs/b"]
     record = {"argv": first, "commands": {"AMPA": [first, second], "NMDA": [third]}, "made_by": "make_it.sh"}
-    (table.parent / "merged.csv.provenance.json").write_text(json.dumps(record))
-    monkeypatch.setitem(nd.data.assets.ASSETS, "toy_merged",
-                        nd.data.assets.Asset("file", "lab/sweeps/merged.csv", nd._io.file_sha256(table), "toy"))
+    _toy_table(data_root, monkeypatch, "toy_merged", "merged.csv", "run_id,auc\nA,0.9\nB,0.8\n", record)
     assert nd.data.asset_records.recorded_commands("toy_merged") == [first, second, third]
     assert cli.main(["assets", "regenerate", "toy_merged", "--out", "/tmp/elsewhere", "--dry-run"]) == 0
     out = capsys.readouterr().out
@@ -219,25 +225,15 @@ def test_a_merged_result_names_every_command_that_made_it(data_root, monkeypatch
 
 def test_a_table_made_by_a_study_script_says_which_script_to_run(data_root, monkeypatch):
     """The data-scaling table is made by data/lab/scaling_study.py, not by one neurodepth command."""
-    table = data_root / "lab" / "sweeps" / "study.csv"
-    table.parent.mkdir(parents=True)
-    table.write_text("run_id,auc\nA,0.9\n")
     script = ["python", "data/lab/scaling_study.py", "NMDA", "--sizes", "100", "200"]
-    (table.parent / "study.csv.provenance.json").write_text(json.dumps({"made_by": script}))
-    monkeypatch.setitem(nd.data.assets.ASSETS, "toy_study",
-                        nd.data.assets.Asset("file", "lab/sweeps/study.csv", nd._io.file_sha256(table), "toy"))
+    _toy_table(data_root, monkeypatch, "toy_study", "study.csv", "run_id,auc\nA,0.9\n", {"made_by": script})
     with pytest.raises(ValueError, match=r"made by a script.*python data/lab/scaling_study.py NMDA --sizes 100 200"):
         nd.data.asset_records.regenerate_command("toy_study")
 
 
 def test_a_result_file_is_verified_and_remade_from_its_provenance(data_root, monkeypatch):
-    table = data_root / "lab" / "sweeps" / "toy.csv"
-    table.parent.mkdir(parents=True)
-    table.write_text("run_id,auc\nA,0.9\n")
     argv = ["neurodepth", "sweep", "--depths", "1", "--out", "runs/toy"]
-    (table.parent / "toy.csv.provenance.json").write_text(json.dumps({"argv": argv}))
-    pin = nd._io.file_sha256(table)
-    monkeypatch.setitem(nd.data.assets.ASSETS, "toy_table", nd.data.assets.Asset("file", "lab/sweeps/toy.csv", pin, "toy"))
+    table = _toy_table(data_root, monkeypatch, "toy_table", "toy.csv", "run_id,auc\nA,0.9\n", {"argv": argv})
     assert nd.data.assets.find("toy_table") == table and nd.data.asset_records.verify(["toy_table"])[0].state == "ok"
     assert nd.data.asset_records.regenerate_command("toy_table") == argv
     assert nd.data.asset_records.regenerate_command("toy_table", "/tmp/elsewhere")[-1] == "/tmp/elsewhere"
