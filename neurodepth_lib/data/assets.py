@@ -166,6 +166,10 @@ ASSETS: dict[str, Asset] = {
                               "71ae9f2643ec0918d07d8aa341f98b6d9e0ee3555ccdbd1767ce7aee14ae5e67",
                               "the Hay cell's data-scaling study, NMDA: depths 1-7 at growing training sets "
                               "(the curves notebook 06 plots)"),
+    "hay_scaling_ampa": Asset("file", "lab/sweeps/hay_scaling_ampa.csv",
+                              "d220a039d7ba82e44b79bcfeb1ce712bf48a5593e29b4d89de7e691faec6e6a6",
+                              "the Hay cell's data-scaling study, AMPA only: depths 1-7 at growing training sets "
+                              "(the curves notebook 06 plots)"),
 }
 
 
