@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -43,6 +44,15 @@ def test_committed_without_outputs(path):
     for cell in load(path).cells:
         if cell.cell_type == "code":
             assert not cell.outputs and cell.execution_count is None, f"{path.name}: clear outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_every_cell_has_its_own_id(path):
+    """nbformat 4.5 cells carry an id (a cell added without one is a warning now, an error in later nbformat)."""
+    raw = json.loads(path.read_text())
+    ids = [cell.get("id") for cell in raw["cells"]]
+    assert None not in ids, f"{path.name}: cells {[i for i, x in enumerate(ids) if x is None]} have no id"
+    assert len(set(ids)) == len(ids), f"{path.name}: cell ids repeat"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
