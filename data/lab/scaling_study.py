@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import neurodepth_lib as nd
-from neurodepth_lib._io import Timer, atomic_write_json, file_sha256
+from neurodepth_lib._io import Timer, atomic_write_json, atomic_write_text, file_sha256
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN = {"NMDA": "l5pc_nmda_train_2000", "AMPA": "l5pc_ampa_train_1000"}
@@ -65,7 +64,7 @@ def ship(out: Path, cond: str, planned: list, timer) -> int:
     rows = nd.studies.read_scaling_csv(table)
     done = sorted({r["n_train_trials"] for r in rows})
     shipped = ROOT / "data" / "lab" / "sweeps" / f"hay_scaling_{cond}.csv"
-    shutil.copyfile(table, shipped)
+    atomic_write_text(shipped, table.read_text())  # a reader never sees half a table
     complete = done == sorted(planned)
     record = {
         "made_by": ["python", "data/lab/scaling_study.py", cond.upper(), "--sizes", *map(str, planned)],
