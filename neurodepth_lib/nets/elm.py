@@ -46,16 +46,16 @@ Everything before the MLP's nonlinearity is linear in ``x`` and runs for a whole
 - with learned per-branch synaptic timescales, the branch inputs ``A x`` (from events for the Branch-ELM)
   are traced per branch and then multiplied by ``W_in,syn``.
 
-Only the small memory state is recurrent: a loop over time with ``mlp_layers + 2`` small matrix products per
-step (in :mod:`.recurrence`, beside the leaky trace), compiled with TorchScript, and a hand-written backward
-pass (back-propagation through time, tested against autograd) that keeps the per-step work to the chain rule and does the weight gradients as a few
-large matrix products afterwards. The loop runs on one intra-op thread (its operations are too small to
-share) and is compiled on first use (a few seconds). Measured on our shared 2-core machine (one thread,
-load about 10, 2026-12-05; minimum of 10 steps): a training step on 16 windows of 500 ms of the I&F's 100
-inputs takes 75 ms for the 20-unit ELM (11 ms for the one-unit network); on 8 windows of 400 ms of the
-L5PC's 1,278 inputs, 86 ms for the 7.8k-parameter Branch-ELM, 140 ms for the 4 x 32 TCN and 1.24 s for the
-7 x 128 x 153 TCN. The recurrence costs the same per millisecond whatever the input, so the ELM's step time
-grows with the window, not with the number of synapses.
+Only the small memory state is recurrent: a loop over time with ``mlp_layers + 2`` small matrix products per step
+(in :mod:`.recurrence`, beside the leaky trace), compiled with TorchScript, and a hand-written backward pass
+(back-propagation through time, tested against autograd) that keeps the per-step work to the chain rule and does
+the weight gradients as a few large matrix products afterwards. The loop runs on one intra-op thread (its
+operations are too small to share) and is compiled on first use (a few seconds). Measured on our shared 2-core
+machine (one thread, load about 10, 2026-12-05; minimum of 10 steps): a training step on 16 windows of 500 ms of
+the I&F's 100 inputs takes 75 ms for the 20-unit ELM (11 ms for the one-unit network); on 8 windows of 400 ms of
+the L5PC's 1,278 inputs, 86 ms for the 7.8k-parameter Branch-ELM, 140 ms for the 4 x 32 TCN and 1.24 s for the 7 x
+128 x 153 TCN. The recurrence costs the same per millisecond whatever the input, so the ELM's step time grows with
+the window, not with the number of synapses.
 
 Edges and warm-up
 -----------------

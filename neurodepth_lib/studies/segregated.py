@@ -69,7 +69,8 @@ from .digits import Digits, digit_rates, load_digit_split, validation_split
 
 # The digits (studies.digits) are re-exported: chapter 11 reads them as sg.load_digit_split, sg.digit_rates, ...
 __all__ = ["SegregatedParams", "MODES", "FEEDBACK_KINDS", "Digits", "load_digit_split", "digit_rates",
-           "sigmoid", "sigmoid_derivative", "psp_kernel", "angle_deg", "init_weights", "make_feedback", "PhaseTrace", "PhaseResult",
+           "sigmoid", "sigmoid_derivative", "psp_kernel", "angle_deg", "init_weights", "make_feedback",
+           "PhaseTrace", "PhaseResult",
            "SegregatedNet", "LearningRun", "train_segregated", "PAPER_MNIST_TEST_ERROR", "validation_split",
            "TUNED_LEARNING_RATES", "TUNED_EPOCHS", "TUNING_GRIDS",
            "LATE_EPOCHS"]
