@@ -167,7 +167,7 @@ ASSETS: dict[str, Asset] = {
                               "the Hay cell's data-scaling study, NMDA: depths 1-7 at growing training sets "
                               "(the curves notebook 06 plots)"),
     "hay_scaling_ampa": Asset("file", "lab/sweeps/hay_scaling_ampa.csv",
-                              "d220a039d7ba82e44b79bcfeb1ce712bf48a5593e29b4d89de7e691faec6e6a6",
+                              "13bdc395f68365bc36c2b83ed9d9f302ea9443cfd86895e923217bee27bc5ca4",
                               "the Hay cell's data-scaling study, AMPA only: depths 1-7 at growing training sets "
                               "(the curves notebook 06 plots)"),
 }
