@@ -21,6 +21,8 @@ __all__ = ["default_workers", "run_tasks", "dask_client", "die_with_parent", "pr
            "SpawnGuardError"]
 
 _PARENT_POLL_S = 0.5
+# When this process loaded the library: a main script modified after it no longer describes the running code.
+_LOADED_AT = time.time()
 
 
 def _exit_if_orphaned(parent_pid: int) -> None:
@@ -82,7 +84,9 @@ def check_spawn_safe(workers) -> None:
     == "__main__":``) would then call it again in every worker, and fail there with misleading errors (a
     dataset "being written by another generation", a pool "terminated abruptly"). Checked in the parent (the
     calling line is not inside such an ``if``) and in a worker (it is importing the main script). Nothing is
-    checked with ``workers`` 0 or None-free runs in a notebook, an interactive session or ``python -c``.
+    checked with ``workers`` 0 or None-free runs in a notebook, an interactive session or ``python -c``, nor
+    when the script was modified after the library was loaded (its source no longer matches the running code, so
+    a long study whose script was edited meanwhile is not stopped by a false alarm).
     """
     if workers is not None and int(workers) == 0:
         return
@@ -99,6 +103,8 @@ def check_spawn_safe(workers) -> None:
     if frame is None:
         return
     try:
+        if Path(script).stat().st_mtime > _LOADED_AT:  # edited while running: its lines no longer match the frame's
+            return
         tree = ast.parse(Path(script).read_text())
     except (OSError, SyntaxError, ValueError):
         return

@@ -83,3 +83,26 @@ def test_run_tasks_in_process_and_on_the_pool_give_every_result():
     assert _parallel.run_tasks(dict, [{"a": 1}], workers=0, client=None, on_done=got.append, name_of=str) == \
         "in-process"
     assert got == [{"a": 1}]
+
+
+def test_a_guarded_script_edited_while_it_runs_is_not_refused(tmp_path):
+    """The guard reads the main script's source to find the calling line; once the script is edited (every line
+    moved) the source no longer describes the running code, and a guarded call must not be refused for it."""
+    (tmp_path / "study.py").write_text(textwrap.dedent("""
+        from pathlib import Path
+
+        from neurodepth_lib import _parallel
+
+
+        def main():
+            me = Path(__file__)
+            me.write_text("\\n" * 40 + me.read_text())  # an edit made while the study runs
+            _parallel.check_spawn_safe(2)
+            print("not refused")
+
+
+        if __name__ == "__main__":
+            main()
+        """))
+    done = subprocess.run([sys.executable, "study.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "not refused" in done.stdout, done.stderr[-1500:]
