@@ -163,7 +163,7 @@ ASSETS: dict[str, Asset] = {
                        "depth and width sweep of TCNs on the Hay lab data (the table notebook 06 plots)"),
     # issue 16: depth against training-set size; its provenance says which sizes are done (the study resumes)
     "hay_scaling_nmda": Asset("file", "lab/sweeps/hay_scaling_nmda.csv",
-                              "71ae9f2643ec0918d07d8aa341f98b6d9e0ee3555ccdbd1767ce7aee14ae5e67",
+                              "d1415765fea0bf609a8855509feaa5776973196b098de7ea8aa1d529b35ad85d",
                               "the Hay cell's data-scaling study, NMDA: depths 1-7 at growing training sets "
                               "(the curves notebook 06 plots)"),
     "hay_scaling_ampa": Asset("file", "lab/sweeps/hay_scaling_ampa.csv",
