@@ -16,6 +16,11 @@ Sizes larger than the finished part of a growing training set are refused before
 grow, run the sizes that exist (the study resumes and adds the larger ones later). ``--ship-only`` trains
 nothing and ships the sizes finished so far (its provenance says which), so chapter 06 can show a study that
 is still running.
+
+A study directory does not travel between machines (runs/ is not committed), but the shipped table does: a
+size whose every run is in data/lab/sweeps/hay_scaling_<condition>.csv, made with the same plan on the same
+datasets (checked against its provenance and checksum), is taken from it, not trained again. ``--retrain``
+ignores the shipped table.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import neurodepth_lib as nd
@@ -40,6 +46,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None, help="study directory (default runs/scaling_<condition>)")
     p.add_argument("--ship-only", action="store_true",
                    help="train nothing: ship the sizes the study directory has finished (while it runs on)")
+    p.add_argument("--retrain", action="store_true",
+                   help="train every size, also those the shipped table holds")
     args = p.parse_args(argv)
     cond = args.condition.lower()
     out = Path(args.out or ROOT / "runs" / f"scaling_{cond}")
@@ -48,11 +56,33 @@ def main(argv=None) -> int:
     data = {args.condition: (ROOT / "data" / "lab" / TRAIN[args.condition], ROOT / "data" / "lab" / f"l5pc_{cond}_test",
                              ROOT / "data" / "lab" / f"l5pc_{cond}_valid")}
     plan = nd.studies.ScalingPlan(sizes=tuple(args.sizes))
+    earlier = [] if args.retrain else shipped_rows(cond, plan, data[args.condition])
     with Timer() as timer:
         rows = nd.studies.run_scaling_study(out, data, plan, scale="lab", allow_incomplete=True,
-                                            workers=args.workers, threads_per_run=1, progress=False)
+                                            workers=args.workers, threads_per_run=1, progress=False,
+                                            finished_rows=earlier)
     print(nd.studies.scaling_table(nd.studies.depth_by_size(rows)))
     return ship(out, cond, args.sizes, timer)
+
+
+def shipped_rows(cond: str, plan, datasets) -> list:
+    """The shipped table's rows if it was made with ``plan`` (any sizes) on the same datasets, else []."""
+    shipped = ROOT / "data" / "lab" / "sweeps" / f"hay_scaling_{cond}.csv"
+    provenance = shipped.with_name(shipped.name + ".provenance.json")
+    if not (shipped.exists() and provenance.exists()):
+        return []
+    record = json.loads(provenance.read_text())
+    made = record.get("plan", {})
+    same_plan = ({k: v for k, v in made.get("plan", {}).items() if k != "sizes"}
+                 == {k: v for k, v in json.loads(json.dumps(asdict(plan))).items() if k != "sizes"})
+    same_data = [Path(d).name for d in made.get("data", {}).get(cond.upper(), [])] == [Path(d).name for d in datasets]
+    if not (same_plan and same_data and made.get("scale") == "lab" and record.get("sha256") == file_sha256(shipped)):
+        print(f"not resuming from {shipped}: another plan, other datasets or a changed file (it is retrained)")
+        return []
+    rows = nd.studies.read_scaling_csv(shipped)
+    print(f"resuming from {shipped.relative_to(ROOT)}: sizes {sorted({r['n_train_trials'] for r in rows})} "
+          "are taken from it where complete (--retrain to train them again)")
+    return rows
 
 
 def ship(out: Path, cond: str, planned: list, timer) -> int:

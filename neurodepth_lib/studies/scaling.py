@@ -91,11 +91,16 @@ def _bad(name, value):
 
 def run_scaling_study(out_dir, data: dict, plan: ScalingPlan | None = None, *, scale: str = "lab",
                       allow_incomplete: bool = False, workers: int | None = None,
-                      threads_per_run: int | None = None, client=None, progress: bool = True) -> list[dict]:
+                      threads_per_run: int | None = None, client=None, progress: bool = True,
+                      finished_rows: list[dict] | None = None) -> list[dict]:
     """Run (or resume) one sweep per training-set size and return every run's row (also ``scaling.csv``).
 
     ``data``: ``{condition: (train_dir, test_dir, valid_dir)}``; every training set must hold at least the
     largest size (with ``allow_incomplete``, in finished trials). Everything is checked before the first run.
+    ``finished_rows``: rows of an earlier run of the same plan on the same data (a shipped ``scaling.csv``
+    read with :func:`read_scaling_csv`), e.g. to resume a study on a machine without its run directory: a
+    size whose every run is among them (same depth, width, seed, receptive field and step budget) is taken
+    from them and not trained again; a size with any run missing is trained in full.
     """
     plan = plan or ScalingPlan()
     if not isinstance(plan, ScalingPlan):
@@ -117,12 +122,29 @@ def run_scaling_study(out_dir, data: dict, plan: ScalingPlan | None = None, *, s
                                                           for c, s in data.items()}})
     rows = []
     for n in plan.sizes:
+        earlier = _finished_size(finished_rows or [], plan, n, list(data))
+        if earlier is not None:
+            rows += earlier
+            _write(rows, out_dir / SCALING_CSV)
+            continue
         result = run_sweep(out_dir / f"n{n:05d}", data, plan.grid(), steps=plan.steps_for(n), scale=scale,
                            train_trials=n, allow_incomplete=allow_incomplete, workers=workers,
                            threads_per_run=threads_per_run, client=client, progress=progress)
         rows += _with_size(result.rows, n, data)
         _write(rows, out_dir / SCALING_CSV)
     return rows
+
+
+def _finished_size(rows: list[dict], plan: ScalingPlan, n: int, conditions: list) -> list[dict] | None:
+    """The rows of size ``n`` if they hold every run of ``plan`` for every condition, else None."""
+    wanted = {(c, d, w, s) for c in conditions for d in plan.depths for w in plan.widths for s in plan.seeds}
+    found = {}
+    for r in rows:
+        key = (r.get("condition"), r.get("depth"), r.get("width"), r.get("seed"))
+        if (r.get("n_train_trials") == n and key in wanted and r.get("steps") == plan.steps_for(n)
+                and r.get("receptive_field_ms") == plan.receptive_field_ms):
+            found[key] = r
+    return [found[k] for k in sorted(wanted, key=str)] if set(found) == wanted else None
 
 
 def _with_size(rows: list[dict], n: int, data: dict) -> list[dict]:

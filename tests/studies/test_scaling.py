@@ -52,6 +52,31 @@ def test_a_study_runs_one_sweep_per_size_and_stops_early_on_the_validation_set(s
     assert "needed" in nd.studies.scaling_table(entries)
 
 
+def test_a_study_resumes_from_an_earlier_table_and_retrains_only_incomplete_sizes(sets, tmp_path):
+    # a study moved to a machine without its run directory (the shipped table is all that is left)
+    plan = nd.studies.ScalingPlan(sizes=(4, 8), depths=(1,), widths=(2,), seeds=(0, 1), receptive_field_ms=11,
+                                  steps_per_trial=1, min_steps=5, max_steps=6)
+
+    def row(n, seed, steps, auc):
+        return {"condition": "NMDA", "n_train_trials": n, "train_hours": 0.0, "run_id": f"r{n}{seed}", "depth": 1,
+                "width": 2, "receptive_field_ms": 11, "seed": seed, "steps": steps, "auc": auc}
+
+    earlier = [row(4, 0, 5, 0.25), row(4, 1, 5, 0.5),   # size 4 complete, at the plan's budget
+               row(8, 0, 6, 0.75)]                      # size 8 lacks seed 1: trained again in full
+    rows = nd.studies.run_scaling_study(tmp_path / "s", sets, plan, scale="quick", workers=0, progress=False,
+                                        finished_rows=earlier)
+    assert not (tmp_path / "s" / "n00004").exists() and (tmp_path / "s" / "n00008").is_dir()
+    assert sorted(r["auc"] for r in rows if r["n_train_trials"] == 4) == [0.25, 0.5]
+    assert 0.75 not in [r["auc"] for r in rows if r["n_train_trials"] == 8] and len(rows) == 4
+    # rows at another budget are another plan's: not taken
+    other = [row(4, 0, 7, 0.25), row(4, 1, 7, 0.5)]
+    plan4 = nd.studies.ScalingPlan(sizes=(4,), depths=(1,), widths=(2,), seeds=(0, 1), receptive_field_ms=11,
+                                   steps_per_trial=1, min_steps=5, max_steps=6)
+    again = nd.studies.run_scaling_study(tmp_path / "t", sets, plan4, scale="quick", workers=0, progress=False,
+                                         finished_rows=other)
+    assert (tmp_path / "t" / "n00004").is_dir() and 0.25 not in [r["auc"] for r in again]
+
+
 def test_a_study_refuses_a_training_set_smaller_than_its_largest_size(sets, tmp_path):
     with pytest.raises(ValueError, match="largest size is 9 trials but the training set"):
         nd.studies.run_scaling_study(tmp_path / "s", sets, nd.studies.ScalingPlan(sizes=(4, 9)), progress=False)
