@@ -167,7 +167,7 @@ ASSETS: dict[str, Asset] = {
                               "the Hay cell's data-scaling study, NMDA: depths 1-7 at growing training sets "
                               "(the curves notebook 06 plots)"),
     "hay_scaling_ampa": Asset("file", "lab/sweeps/hay_scaling_ampa.csv",
-                              "13bdc395f68365bc36c2b83ed9d9f302ea9443cfd86895e923217bee27bc5ca4",
+                              "8bfee7ec43344d578617c42333f5971fdc64e4e50f17c16e613fb07b44739caf",
                               "the Hay cell's data-scaling study, AMPA only: depths 1-7 at growing training sets "
                               "(the curves notebook 06 plots)"),
 }
