@@ -167,7 +167,7 @@ ASSETS: dict[str, Asset] = {
                               "the Hay cell's data-scaling study, NMDA: depths 1-7 at growing training sets "
                               "(the curves notebook 06 plots)"),
     "hay_scaling_ampa": Asset("file", "lab/sweeps/hay_scaling_ampa.csv",
-                              "8bfee7ec43344d578617c42333f5971fdc64e4e50f17c16e613fb07b44739caf",
+                              "9a12e70f570f0213fc5ab66bfac7829d87e7ed357421fb952955decd90412d93",
                               "the Hay cell's data-scaling study, AMPA only: depths 1-7 at growing training sets "
                               "(the curves notebook 06 plots)"),
 }
