@@ -99,12 +99,13 @@ ASSETS: dict[str, Asset] = {
     "l5pc_ampa_test": Asset("dataset", "lab/l5pc_ampa_test",
                             "cb73c7eabf2a1640be3cbf090067fe6fda041981e5f86d28c61fd3169dde5560",
                             "Hay L5PC, AMPA only, test trials"),
-    # issue 16: the training sets grown five-fold (still being generated: not pinned until complete). Their
-    # first 400 / 200 trials are the trials of l5pc_nmda_train / l5pc_ampa_train (same seeds)
+    # issue 16: the training sets grown five-fold (pinned when complete; the NMDA one is still being generated).
+    # Their first 400 / 200 trials are the trials of l5pc_nmda_train / l5pc_ampa_train (same seeds)
     "l5pc_nmda_train_2000": Asset("dataset", "lab/l5pc_nmda_train_2000", None,
                                   "Hay L5PC, NMDA, 6-s training trials, growing to 2,000"),
-    "l5pc_ampa_train_1000": Asset("dataset", "lab/l5pc_ampa_train_1000", None,
-                                  "Hay L5PC, AMPA only, 6-s training trials, growing to 1,000"),
+    "l5pc_ampa_train_1000": Asset("dataset", "lab/l5pc_ampa_train_1000",
+                                  "47aa406f11c61d12873e1f06f0678379227d6e02e9ad13350b376462ede3d70f",
+                                  "Hay L5PC, AMPA only, 1,000 6-s training trials (1.67 simulated hours)"),
     # chapter 06's teaching-cell data at lab scale with SEED = 0 (data/lab/make_teaching_datasets.sh): shipped so
     # that the chapter's lab run fits in 10 minutes on 2 cores; used only for exactly this plan (same_plan)
     "teaching_nmda_train": Asset("dataset", "lab/teaching_nmda_train",
