@@ -65,10 +65,15 @@ def main(argv=None) -> int:
     return ship(out, cond, args.sizes, timer)
 
 
+def shipped_paths(cond: str) -> tuple[Path, Path]:
+    """Where the condition's table is shipped, and its provenance record beside it."""
+    table = ROOT / "data" / "lab" / "sweeps" / f"hay_scaling_{cond}.csv"
+    return table, table.with_name(table.name + ".provenance.json")
+
+
 def shipped_rows(cond: str, plan, datasets) -> list:
     """The shipped table's rows if it was made with ``plan`` (any sizes) on the same datasets, else []."""
-    shipped = ROOT / "data" / "lab" / "sweeps" / f"hay_scaling_{cond}.csv"
-    provenance = shipped.with_name(shipped.name + ".provenance.json")
+    shipped, provenance = shipped_paths(cond)
     if not (shipped.exists() and provenance.exists()):
         return []
     record = json.loads(provenance.read_text())
@@ -93,7 +98,7 @@ def ship(out: Path, cond: str, planned: list, timer) -> int:
         return 1
     rows = nd.studies.read_scaling_csv(table)
     done = sorted({r["n_train_trials"] for r in rows})
-    shipped = ROOT / "data" / "lab" / "sweeps" / f"hay_scaling_{cond}.csv"
+    shipped, provenance = shipped_paths(cond)
     atomic_write_text(shipped, table.read_text())  # a reader never sees half a table
     complete = done == sorted(planned)
     record = {
@@ -108,7 +113,7 @@ def ship(out: Path, cond: str, planned: list, timer) -> int:
         "note": "trained at nice 19 on a 2-core machine shared with other work: train times are not comparable"}
     if timer is not None:
         record.update(wall_s_this_run=round(timer.wall_s, 1), cpu_s_this_run=round(timer.cpu_s, 1))
-    atomic_write_json(shipped.with_name(shipped.name + ".provenance.json"), record)
+    atomic_write_json(provenance, record)
     print(f"table: {shipped} ({record['status']})")
     return 0
 
