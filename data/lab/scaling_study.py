@@ -17,10 +17,13 @@ grow, run the sizes that exist (the study resumes and adds the larger ones later
 nothing and ships the sizes finished so far (its provenance says which), so chapter 06 can show a study that
 is still running.
 
-A study directory does not travel between machines (runs/ is not committed), but the shipped table does: a
-size whose every run is in data/lab/sweeps/hay_scaling_<condition>.csv, made with the same plan on the same
-datasets (checked against its provenance and checksum), is taken from it, not trained again. ``--retrain``
-ignores the shipped table.
+A study directory does not travel between machines (runs/ is not committed), but the shipped tables do: a
+run that is in data/lab/sweeps/hay_scaling_<condition>.csv (the finished sizes) or in
+hay_scaling_<condition>.unfinished.csv (the finished runs of sizes still running when it was last shipped),
+made with the same plan on the same datasets (checked against the provenance and the checksums), is taken
+from them, not trained again. So a size too long for one sitting is finished over several: ship what is done
+(``--ship-only``) before the machine goes, and the next start trains only the missing runs. ``--retrain``
+ignores the shipped tables.
 """
 from __future__ import annotations
 
@@ -65,15 +68,16 @@ def main(argv=None) -> int:
     return ship(out, cond, args.sizes, timer)
 
 
-def shipped_paths(cond: str) -> tuple[Path, Path]:
-    """Where the condition's table is shipped, and its provenance record beside it."""
+def shipped_paths(cond: str) -> tuple[Path, Path, Path]:
+    """Where the condition's table (finished sizes) is shipped, its provenance record beside it, and the table
+    of the finished runs of unfinished sizes."""
     table = ROOT / "data" / "lab" / "sweeps" / f"hay_scaling_{cond}.csv"
-    return table, table.with_name(table.name + ".provenance.json")
+    return table, table.with_name(table.name + ".provenance.json"), table.with_suffix(".unfinished.csv")
 
 
 def shipped_rows(cond: str, plan, datasets) -> list:
-    """The shipped table's rows if it was made with ``plan`` (any sizes) on the same datasets, else []."""
-    shipped, provenance = shipped_paths(cond)
+    """The shipped tables' rows if they were made with ``plan`` (any sizes) on the same datasets, else []."""
+    shipped, provenance, unfinished = shipped_paths(cond)
     if not (shipped.exists() and provenance.exists()):
         return []
     record = json.loads(provenance.read_text())
@@ -81,13 +85,17 @@ def shipped_rows(cond: str, plan, datasets) -> list:
     same_plan = ({k: v for k, v in made.get("plan", {}).items() if k != "sizes"}
                  == {k: v for k, v in json.loads(json.dumps(asdict(plan))).items() if k != "sizes"})
     same_data = [Path(d).name for d in made.get("data", {}).get(cond.upper(), [])] == [Path(d).name for d in datasets]
-    if not (same_plan and same_data and made.get("scale") == "lab" and record.get("sha256") == file_sha256(shipped)):
+    same_files = (record.get("sha256") == file_sha256(shipped) and record.get("unfinished_sha256")
+                  == (file_sha256(unfinished) if unfinished.exists() else None))
+    if not (same_plan and same_data and made.get("scale") == "lab" and same_files):
         print(f"not resuming from {shipped}: another plan, other datasets or a changed file (it is retrained)")
         return []
     rows = nd.studies.read_scaling_csv(shipped)
-    print(f"resuming from {shipped.relative_to(ROOT)}: sizes {sorted({r['n_train_trials'] for r in rows})} "
-          "are taken from it where complete (--retrain to train them again)")
-    return rows
+    more = nd.studies.read_scaling_csv(unfinished) if unfinished.exists() else []
+    print(f"resuming from {shipped.relative_to(ROOT)}: sizes {sorted({r['n_train_trials'] for r in rows})} and "
+          f"{len(more)} finished runs of unfinished sizes are taken from the shipped tables "
+          "(--retrain to train them again)")
+    return rows + more
 
 
 def ship(out: Path, cond: str, planned: list, timer) -> int:
@@ -98,8 +106,13 @@ def ship(out: Path, cond: str, planned: list, timer) -> int:
         return 1
     rows = nd.studies.read_scaling_csv(table)
     done = sorted({r["n_train_trials"] for r in rows})
-    shipped, provenance = shipped_paths(cond)
+    shipped, provenance, unfinished = shipped_paths(cond)
     atomic_write_text(shipped, table.read_text())  # a reader never sees half a table
+    more = nd.studies.unfinished_runs(out)   # runs of sizes still running: a later start need not retrain them
+    if more:
+        nd.studies.write_scaling_csv(more, unfinished)
+    else:
+        unfinished.unlink(missing_ok=True)
     complete = done == sorted(planned)
     record = {
         "made_by": ["python", "data/lab/scaling_study.py", cond.upper(), "--sizes", *map(str, planned)],
@@ -107,6 +120,8 @@ def ship(out: Path, cond: str, planned: list, timer) -> int:
         "sizes_planned": sorted(planned), "sizes_done": done, "rows": len(rows),
         "status": "complete" if complete else f"partial: sizes {done} of {sorted(planned)}; the study resumes",
         "sha256": file_sha256(shipped), "date": time.strftime("%Y-%m-%d"),
+        "unfinished_runs": [f"{r['n_train_trials']}:{r['run_id']}" for r in more],
+        "unfinished_sha256": file_sha256(unfinished) if more else None,
         "plan": json.loads((out / "scaling.json").read_text()), "versions": nd.nb.versions(),
         "hardware": nd.nb.hardware(),
         "train_time_s_total": round(sum(r.get("train_time_s") or 0 for r in rows), 1),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,9 +32,9 @@ from .._checks import non_negative_float, positive_float, positive_int
 from .._io import atomic_write_json, atomic_write_text, check_output_path
 from ..data.store import open_dataset
 from .depth import depth_report
-from .sweeps import CSV_COLUMNS, SweepGrid, read_csv, run_sweep
+from .sweeps import CSV_COLUMNS, CSV_NAME, SweepGrid, read_csv, run_sweep
 
-__all__ = ["ScalingPlan", "run_scaling_study", "read_scaling_csv", "depth_by_size", "scaling_table",
+__all__ = ["ScalingPlan", "run_scaling_study", "unfinished_runs", "write_scaling_csv", "read_scaling_csv", "depth_by_size", "scaling_table",
            "SCALING_CSV", "SCALING_COLUMNS"]
 
 SCALING_CSV = "scaling.csv"
@@ -99,8 +100,8 @@ def run_scaling_study(out_dir, data: dict, plan: ScalingPlan | None = None, *, s
     largest size (with ``allow_incomplete``, in finished trials). Everything is checked before the first run.
     ``finished_rows``: rows of an earlier run of the same plan on the same data (a shipped ``scaling.csv``
     read with :func:`read_scaling_csv`), e.g. to resume a study on a machine without its run directory: a
-    size whose every run is among them (same depth, width, seed, receptive field and step budget) is taken
-    from them and not trained again; a size with any run missing is trained in full.
+    run among them (same size, condition, depth, width, seed, receptive field and step budget) is taken from
+    them and not trained again, so a size half done elsewhere trains only its missing runs.
     """
     plan = plan or ScalingPlan()
     if not isinstance(plan, ScalingPlan):
@@ -122,21 +123,38 @@ def run_scaling_study(out_dir, data: dict, plan: ScalingPlan | None = None, *, s
                                                           for c, s in data.items()}})
     rows = []
     for n in plan.sizes:
-        earlier = _finished_size(finished_rows or [], plan, n, list(data))
-        if earlier is not None:
+        earlier = _finished_runs(finished_rows or [], plan, n, list(data))
+        if len(earlier) == len(data) * len(plan.grid()):   # the whole size is done: no sweep directory
             rows += earlier
-            _write(rows, out_dir / SCALING_CSV)
-            continue
-        result = run_sweep(out_dir / f"n{n:05d}", data, plan.grid(), steps=plan.steps_for(n), scale=scale,
-                           train_trials=n, allow_incomplete=allow_incomplete, workers=workers,
-                           threads_per_run=threads_per_run, client=client, progress=progress)
-        rows += _with_size(result.rows, n, data)
-        _write(rows, out_dir / SCALING_CSV)
+        else:
+            result = run_sweep(out_dir / f"n{n:05d}", data, plan.grid(), steps=plan.steps_for(n), scale=scale,
+                               train_trials=n, allow_incomplete=allow_incomplete, workers=workers,
+                               threads_per_run=threads_per_run, client=client, progress=progress,
+                               finished_rows=earlier)
+            rows += _with_size(result.rows, n, data)
+        write_scaling_csv(rows, out_dir / SCALING_CSV)
     return rows
 
 
-def _finished_size(rows: list[dict], plan: ScalingPlan, n: int, conditions: list) -> list[dict] | None:
-    """The rows of size ``n`` if they hold every run of ``plan`` for every condition, else None."""
+def unfinished_runs(out_dir) -> list[dict]:
+    """The finished runs of sizes a study has not finished (for instance when it was stopped), with their size
+    and hours, as :func:`run_scaling_study` would return them: what to keep so that a study resumed elsewhere
+    (``finished_rows``) trains only the runs still missing. ``[]`` when there are none."""
+    out_dir = Path(out_dir)
+    made = json.loads((out_dir / "scaling.json").read_text())
+    data = {c: [Path(p) for p in sets] for c, sets in made["data"].items()}
+    done = {r["n_train_trials"] for r in read_scaling_csv(out_dir / SCALING_CSV)} \
+        if (out_dir / SCALING_CSV).exists() else set()
+    rows = []
+    for n in made["plan"]["sizes"]:
+        table = out_dir / f"n{n:05d}" / CSV_NAME
+        if n not in done and table.exists():
+            rows += _with_size(read_csv(table), n, data)
+    return rows
+
+
+def _finished_runs(rows: list[dict], plan: ScalingPlan, n: int, conditions: list) -> list[dict]:
+    """The rows among ``rows`` of runs of ``plan`` at size ``n`` (at its step budget), one per run."""
     wanted = {(c, d, w, s) for c in conditions for d in plan.depths for w in plan.widths for s in plan.seeds}
     found = {}
     for r in rows:
@@ -144,7 +162,7 @@ def _finished_size(rows: list[dict], plan: ScalingPlan, n: int, conditions: list
         if (r.get("n_train_trials") == n and key in wanted and r.get("steps") == plan.steps_for(n)
                 and r.get("receptive_field_ms") == plan.receptive_field_ms):
             found[key] = r
-    return [found[k] for k in sorted(wanted, key=str)] if set(found) == wanted else None
+    return [found[k] for k in sorted(found, key=str)]
 
 
 def _with_size(rows: list[dict], n: int, data: dict) -> list[dict]:
@@ -156,14 +174,15 @@ def _with_size(rows: list[dict], n: int, data: dict) -> list[dict]:
             for r in rows]
 
 
-def _write(rows: list[dict], path: Path) -> Path:
+def write_scaling_csv(rows: list[dict], path) -> Path:
+    """A study's rows (:data:`SCALING_COLUMNS`, sorted by condition, size, depth, width, seed) written atomically."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(SCALING_COLUMNS), extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for r in sorted(rows, key=lambda r: (r["condition"], r["n_train_trials"], r["depth"], r["width"], r["seed"])):
         w.writerow({**r, "kernels": "-".join(str(k) for k in r["kernels"]) if isinstance(r.get("kernels"), list)
                     else r.get("kernels")})
-    return atomic_write_text(path, buf.getvalue())
+    return atomic_write_text(Path(path), buf.getvalue())
 
 
 def read_scaling_csv(path) -> list[dict]:

@@ -240,13 +240,34 @@ def _training_trend(history) -> dict:
     return {"best_step": int(history.best_step), "valid_still_falling": falling}
 
 
+def _row_order(r: dict) -> tuple:
+    return str(r["condition"]), r["depth"], r["width"], r["receptive_field_ms"], r["seed"]
+
+
 def read_results(out_dir) -> list[dict]:
     """Every finished run's result under ``<out_dir>/runs``, sorted by condition, depth, width, T, seed."""
-    rows = []
-    for path in sorted(Path(out_dir).glob(f"runs/*/{RESULT_NAME}")):
-        rows.append(json.loads(path.read_text()))
-    rows.sort(key=lambda r: (str(r["condition"]), r["depth"], r["width"], r["receptive_field_ms"], r["seed"]))
-    return rows
+    rows = [json.loads(path.read_text()) for path in sorted(Path(out_dir).glob(f"runs/*/{RESULT_NAME}"))]
+    return sorted(rows, key=_row_order)
+
+
+def _earlier_runs(rows, specs: list[dict], steps: int) -> dict[str, dict]:
+    """``{run_id: row}`` of the planned runs among ``rows`` (see ``finished_rows`` of :func:`run_sweep`)."""
+    if rows is None:
+        return {}
+    planned = {s["run_id"]: s for s in specs}
+    out = {}
+    for r in rows:
+        spec = planned.get(r.get("run_id") if isinstance(r, dict) else None)
+        if spec is None:
+            raise ValueError(f"finished_rows: {r.get('run_id') if isinstance(r, dict) else r!r} is not a run of "
+                             "this sweep's grid")
+        if r.get("steps") != steps:
+            raise ValueError(f"finished_rows: run {spec['run_id']} was trained for {r.get('steps')} steps, this "
+                             f"sweep's budget is {steps}")
+        if any(r.get(k) != spec[k] for k in ("condition", "depth", "width", "receptive_field_ms", "seed")):
+            raise ValueError(f"finished_rows: the row of run {spec['run_id']} describes another run")
+        out[spec["run_id"]] = r
+    return out
 
 
 def write_csv(rows: list[dict], path) -> Path:
@@ -341,7 +362,7 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
               threads_per_run: int | None = None, client=None, device: str = "auto",
               allow_incomplete: bool = False, train_trials: int | None = None,
               allow_mismatch: bool = False, evaluation: EvaluationConfig | None = None,
-              progress: bool = True) -> SweepResult:
+              progress: bool = True, finished_rows: list[dict] | None = None) -> SweepResult:
     """Train and evaluate every run of ``grid`` for every condition of ``data``; skip finished runs.
 
     Parameters
@@ -369,6 +390,10 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
     evaluation : the :class:`~neurodepth_lib.scoring.EvaluationConfig` the runs are scored with (default the
         paper's); e.g. ``EvaluationConfig(spike_count_per_ms=6000)`` scales the spike-count filter with the trials'
         length. Recorded in the budget.
+    finished_rows : rows of runs of this very sweep (same grid, budget and data) finished elsewhere, e.g. read
+        back from a table shipped by another machine (:func:`read_csv`): a run whose ``run_id`` is among them
+        is not trained again, and its row is returned (and written to ``results.csv``) with the others. A row
+        whose ``steps`` differ from ``steps`` is another budget's and refused.
 
     Every argument and every dataset is checked before the first run starts.
     """
@@ -421,6 +446,8 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
     _parallel.check_spawn_safe(workers if client is None else 0)
     if threads_per_run is None:
         threads_per_run = 1 if (workers > 1 or client is not None) else None
+    specs = plan_runs(list(data), grid)
+    earlier = _earlier_runs(finished_rows, specs, steps)
     out_dir.mkdir(parents=True, exist_ok=True)
     budget = {"steps": int(steps), "scale": scale,
               "lr_scale": lr_scale if lr_scale is None else float(lr_scale),
@@ -428,7 +455,6 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
               # only when set, so that sweeps started before this option resume with an unchanged budget
               **({"train_trials": int(train_trials)} if train_trials is not None else {}),
               **({"evaluation": evaluation.to_dict()} if evaluation is not None else {})}
-    specs = plan_runs(list(data), grid)
     plan = {"grid": asdict(grid), "data": {c: [str(Path(p).resolve()) for p in pair] for c, pair in data.items()},
             "budget": budget, **({"shards": shards} if shards else {}),
             **({"allow_mismatch": mismatches} if mismatches else {})}
@@ -438,7 +464,7 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
     atomic_write_json(plan_path, plan)
     tasks, skipped = [], 0
     for spec in specs:
-        if (out_dir / "runs" / spec["run_id"] / RESULT_NAME).exists():
+        if spec["run_id"] in earlier or (out_dir / "runs" / spec["run_id"] / RESULT_NAME).exists():
             skipped += 1
             continue
         paths = data[spec["condition"]]
@@ -453,8 +479,13 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
         bar = tqdm(total=len(specs), initial=skipped, unit="run", desc="sweep")
     timer = Timer().start()
 
+    def all_rows():
+        here = read_results(out_dir)
+        made = {r["run_id"] for r in here}
+        return sorted(here + [r for k, r in earlier.items() if k not in made], key=_row_order)
+
     def on_done(result):
-        write_csv(read_results(out_dir), out_dir / CSV_NAME)
+        write_csv(all_rows(), out_dir / CSV_NAME)
         if bar is not None:
             bar.update(1)
 
@@ -463,7 +494,7 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
     finally:
         if bar is not None:
             bar.close()
-    rows = read_results(out_dir)
+    rows = all_rows()
     write_csv(rows, out_dir / CSV_NAME)
     return SweepResult(out_dir=out_dir, rows=rows, runs_total=len(specs), runs_skipped=skipped,
                        runs_made=len(tasks), wall_s=timer.elapsed_s, executor=executor)

@@ -52,22 +52,26 @@ def test_a_study_runs_one_sweep_per_size_and_stops_early_on_the_validation_set(s
     assert "needed" in nd.studies.scaling_table(entries)
 
 
-def test_a_study_resumes_from_an_earlier_table_and_retrains_only_incomplete_sizes(sets, tmp_path):
-    # a study moved to a machine without its run directory (the shipped table is all that is left)
+def test_a_study_resumes_from_earlier_tables_and_trains_only_the_missing_runs(sets, tmp_path):
+    # a study moved to a machine without its run directory (the shipped tables are all that is left)
     plan = nd.studies.ScalingPlan(sizes=(4, 8), depths=(1,), widths=(2,), seeds=(0, 1), receptive_field_ms=11,
                                   steps_per_trial=1, min_steps=5, max_steps=6)
+    run_ids = {r["seed"]: r["run_id"] for r in nd.studies.plan_runs(["NMDA"], plan.grid())}
 
     def row(n, seed, steps, auc):
-        return {"condition": "NMDA", "n_train_trials": n, "train_hours": 0.0, "run_id": f"r{n}{seed}", "depth": 1,
-                "width": 2, "receptive_field_ms": 11, "seed": seed, "steps": steps, "auc": auc}
+        return {"condition": "NMDA", "n_train_trials": n, "train_hours": 0.0, "run_id": run_ids[seed], "depth": 1,
+                "width": 2, "receptive_field_ms": 11, "kernels": [11], "seed": seed, "steps": steps, "auc": auc}
 
     earlier = [row(4, 0, 5, 0.25), row(4, 1, 5, 0.5),   # size 4 complete, at the plan's budget
-               row(8, 0, 6, 0.75)]                      # size 8 lacks seed 1: trained again in full
+               row(8, 0, 6, 0.75)]                      # size 8 lacks seed 1: only that run is trained
     rows = nd.studies.run_scaling_study(tmp_path / "s", sets, plan, scale="quick", workers=0, progress=False,
                                         finished_rows=earlier)
-    assert not (tmp_path / "s" / "n00004").exists() and (tmp_path / "s" / "n00008").is_dir()
+    assert not (tmp_path / "s" / "n00004").exists()
     assert sorted(r["auc"] for r in rows if r["n_train_trials"] == 4) == [0.25, 0.5]
-    assert 0.75 not in [r["auc"] for r in rows if r["n_train_trials"] == 8] and len(rows) == 4
+    size8 = {r["seed"]: r for r in rows if r["n_train_trials"] == 8}
+    assert size8[0]["auc"] == 0.75 and size8[1]["auc"] != 0.75 and len(rows) == 4
+    assert [p.parent.name for p in (tmp_path / "s" / "n00008").glob("runs/*/result.json")] == [run_ids[1]]
+    assert {r["run_id"] for r in nd.studies.read_csv(tmp_path / "s" / "n00008" / "results.csv")} == set(run_ids.values())
     # rows at another budget are another plan's: not taken
     other = [row(4, 0, 7, 0.25), row(4, 1, 7, 0.5)]
     plan4 = nd.studies.ScalingPlan(sizes=(4,), depths=(1,), widths=(2,), seeds=(0, 1), receptive_field_ms=11,
@@ -75,6 +79,38 @@ def test_a_study_resumes_from_an_earlier_table_and_retrains_only_incomplete_size
     again = nd.studies.run_scaling_study(tmp_path / "t", sets, plan4, scale="quick", workers=0, progress=False,
                                          finished_rows=other)
     assert (tmp_path / "t" / "n00004").is_dir() and 0.25 not in [r["auc"] for r in again]
+
+
+def test_the_runs_of_an_unfinished_size_are_kept_for_the_next_start(sets, tmp_path):
+    plan = nd.studies.ScalingPlan(sizes=(4, 8), depths=(1,), widths=(2,), seeds=(0, 1), receptive_field_ms=11,
+                                  steps_per_trial=1, min_steps=5, max_steps=6)
+    study = tmp_path / "study"
+    nd.studies.run_scaling_study(study, sets, plan, scale="quick", workers=0, progress=False)
+    assert nd.studies.unfinished_runs(study) == []             # every size finished: nothing left over
+    # a stop in the middle of size 8: one of its runs finished, scaling.csv holds size 4 only
+    for result in (study / "n00008" / "runs").glob("*_s1/result.json"):
+        result.unlink()
+    nd.studies.write_scaling_csv([r for r in nd.studies.read_scaling_csv(study / "scaling.csv")
+                                  if r["n_train_trials"] == 4], study / "scaling.csv")
+    nd.studies.write_csv(nd.studies.read_results(study / "n00008"), study / "n00008" / "results.csv")
+    left = nd.studies.unfinished_runs(study)
+    assert [(r["n_train_trials"], r["seed"]) for r in left] == [(8, 0)]
+    assert left[0]["train_hours"] == pytest.approx(8 * 1.5 / 3600)
+
+
+def test_a_sweep_refuses_finished_rows_of_another_budget_or_grid(sets, tmp_path):
+    grid = nd.studies.SweepGrid(depths=(1,), widths=(2,), receptive_fields_ms=(11,), seeds=(0,))
+    spec = nd.studies.plan_runs(["NMDA"], grid)[0]
+    row = {**spec, "steps": 5, "auc": 0.5}
+    for bad, message in (({**row, "steps": 6}, "trained for 6 steps"), ({**row, "run_id": "other"}, "not a run"),
+                         ({**row, "width": 3}, "another run")):
+        with pytest.raises(ValueError, match=message):
+            nd.studies.run_sweep(tmp_path / "sweep", sets, grid, steps=5, scale="quick", workers=0, progress=False,
+                                 finished_rows=[bad])
+    assert not (tmp_path / "sweep").exists()                   # refused before any run or directory
+    result = nd.studies.run_sweep(tmp_path / "sweep", sets, grid, steps=5, scale="quick", workers=0,
+                                  progress=False, finished_rows=[row])
+    assert result.runs_made == 0 and result.rows == [row]
 
 
 def test_a_study_refuses_a_training_set_smaller_than_its_largest_size(sets, tmp_path):
