@@ -6,7 +6,9 @@
 #
 # Environment: STEPS (3,000), VALID=DIR (validate on that dataset, e.g. the condition's shipped validation set,
 # instead of holding out VALID_FRACTION (0.15) of the training trials), TRAIN_TRIALS=N (train on the first N
-# training trials only, so that every candidate sees the same trials while the training set is still growing).
+# training trials only, so that every candidate sees the same trials while the training set is still growing),
+# TRAIN=DIR (the training set; default the condition's grown set of issue 16, l5pc_nmda_train_2000 or
+# l5pc_ampa_train_1000; each shipped model's card records the set and the command that made it).
 COND=${1:?usage: $(basename "$0") NMDA|AMPA}
 cond=${COND,,}
 case $cond in nmda|ampa) ;; *) echo "condition must be NMDA or AMPA, got '$COND'" >&2; exit 2 ;; esac
@@ -14,7 +16,8 @@ STEPS=${STEPS:-3000}
 VALID_FRACTION=${VALID_FRACTION:-0.15}
 VALID=${VALID:-}
 TRAIN_TRIALS=${TRAIN_TRIALS:-}
-TRAIN=data/lab/l5pc_${cond}_train
+declare -A GROWN=([nmda]=l5pc_nmda_train_2000 [ampa]=l5pc_ampa_train_1000)
+TRAIN=${TRAIN:-data/lab/${GROWN[$cond]}}
 TEST=data/lab/l5pc_${cond}_test
 OUT=data/lab/models
 nd() { .venv/bin/neurodepth "$@"; }

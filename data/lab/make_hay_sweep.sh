@@ -14,7 +14,11 @@ COND=${1:?usage: make_hay_sweep.sh NMDA|AMPA}
 cond=${COND,,}
 OUT=runs/hay_sweep_$cond
 STEPS=${STEPS:-1000}
-DATA=$COND=data/lab/l5pc_${cond}_train,data/lab/l5pc_${cond}_test
+# TRAIN=DIR: the training set (default l5pc_<condition>_train; for AMPA, whose 200-trial set was retired on
+# 2026-12-06, the grown l5pc_ampa_train_1000, whose first 200 trials (TRAIN_TRIALS=200) are the same trials)
+declare -A DEFAULT_TRAIN=([nmda]=l5pc_nmda_train [ampa]=l5pc_ampa_train_1000)
+TRAIN=${TRAIN:-data/lab/${DEFAULT_TRAIN[$cond]}}
+DATA=$COND=$TRAIN,data/lab/l5pc_${cond}_test
 common=(--out "$OUT" --data "$DATA" --T 77 --seeds 0 1 --steps "$STEPS" --scale lab --workers "${WORKERS:-1}" --threads 1
         --allow-incomplete --no-progress)
 # TRAIN_TRIALS=N trains every run on the first N training trials, so that both conditions see equal data

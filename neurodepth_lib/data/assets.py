@@ -90,9 +90,6 @@ ASSETS: dict[str, Asset] = {
     "l5pc_nmda_test": Asset("dataset", "lab/l5pc_nmda_test",
                             "ec3bd91b9613699d3f9bcc1be9cab8049344b252aaf3373edd66552ff9445dbd",
                             "Hay L5PC, NMDA, held-out test trials"),
-    "l5pc_ampa_train": Asset("dataset", "lab/l5pc_ampa_train",
-                             "0785fc81c4013069b26d1e66da4eff73d0947ef3aac38cea60732c87dccc6264",
-                             "Hay L5PC, AMPA only, training trials"),
     "l5pc_ampa_valid": Asset("dataset", "lab/l5pc_ampa_valid",
                              "50da122b9507331db3d9f64f21fb930b69ec534f28456324b699530f0606a0dd",
                              "Hay L5PC, AMPA only, validation trials"),
@@ -100,7 +97,8 @@ ASSETS: dict[str, Asset] = {
                             "cb73c7eabf2a1640be3cbf090067fe6fda041981e5f86d28c61fd3169dde5560",
                             "Hay L5PC, AMPA only, test trials"),
     # issue 16: the training sets grown five-fold (pinned when complete; the NMDA one is still being generated).
-    # Their first 400 / 200 trials are the trials of l5pc_nmda_train / l5pc_ampa_train (same seeds)
+    # Their first 400 / 200 trials are the trials of l5pc_nmda_train / of the retired 200-trial l5pc_ampa_train
+    # (same seeds; data/lab/README.md says why it was retired and how to remake it)
     "l5pc_nmda_train_2000": Asset("dataset", "lab/l5pc_nmda_train_2000", None,
                                   "Hay L5PC, NMDA, 6-s training trials, growing to 2,000"),
     "l5pc_ampa_train_1000": Asset("dataset", "lab/l5pc_ampa_train_1000",
@@ -141,19 +139,19 @@ ASSETS: dict[str, Asset] = {
                                  "937acc9450fecb1d4c8de686d185e9569fdbf4e59145f25615777d19a6935028",
                                  "a depth-1 network trained on l5pc_nmda_train"),
     "model_l5pc_ampa_tcn": Asset("model", "lab/models/l5pc_ampa_tcn",
-                                 "86b8090463fe0d5e588cf942cb585f618752969ccd03ffb91ea10ee1fa656445",
-                                 "the best deeper TCN trained on l5pc_ampa_train"),
+                                 "4c813bc0abd3883c2776df42b85c4311690b0f1a9214e097cf86efdd084481cb",
+                                 "the best deeper TCN trained on l5pc_ampa_train_1000"),
     "model_l5pc_ampa_fcn": Asset("model", "lab/models/l5pc_ampa_fcn",
-                                 "9177affbe0728f9c1b38d23ab189ebb7e364fdbd02d95c1ffd05d707366f7304",
-                                 "a depth-1 network trained on l5pc_ampa_train"),
+                                 "cdfb395237d370937977fe4503e328ad5bc6ae0348d71e0515a8d7eecf98ac5c",
+                                 "a depth-1 network trained on l5pc_ampa_train_1000"),
     # issue 20: the 7.8k-parameter Branch-ELM (Spieler et al. 2024) on the same data and budget as the TCNs
     # (data/lab/make_lab_elms.sh; learning rate chosen on the validation set)
     "model_l5pc_nmda_branch_elm": Asset("model", "lab/models/l5pc_nmda_branch_elm",
                                         "4a14b68e7f4cd24679a727184c68186430b491e24075bab2e8d4b865d6fef0f4",
                                         "the Branch-ELM (7.8 k parameters) trained on l5pc_nmda_train"),
     "model_l5pc_ampa_branch_elm": Asset("model", "lab/models/l5pc_ampa_branch_elm",
-                                        "592fa3e50e8b5c20d3ca37080e869ae1ce1ef50db14085d847b7f96ad410826e",
-                                        "the Branch-ELM (7.8 k parameters) trained on l5pc_ampa_train"),
+                                        "00ca5377a14f0aa6e6a15180eac56bebca58aa14d5be2f8f308ac5fd72419289",
+                                        "the Branch-ELM (7.8 k parameters) trained on l5pc_ampa_train_1000"),
     # traces simulated with the authors' original model (outputs only; data/reference/README.md says how)
     "l5pc_reference": Asset("file", "reference/l5pc_reference.npz",
                             "8adce241565c5f1e9f2cade286abbc798d46ca46b7f4e50f0e664ebf63f8d599",
@@ -168,7 +166,7 @@ ASSETS: dict[str, Asset] = {
                               "the Hay cell's data-scaling study, NMDA: depths 1-7 at growing training sets "
                               "(the curves notebook 06 plots)"),
     "hay_scaling_ampa": Asset("file", "lab/sweeps/hay_scaling_ampa.csv",
-                              "9a12e70f570f0213fc5ab66bfac7829d87e7ed357421fb952955decd90412d93",
+                              "0ad6af5c85e472a198b3d5802d9f8193fde31a05f18d00d99e06358a3c482ee8",
                               "the Hay cell's data-scaling study, AMPA only: depths 1-7 at growing training sets "
                               "(the curves notebook 06 plots)"),
 }
