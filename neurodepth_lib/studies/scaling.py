@@ -34,8 +34,8 @@ from ..data.store import open_dataset
 from .depth import depth_report
 from .sweeps import CSV_COLUMNS, CSV_NAME, SweepGrid, read_csv, run_sweep
 
-__all__ = ["ScalingPlan", "run_scaling_study", "unfinished_runs", "write_scaling_csv", "read_scaling_csv", "depth_by_size", "scaling_table",
-           "SCALING_CSV", "SCALING_COLUMNS"]
+__all__ = ["ScalingPlan", "run_scaling_study", "unfinished_runs", "write_scaling_csv", "read_scaling_csv",
+           "depth_by_size", "scaling_table", "SCALING_CSV", "SCALING_COLUMNS"]
 
 SCALING_CSV = "scaling.csv"
 SCALING_COLUMNS = ("n_train_trials", "train_hours", *CSV_COLUMNS)
