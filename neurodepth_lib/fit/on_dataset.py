@@ -32,8 +32,8 @@ from .schedule import schedule_for_scale
 from .spec import FitSpec, FitSpecError
 from .windows import WindowSampler
 
-__all__ = ["spike_log_odds", "dataset_fingerprint", "FitResult", "train_on_dataset", "ModelAndTest",
-           "shipped_or_trained"]
+__all__ = ["spike_log_odds", "dataset_fingerprint", "FitResult", "trials_of_run", "train_on_dataset",
+           "ModelAndTest", "shipped_or_trained"]
 
 
 def spike_log_odds(spikes, floor: float = 1e-4) -> float:
@@ -119,6 +119,26 @@ def _training_pool(spec: FitSpec, ds: TrialDataset) -> np.ndarray:
     return pool
 
 
+def trials_of_run(spec: FitSpec, ds: TrialDataset, vds: TrialDataset | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The trials a run of ``spec`` trains on (of ``ds``) and validates on (of ``vds``, or of ``ds`` when there
+    is no validation dataset: ``valid_fraction`` of the training pool, split by ``split_seed``, at least one
+    trial when the fraction is positive and the pool has two). :func:`train_on_dataset` reads exactly these,
+    so a caller can prepare their inputs beforehand (a sweep fills its shared input cache once)."""
+    pool = _training_pool(spec, ds)
+    if vds is None:
+        n = pool.size
+        train_pos, valid_pos = split_trials(n, spec.valid_fraction, spec.split_seed)
+        if spec.valid_fraction > 0 and valid_pos.size == 0 and n >= 2:
+            order = np.random.default_rng(spec.split_seed).permutation(n)
+            train_pos, valid_pos = np.sort(order[1:]), np.sort(order[:1])
+        return pool[train_pos], pool[valid_pos]
+    valid_idx = np.arange(len(vds)) if spec.valid_trials is None else np.asarray(spec.valid_trials, dtype=int)
+    if valid_idx.max() >= len(vds):
+        raise FitSpecError("valid_trials", f"valid_trials must be indices in [0, {len(vds)}) of the validation "
+                                           f"dataset, got {spec.valid_trials!r}")
+    return pool, valid_idx
+
+
 def _architecture_config(spec: FitSpec, n_inputs: int):
     """The config of ``spec.architecture`` (a preset is built for ``n_inputs``)."""
     arch = spec.architecture
@@ -197,20 +217,7 @@ def train_on_dataset(train_data, out=None, spec: FitSpec | None = None, *, confi
             raise ValueError(f"the validation dataset ({vds.cell}, {vds.n_channels} inputs) does not match the "
                              f"training dataset ({ds.cell}, {ds.n_channels} inputs)")
     _check_fits_the_data(spec, config, ds, vds)
-    pool = _training_pool(spec, ds)
-    n = pool.size
-    if vds is None:
-        train_pos, valid_pos = split_trials(n, spec.valid_fraction, spec.split_seed)
-        if spec.valid_fraction > 0 and valid_pos.size == 0 and n >= 2:
-            order = np.random.default_rng(spec.split_seed).permutation(n)
-            train_pos, valid_pos = np.sort(order[1:]), np.sort(order[:1])
-        train_idx, valid_idx = pool[train_pos], pool[valid_pos]
-    else:
-        train_idx = pool
-        valid_idx = np.arange(len(vds)) if spec.valid_trials is None else np.asarray(spec.valid_trials, dtype=int)
-        if valid_idx.max() >= len(vds):
-            raise FitSpecError("valid_trials", f"valid_trials must be indices in [0, {len(vds)}) of the validation "
-                                               f"dataset, got {spec.valid_trials!r}")
+    train_idx, valid_idx = trials_of_run(spec, ds, vds)
     dendritic = "dend_1ms" in ds.outputs if spec.dendritic is None else spec.dendritic
 
     paths = None

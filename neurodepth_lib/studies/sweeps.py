@@ -18,7 +18,9 @@ architecture) and scored on the held-out dataset with :func:`neurodepth_lib.scor
 (``model.pt`` + ``model.json``) and then ``result.json`` (atomically, last): a run whose ``result.json``
 exists is finished and a rerun of the sweep skips it; a run killed during training resumes from its
 checkpoint. ``<out>/results.csv`` is rewritten from the result files after every finished run. The inputs
-regenerated from the datasets' recipes are cached once in ``<out>/input_cache/`` and shared by all runs.
+regenerated from the datasets' recipes are cached once in ``<out>/input_cache/`` before the first run starts
+(:func:`fill_input_caches`: on the local process pool, or in this process when the runs go to a Dask
+cluster) and shared by all runs.
 
 Runs are independent tasks. As for :func:`neurodepth_lib.data.generate_dataset`, they run on a local
 process pool (``spawn``; ``workers`` processes with ``threads_per_run`` torch threads each) by default, or on
@@ -65,10 +67,12 @@ from tqdm.auto import tqdm
 from .. import _parallel
 from .._checks import non_negative_int, positive_float, positive_int
 from .._io import Timer, atomic_write_json, atomic_write_text, check_output_path
+from ..data.input_cache import input_cache_path, load_event_cache
 from ..data.store import check_same_source
 from ..data.store import open_dataset
 from ..fit.loop import TrainingConfig
-from ..fit.on_dataset import train_on_dataset
+from ..fit.on_dataset import train_on_dataset, trials_of_run
+from ..fit.spec import FitSpec
 from ..fit.schedule import schedule_for_scale
 from ..nets.predict import resolve_device
 from ..nets.presets import make_architecture
@@ -79,7 +83,8 @@ from ..scoring.protocol import EvaluationConfig
 
 __all__ = ["RESULT_NAME", "CSV_NAME", "INPUT_CACHE_DIR", "CSV_COLUMNS", "kernels_for", "run_id", "SweepGrid",
            "check_budget",
-           "plan_runs", "run_one", "read_results", "write_csv", "read_csv", "SweepResult", "run_sweep"]
+           "plan_runs", "fill_input_caches", "run_one", "read_results", "write_csv", "read_csv", "SweepResult",
+           "run_sweep"]
 
 
 
@@ -166,6 +171,50 @@ def _finite(x):
     return x
 
 
+def _datasets_of(task: dict) -> tuple:
+    """A run's training, test and validation datasets (None: none given). A dataset still being generated is
+    read as the fixed set of shards the sweep started with."""
+    def open_(key):
+        return open_dataset(task[key], allow_incomplete=task.get(key + "_shards") is not None,
+                            shards=task.get(key + "_shards"))
+    return open_("train"), open_("test"), open_("valid") if task.get("valid") else None
+
+
+def _trials_of(task: dict, valid_ds) -> dict:
+    """The FitSpec fields that choose a run's trials: the first ``train_trials`` (default all), validated on
+    ``valid_ds`` when given (it picks the best checkpoint), else on a held-out fraction of the training trials."""
+    budget = task["budget"]
+    trials = None if budget.get("train_trials") is None else range(int(budget["train_trials"]))
+    valid = {"valid_data": valid_ds} if valid_ds is not None else {"valid_fraction": budget["valid_fraction"]}
+    return {"trials": trials, **valid}
+
+
+def fill_input_caches(tasks: list[dict], *, workers: int = 0, progress: bool = False) -> int:
+    """Regenerate the inputs every run of ``tasks`` reads (training, validation and test trials) into the
+    sweep's shared input cache, once, on ``workers`` processes; return how many trial sets were filled.
+
+    Without this, each worker that starts a run on a new cache regenerates the same trials at the same time
+    (the first runs of a sweep on 2,000 Hay trials spent the first 20 minutes doing just that, once per worker).
+    Sets already cached are only checked.
+    """
+    filled = set()
+    for task in tasks:
+        train_ds, test_ds, valid_ds = sets = _datasets_of(task)
+        try:
+            train_idx, valid_idx = trials_of_run(FitSpec(**_trials_of(task, valid_ds)), train_ds, valid_ds)
+            for ds, trials in ((train_ds, train_idx), (valid_ds or train_ds, valid_idx),
+                               (test_ds, np.arange(len(test_ds)))):
+                path = input_cache_path(Path(task["out_dir"]) / INPUT_CACHE_DIR, ds, trials)
+                if trials.size and path not in filled:
+                    load_event_cache(ds, trials, path, progress, workers)  # builds the file, or checks it
+                    filled.add(path)
+        finally:
+            for ds in sets:
+                if ds is not None:
+                    ds.close()
+    return len(filled)
+
+
 def run_one(task: dict) -> dict:
     """Train and evaluate one run (a pure function of ``task``; see :func:`run_sweep`) and write its files.
 
@@ -186,18 +235,10 @@ def run_one(task: dict) -> dict:
     arch = make_architecture("tiny", n_inputs=int(task["n_inputs"]), kernel_sizes=tuple(spec["kernels"]),
                                       widths=int(spec["width"]))
     train_timer = Timer().start()
-    # a dataset still being generated is read as the fixed set of shards the sweep started with
-    train_ds, test_ds = (open_dataset(task[k], allow_incomplete=task.get(k + "_shards") is not None,
-                                      shards=task.get(k + "_shards")) for k in ("train", "test"))
-    valid = {}
-    if task.get("valid"):  # a validation set picks the best checkpoint (else a held-out fraction of training)
-        valid["valid_data"] = open_dataset(task["valid"], allow_incomplete=task.get("valid_shards") is not None,
-                                           shards=task.get("valid_shards"))
+    train_ds, test_ds, valid_ds = _datasets_of(task)
     fit = train_on_dataset(train_ds, run_dir / "model", architecture=arch, dendritic=False,
                                     config=config, scale=budget["scale"], seed=int(spec["seed"]),
-                                    trials=(None if budget.get("train_trials") is None
-                                            else range(int(budget["train_trials"]))),
-                                    **(valid or {"valid_fraction": budget["valid_fraction"]}), progress=False,
+                                    **_trials_of(task, valid_ds), progress=False,
                                     input_cache_dir=Path(task["out_dir"]) / INPUT_CACHE_DIR,
                                     card={"sweep": {"spec": spec, "budget": budget}})
     train_s = train_timer.elapsed_s
@@ -474,10 +515,12 @@ def run_sweep(out_dir, data: dict, grid: SweepGrid | None = None, *, steps: int 
                       **({"allow_mismatch": True} if mismatches else {})})
         for key, names in zip(("train_shards", "test_shards", "valid_shards"), shards.get(spec["condition"], ())):
             tasks[-1][key] = names
+    timer = Timer().start()
+    # inputs regenerated here once, on this machine's processes (a cluster's workers then read the cache)
+    fill_input_caches(tasks, workers=int(workers) if client is None else 0, progress=progress)
     bar = None
     if progress and tasks:
         bar = tqdm(total=len(specs), initial=skipped, unit="run", desc="sweep")
-    timer = Timer().start()
 
     def all_rows():
         here = read_results(out_dir)

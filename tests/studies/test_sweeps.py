@@ -87,6 +87,41 @@ def iaf_data(tmp_path_factory):
     return root / "train", root / "test"
 
 
+@pytest.mark.parametrize("with_valid", [False, True])
+def test_inputs_are_regenerated_once_before_the_runs_which_only_read_them(tmp_path, iaf_data, monkeypatch,
+                                                                         with_valid):
+    # before, every worker starting a run on a new cache regenerated the same trials at the same time
+    train, test = iaf_data
+    made, running = [], []
+    materialise, run_one = nd.data.input_cache.materialise_inputs, nd.studies.sweeps.run_one
+
+    def counting(ds, trials, **kw):
+        made.append((ds.path.name, tuple(int(i) for i in trials), bool(running)))
+        return materialise(ds, trials, **kw)
+
+    def watched(task):
+        running.append(task)
+        try:
+            return run_one(task)
+        finally:
+            running.pop()
+
+    monkeypatch.setattr(nd.data.input_cache, "materialise_inputs", counting)
+    monkeypatch.setattr(nd.studies.sweeps, "run_one", watched)
+    grid = nd.studies.SweepGrid(depths=(1, 2), widths=(2,), receptive_fields_ms=(11,), seeds=(0,))
+    res = nd.studies.run_sweep(tmp_path / "s", {"iaf": (train, test, test) if with_valid else (train, test)}, grid,
+                               steps=5, scale="quick", workers=0, progress=False, train_trials=4)
+    assert res.runs_made == 2
+    assert not any(during_run for *_, during_run in made), "a run regenerated inputs the sweep had cached"
+    assert len(made) == len(set(made))  # each set once
+    if with_valid:  # the first 4 training trials; all 4 test trials, which also validate
+        assert sorted(made) == [("test", (0, 1, 2, 3), False), ("train", (0, 1, 2, 3), False)]
+    else:  # the first 4 training trials split into 3 to train on and 1 to validate on; the 4 test trials
+        assert sorted((name, len(trials)) for name, trials, _ in made) == [("test", 4), ("train", 1), ("train", 3)]
+        assert sorted(t for name, trials, _ in made if name == "train" for t in trials) == [0, 1, 2, 3]
+    assert len(list((tmp_path / "s" / nd.studies.INPUT_CACHE_DIR).glob("*.h5"))) == len(made)
+
+
 def test_sweep_resumes_after_kill_without_redoing_finished_runs(tmp_path, iaf_data):
     train, test = iaf_data
     out = tmp_path / "sweep"
