@@ -15,8 +15,9 @@
 #      set plays no part; the candidates' numbers go into its card under "selection");
 #   3. it is scored once on the condition's complete test set with the paper's protocol.
 # The weights stay float32 (--weights-dtype): the file is 34 kB.
-# The candidates share one copy of the regenerated inputs (--input-cache); PARALLEL (default 2) of them train
-# side by side, so on a fresh run each of the first PARALLEL regenerates the inputs (about 1 CPU minute).
+# The candidates read the regenerated inputs that the TCN candidates of make_lab_models.sh keep (INPUTS in
+# lab_models_common.sh): run that script first. On a fresh cache the first PARALLEL (default 2) candidates,
+# side by side, would each regenerate them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source data/lab/lab_models_common.sh "$@"   # COND, STEPS, VALID, TRAIN_TRIALS, train, score
@@ -28,7 +29,7 @@ candidate() {  # lr-scale: one candidate, timed (wall and CPU) with the machine'
   local s=$1
   echo "candidate lr$s: start $(date -Is), load $(cut -d' ' -f1-3 /proc/loadavg)"
   local TIMEFORMAT="candidate lr$s: %R s wall, %U s user + %S s system CPU"
-  time train "$CAND/lr$s" --arch branch_elm --lr-scale "$s" --weights-dtype float32 --input-cache "$CAND/inputs"
+  time train "$CAND/lr$s" --arch branch_elm --lr-scale "$s" --weights-dtype float32
   echo "candidate lr$s: end $(date -Is), load $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 names=() pids=()

@@ -144,6 +144,23 @@ def test_spike_bias_rules(iaf_sets, tmp_path):
                             progress=False)
 
 
+def test_runs_sharing_an_input_cache_regenerate_the_inputs_once(iaf_sets, tmp_path, monkeypatch):
+    # the shipped models' candidates share one cache (data/lab/lab_models_common.sh: INPUTS)
+    made = []
+    materialise = nd.data.input_cache.materialise_inputs
+    monkeypatch.setattr(nd.data.input_cache, "materialise_inputs",
+                        lambda ds, trials, **kw: made.append(list(trials)) or materialise(ds, trials, **kw))
+    kw = dict(architecture="tiny", config=short_config(5, validate_every_steps=5), scale="quick", progress=False,
+              input_cache_dir=tmp_path / "inputs", valid_data=iaf_sets[1], trials=range(8))
+    first = nd.fit.train_on_dataset(iaf_sets[0], tmp_path / "a", **kw)
+    assert sorted(made) == [list(range(6)), list(range(8))]  # 8 training trials and the 6 validation trials
+    second = nd.fit.train_on_dataset(iaf_sets[0], tmp_path / "b", **kw)
+    assert len(made) == 2, "the second run regenerated inputs that the first had cached"
+    assert len(list((tmp_path / "inputs").glob("*.h5"))) == 2
+    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()):
+        assert torch.equal(a, b)  # same seed, same inputs: the same network
+
+
 def test_killed_training_resumes_to_the_same_weights(iaf_sets, tmp_path, monkeypatch):
     kw = dict(architecture="tiny", config=short_config(20), scale="quick", progress=False)
     whole = nd.fit.train_on_dataset(iaf_sets[0], tmp_path / "whole", **kw)
