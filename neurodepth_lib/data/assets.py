@@ -96,11 +96,12 @@ ASSETS: dict[str, Asset] = {
     "l5pc_ampa_test": Asset("dataset", "lab/l5pc_ampa_test",
                             "cb73c7eabf2a1640be3cbf090067fe6fda041981e5f86d28c61fd3169dde5560",
                             "Hay L5PC, AMPA only, test trials"),
-    # issue 16: the training sets grown five-fold (pinned when complete; the NMDA one is still being generated).
+    # issue 16: the training sets grown five-fold (2,000 NMDA and 1,000 AMPA trials, both complete).
     # Their first 400 / 200 trials are the trials of l5pc_nmda_train / of the retired 200-trial l5pc_ampa_train
     # (same seeds; data/lab/README.md says why it was retired and how to remake it)
-    "l5pc_nmda_train_2000": Asset("dataset", "lab/l5pc_nmda_train_2000", None,
-                                  "Hay L5PC, NMDA, 6-s training trials, growing to 2,000"),
+    "l5pc_nmda_train_2000": Asset("dataset", "lab/l5pc_nmda_train_2000",
+                                  "76b8beb238fbc9ebd6b40aa39a77cb67adeb971400c3aefa7f5f57ebb64b0bcd",
+                                  "Hay L5PC, NMDA, 2,000 6-s training trials (3.33 simulated hours)"),
     "l5pc_ampa_train_1000": Asset("dataset", "lab/l5pc_ampa_train_1000",
                                   "47aa406f11c61d12873e1f06f0678379227d6e02e9ad13350b376462ede3d70f",
                                   "Hay L5PC, AMPA only, 1,000 6-s training trials (1.67 simulated hours)"),

@@ -122,12 +122,14 @@ def test_a_damaged_cached_file_is_downloaded_again(elsewhere):
     assert assets.used()[SMALL]["source"] == "downloaded"
 
 
-def test_the_command_fetches_and_reports_errors_in_one_line(elsewhere, capsys):
+def test_the_command_fetches_and_reports_errors_in_one_line(elsewhere, capsys, monkeypatch):
     assert cli.main(["assets", "fetch", SMALL, "--no-progress"]) == 0
     assert "downloaded" in capsys.readouterr().out
     elsewhere.stop()
     assert cli.main(["assets", "fetch", "model_l5pc_ampa_tcn", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("neurodepth assets: error: could not download lab/models/l5pc_ampa_tcn.json")
-    assert cli.main(["assets", "fetch", "l5pc_nmda_train_2000"]) == 2  # not pinned: not downloadable
+    # a dataset still being generated is not pinned, so not downloadable
+    monkeypatch.setitem(assets.ASSETS, "toy_growing", assets.Asset("dataset", "lab/toy_growing", None, "toy"))
+    assert cli.main(["assets", "fetch", "toy_growing"]) == 2
     assert "cannot be downloaded" in capsys.readouterr().err
