@@ -24,6 +24,13 @@ made with the same plan on the same datasets (checked against the provenance and
 from them, not trained again. So a size too long for one sitting is finished over several: ship what is done
 (``--ship-only``) before the machine goes, and the next start trains only the missing runs. ``--retrain``
 ignores the shipped tables.
+
+``--steps N`` is the study's control for the budget: every size trains exactly N steps (the main study's
+budget grows with the data, so there data and steps change together), ``--depths`` narrows the grid, and the
+table ships beside the main one as ``hay_scaling_<condition>_steps<N>.csv`` (not an asset):
+
+    nohup nice -n 10 .venv/bin/python data/lab/scaling_study.py NMDA --sizes 800 --depths 2 7 --steps 8000 \\
+        > logs/scaling_nmda_steps8000.log 2>&1 &
 """
 from __future__ import annotations
 
@@ -51,33 +58,42 @@ def main(argv=None) -> int:
                    help="train nothing: ship the sizes the study directory has finished (while it runs on)")
     p.add_argument("--retrain", action="store_true",
                    help="train every size, also those the shipped table holds")
+    p.add_argument("--depths", type=int, nargs="+", default=None, help="depths (default the study's 1 2 3 4 7)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="train every size exactly this many steps (a control: the study's budget grows with the "
+                        "data); ships to hay_scaling_<condition>_steps<N>.csv")
     args = p.parse_args(argv)
+    if args.steps is not None and args.steps < 1:
+        p.error(f"--steps must be a positive number of steps, got {args.steps}")
     cond = args.condition.lower()
-    out = Path(args.out or ROOT / "runs" / f"scaling_{cond}")
+    name = f"scaling_{cond}" + (f"_steps{args.steps}" if args.steps else "")
+    out = Path(args.out or ROOT / "runs" / name)
     if args.ship_only:
-        return ship(out, cond, args.sizes, timer=None)
+        return ship(out, name, args.sizes, timer=None)
     data = {args.condition: (ROOT / "data" / "lab" / TRAIN[args.condition], ROOT / "data" / "lab" / f"l5pc_{cond}_test",
                              ROOT / "data" / "lab" / f"l5pc_{cond}_valid")}
-    plan = nd.studies.ScalingPlan(sizes=tuple(args.sizes))
-    earlier = [] if args.retrain else shipped_rows(cond, plan, data[args.condition])
+    budget = {} if args.steps is None else {"min_steps": args.steps, "max_steps": args.steps}
+    plan = nd.studies.ScalingPlan(sizes=tuple(args.sizes), **budget,
+                                  **({} if args.depths is None else {"depths": tuple(args.depths)}))
+    earlier = [] if args.retrain else shipped_rows(name, cond, plan, data[args.condition])
     with Timer() as timer:
         rows = nd.studies.run_scaling_study(out, data, plan, scale="lab", allow_incomplete=True,
                                             workers=args.workers, threads_per_run=1, progress=False,
                                             finished_rows=earlier)
     print(nd.studies.scaling_table(nd.studies.depth_by_size(rows)))
-    return ship(out, cond, args.sizes, timer)
+    return ship(out, name, args.sizes, timer)
 
 
-def shipped_paths(cond: str) -> tuple[Path, Path, Path]:
-    """Where the condition's table (finished sizes) is shipped, its provenance record beside it, and the table
-    of the finished runs of unfinished sizes."""
-    table = ROOT / "data" / "lab" / "sweeps" / f"hay_scaling_{cond}.csv"
+def shipped_paths(name: str) -> tuple[Path, Path, Path]:
+    """Where the study ``name`` (scaling_<condition>[_steps<N>]) ships its table (finished sizes), its
+    provenance record beside it, and the table of the finished runs of unfinished sizes."""
+    table = ROOT / "data" / "lab" / "sweeps" / f"hay_{name}.csv"
     return table, table.with_name(table.name + ".provenance.json"), table.with_suffix(".unfinished.csv")
 
 
-def shipped_rows(cond: str, plan, datasets) -> list:
+def shipped_rows(name: str, cond: str, plan, datasets) -> list:
     """The shipped tables' rows if they were made with ``plan`` (any sizes) on the same datasets, else []."""
-    shipped, provenance, unfinished = shipped_paths(cond)
+    shipped, provenance, unfinished = shipped_paths(name)
     if not (shipped.exists() and provenance.exists()):
         return []
     record = json.loads(provenance.read_text())
@@ -98,7 +114,7 @@ def shipped_rows(cond: str, plan, datasets) -> list:
     return rows + more
 
 
-def ship(out: Path, cond: str, planned: list, timer) -> int:
+def ship(out: Path, name: str, planned: list, timer) -> int:
     """Copy the study's table (the sizes finished so far) to data/lab/sweeps/ with its provenance."""
     table = out / nd.studies.SCALING_CSV
     if not table.exists():
@@ -106,7 +122,7 @@ def ship(out: Path, cond: str, planned: list, timer) -> int:
         return 1
     rows = nd.studies.read_scaling_csv(table)
     done = sorted({r["n_train_trials"] for r in rows})
-    shipped, provenance, unfinished = shipped_paths(cond)
+    shipped, provenance, unfinished = shipped_paths(name)
     atomic_write_text(shipped, table.read_text())  # a reader never sees half a table
     more = nd.studies.unfinished_runs(out)   # runs of sizes still running: a later start need not retrain them
     if more:
@@ -115,7 +131,7 @@ def ship(out: Path, cond: str, planned: list, timer) -> int:
         unfinished.unlink(missing_ok=True)
     complete = done == sorted(planned)
     record = {
-        "made_by": ["python", "data/lab/scaling_study.py", cond.upper(), "--sizes", *map(str, planned)],
+        "made_by": made_by(out, planned),
         "shipped_by": ["python", "data/lab/scaling_study.py", *sys.argv[1:]],
         "sizes_planned": sorted(planned), "sizes_done": done, "rows": len(rows),
         "status": "complete" if complete else f"partial: sizes {done} of {sorted(planned)}; the study resumes",
@@ -131,6 +147,18 @@ def ship(out: Path, cond: str, planned: list, timer) -> int:
     atomic_write_json(provenance, record)
     print(f"table: {shipped} ({record['status']})")
     return 0
+
+
+def made_by(out: Path, planned: list) -> list:
+    """The command that makes the study in ``out`` from scratch (its condition, sizes, and any control flags)."""
+    study = json.loads((out / "scaling.json").read_text())
+    condition, plan = next(iter(study["data"])), study["plan"]
+    argv = ["python", "data/lab/scaling_study.py", condition, "--sizes", *map(str, planned)]
+    if list(plan["depths"]) != list(nd.studies.ScalingPlan().depths):
+        argv += ["--depths", *map(str, plan["depths"])]
+    if plan["min_steps"] == plan["max_steps"]:
+        argv += ["--steps", str(plan["max_steps"])]
+    return argv
 
 
 if __name__ == "__main__":

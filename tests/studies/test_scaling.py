@@ -136,3 +136,30 @@ def test_depth_by_size_reads_the_evidence_by_hand():
     assert e["depths"] == [1, 2, 4]
     assert e["mean_by_depth"] == pytest.approx([0.90, 0.95, 0.952])
     assert e["sem_by_depth"] == pytest.approx([0.0, 0.0, 0.001])
+
+
+def test_the_lab_study_script_records_the_command_that_remakes_it(tmp_path):
+    """data/lab/scaling_study.py ships each table with the command that makes it from scratch: the plain study
+    as before, the fixed-budget control (--steps, --depths) with its flags, so that its table is not mistaken
+    for the main one."""
+    import importlib.util
+    import json
+    from dataclasses import asdict
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "scaling_study", Path(__file__).resolve().parents[2] / "data" / "lab" / "scaling_study.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    for plan, flags in ((nd.studies.ScalingPlan(sizes=(100, 200)), []),
+                        (nd.studies.ScalingPlan(sizes=(800,), depths=(2, 7), min_steps=8000, max_steps=8000),
+                         ["--depths", "2", "7", "--steps", "8000"])):
+        study = tmp_path / f"study{len(flags)}"
+        study.mkdir()
+        (study / "scaling.json").write_text(json.dumps({"plan": asdict(plan), "data": {"NMDA": []}}))
+        sizes = list(plan.sizes)
+        assert script.made_by(study, sizes) == ["python", "data/lab/scaling_study.py", "NMDA", "--sizes",
+                                                *map(str, sizes), *flags]
+    assert script.shipped_paths("scaling_nmda_steps8000")[0].name == "hay_scaling_nmda_steps8000.csv"
+    with pytest.raises(SystemExit):
+        script.main(["AMPA", "--sizes", "1000", "--steps", "0"])   # refused before any work
