@@ -163,7 +163,7 @@ ASSETS: dict[str, Asset] = {
                        "depth and width sweep of TCNs on the Hay lab data (the table notebook 06 plots)"),
     # issue 16: depth against training-set size; its provenance says which sizes are done (the study resumes)
     "hay_scaling_nmda": Asset("file", "lab/sweeps/hay_scaling_nmda.csv",
-                              "d1415765fea0bf609a8855509feaa5776973196b098de7ea8aa1d529b35ad85d",
+                              "0d6047bdfbd3868a195f2a36203542dadcd024631ad25457b4b047f5cb5f8c2d",
                               "the Hay cell's data-scaling study, NMDA: depths 1-7 at growing training sets "
                               "(the curves notebook 06 plots)"),
     "hay_scaling_ampa": Asset("file", "lab/sweeps/hay_scaling_ampa.csv",
