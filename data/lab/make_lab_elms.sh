@@ -2,7 +2,7 @@
 # Trains, selects and scores the Branch-ELMs shipped in data/lab/models/ (issue 20): the 7.8k-parameter
 # Branch-ELM of Spieler et al. (2024; preset branch_elm: 20 memory units, an MLP of 40, 45 branches of 100
 # inputs) on the same data and by the same budget rules as the shipped TCNs (lab_models_common.sh: all training
-# trials, the lab schedule compressed to 3,000 steps, batch 8 x 400 ms, seed 0, split seed 0, one thread).
+# trials, the lab schedule compressed to STEPS steps (3,000 by default), batch 8 x 400 ms, seed 0, split seed 0, one thread).
 # Resumable like make_lab_models.sh (a killed training continues from its checkpoint; a finished one is not redone).
 #
 #   VALID=data/lab/l5pc_nmda_valid nohup nice -n 5 bash data/lab/make_lab_elms.sh NMDA > logs/lab_elms_nmda.log 2>&1 &
