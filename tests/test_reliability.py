@@ -148,7 +148,9 @@ def test_assets_regenerate_prints_a_command_that_works_from_any_directory(tmp_pa
     assert cli.main(["assets", "regenerate", "model_l5pc_nmda_tcn", "--out", "remade", "--dry-run"]) == 0
     argv = capsys.readouterr().out.strip().splitlines()[-1].split()
     dataset = Path(argv[2])
-    assert dataset.is_absolute() and dataset == nd.data.assets.data_root() / "lab" / "l5pc_nmda_train"
+    card = json.loads(nd.data.assets.path_of("model_l5pc_nmda_tcn").with_suffix(".json").read_text())
+    trained_on = card["dataset"]["name"]   # the set the shipped model was trained on, named by its card
+    assert dataset.is_absolute() and dataset == nd.data.assets.data_root() / "lab" / trained_on
     assert Path(argv[argv.index("--valid") + 1]).is_absolute() and argv[argv.index("--out") + 1] == "remade"
 
 
