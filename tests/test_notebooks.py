@@ -10,7 +10,6 @@ synthetic notebook in tests/test_nb.py. Time is reported at the end of the sessi
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -19,6 +18,7 @@ import nbformat
 import pytest
 
 import neurodepth_lib as nd
+from tests import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -117,10 +117,7 @@ def test_exercises_have_stubs_and_solutions(path):
 
 
 def _student_tool():
-    spec = importlib.util.spec_from_file_location("student_notebooks", ROOT / "tools" / "student_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/student_notebooks.py")
 
 
 def test_student_versions_keep_every_stub_and_drop_every_solution(tmp_path):

@@ -2,7 +2,6 @@
 shipped Hay NMDA test set and models, and its JSON holds what the table claims: which models match the best
 test AUC, their timings, and ratios computed from the measured NEURON and surrogate seconds. No wall-clock value
 is asserted (the machine is shared); bad inputs fail with a clear message before any simulation."""
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -13,16 +12,14 @@ import numpy as np
 import pytest
 
 import neurodepth_lib as nd
+from tests import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "bench_surrogate.py"
 
 
 def _bench_module():
-    spec = importlib.util.spec_from_file_location("bench_surrogate", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/bench_surrogate.py")
 
 
 def _run(*args, timeout=600):

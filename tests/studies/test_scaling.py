@@ -7,7 +7,7 @@ import math
 import pytest
 
 import neurodepth_lib as nd
-from tests import conditions
+from tests import conditions, load_script
 
 
 @pytest.fixture(scope="module")
@@ -142,15 +142,10 @@ def test_the_lab_study_script_records_the_command_that_remakes_it(tmp_path):
     """data/lab/scaling_study.py ships each table with the command that makes it from scratch: the plain study
     as before, the fixed-budget control (--steps, --depths) with its flags, so that its table is not mistaken
     for the main one."""
-    import importlib.util
     import json
     from dataclasses import asdict
-    from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location(
-        "scaling_study", Path(__file__).resolve().parents[2] / "data" / "lab" / "scaling_study.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("data/lab/scaling_study.py")
     for plan, flags in ((nd.studies.ScalingPlan(sizes=(100, 200)), []),
                         (nd.studies.ScalingPlan(sizes=(800,), depths=(2, 7), min_steps=8000, max_steps=8000),
                          ["--depths", "2", "7", "--steps", "8000"])):
